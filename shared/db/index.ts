@@ -1,0 +1,2 @@
+export { createPool, inTransaction, type Pool, type PoolClient } from './pool.ts';
+export { migrate, migrationsDigest, readMigrations, type MigrationFile } from './migrate.ts';

@@ -1,0 +1,1 @@
+export { bigIntToLsn, compareLsn, lsnToBigInt, type Lsn } from './lsn.ts';

@@ -1,0 +1,49 @@
+/**
+ * `deltameta stack up | down | status`: the local PostgreSQL, Redis and
+ * Kafka every other piece runs against, without a Docker engine.
+ */
+import type { Config } from '../config/index.ts';
+import { KafkaService } from './kafka.ts';
+import { PostgresService } from './postgres.ts';
+import { RedisService } from './redis.ts';
+import { serviceNames, type ServiceName, type ServiceStatus, type StackService } from './types.ts';
+
+export { serviceNames, type ServiceName, type ServiceState, type ServiceStatus } from './types.ts';
+export { localSuperuser } from './postgres.ts';
+
+function services(config: Config, only: readonly ServiceName[]): StackService[] {
+  const all: StackService[] = [new PostgresService(config), new RedisService(config), new KafkaService(config)];
+  const wanted = only.length > 0 ? only : serviceNames;
+  return all.filter((service) => wanted.includes(service.name));
+}
+
+/**
+ * Starts what is not running yet, reusing what already answers; PostgreSQL
+ * and Redis start in parallel with Kafka (the JVM is the slow one).
+ */
+export async function stackUp(config: Config, only: readonly ServiceName[] = []): Promise<ServiceStatus[]> {
+  return Promise.all(services(config, only).map((service) => service.up()));
+}
+
+/** Stops what this stack started, in reverse order; reused services are left alone. */
+export async function stackDown(config: Config, only: readonly ServiceName[] = []): Promise<ServiceStatus[]> {
+  const statuses: ServiceStatus[] = [];
+  for (const service of services(config, only).reverse()) statuses.push(await service.down());
+  return statuses.reverse();
+}
+
+export async function stackStatus(config: Config, only: readonly ServiceName[] = []): Promise<ServiceStatus[]> {
+  return Promise.all(services(config, only).map((service) => service.status()));
+}
+
+export function formatStatus(statuses: readonly ServiceStatus[]): string {
+  const rows = statuses.map((status) => [
+    status.service,
+    status.state + (status.pid !== undefined ? ` (pid ${status.pid})` : status.state === 'reused' ? ' (not started by deltameta)' : ''),
+    status.address + (status.detail ? `, ${status.detail}` : ''),
+    status.state === 'reused' ? '-' : status.logPath,
+  ]);
+  const header = ['service', 'state', 'address', 'log'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+}

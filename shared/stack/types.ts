@@ -1,0 +1,28 @@
+export type ServiceName = 'postgres' | 'redis' | 'kafka';
+
+export const serviceNames: readonly ServiceName[] = ['postgres', 'redis', 'kafka'];
+
+/**
+ * running: started by this stack and healthy; reused: something else answers
+ * on the port and passed our health check (a docker-compose stack, a
+ * system service), so we use it and never stop it; stopped: nothing there;
+ * unhealthy: our process runs but does not answer.
+ */
+export type ServiceState = 'running' | 'reused' | 'stopped' | 'unhealthy';
+
+export interface ServiceStatus {
+  readonly service: ServiceName;
+  readonly state: ServiceState;
+  readonly address: string;
+  readonly pid: number | undefined;
+  readonly logPath: string;
+  readonly dataDir: string;
+  readonly detail?: string;
+}
+
+export interface StackService {
+  readonly name: ServiceName;
+  up(): Promise<ServiceStatus>;
+  down(): Promise<ServiceStatus>;
+  status(): Promise<ServiceStatus>;
+}
