@@ -23,11 +23,21 @@ export const localSuperuser = { user: 'deltameta', password: 'deltameta', databa
 export class PostgresService implements StackService {
   readonly name = 'postgres' as const;
   private readonly port: number;
-  private readonly root: string;
+  /** `.stack/postgres`: the cluster's folder, or a symlink to it (see prepareRoot). */
+  private readonly localRoot: string;
 
   constructor(private readonly config: Config) {
     this.port = config.stack.postgresPort;
-    this.root = path.join(config.stackDir, 'postgres');
+    this.localRoot = path.join(config.stackDir, 'postgres');
+  }
+
+  /** The real folder: paths handed to the server must not pass through a folder it cannot enter. */
+  private get root(): string {
+    try {
+      return lstatSync(this.localRoot).isSymbolicLink() ? readlinkSync(this.localRoot) : this.localRoot;
+    } catch {
+      return this.localRoot;
+    }
   }
 
   private get dataDir(): string {
@@ -101,22 +111,15 @@ export class PostgresService implements StackService {
    */
   private prepareRoot(): void {
     mkdirSync(this.config.stackDir, { recursive: true });
-    if (!isRoot()) {
-      mkdirSync(this.root, { recursive: true, mode: 0o700 });
-      return;
-    }
-    const isLink = existsSync(this.root) && lstatSync(this.root).isSymbolicLink();
-    const target = isLink ? readlinkSync(this.root) : this.root;
-    if (!existsSync(this.root) && !this.serverCanReach(this.config.stackDir)) {
+    const exists = existsSync(this.localRoot) || isSymlink(this.localRoot);
+    if (isRoot() && !exists && !this.serverCanReach(this.config.stackDir)) {
       const digest = createHash('sha256').update(this.config.stackDir).digest('hex').slice(0, 12);
       const outside = `/var/tmp/deltameta-postgres-${digest}`;
       mkdirSync(outside, { recursive: true, mode: 0o700 });
-      symlinkSync(outside, this.root);
-      this.chownToServer(outside);
-      return;
+      symlinkSync(outside, this.localRoot);
     }
-    mkdirSync(target, { recursive: true, mode: 0o700 });
-    this.chownToServer(target);
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    this.chownToServer(this.root);
   }
 
   private serverCanReach(dir: string): boolean {
@@ -197,6 +200,14 @@ export class PostgresService implements StackService {
     } finally {
       await client.end();
     }
+  }
+}
+
+function isSymlink(file: string): boolean {
+  try {
+    return lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
