@@ -1,6 +1,7 @@
-// Mocha runs the TypeScript tests in place through tsx's loader.
+// Mocha runs the TypeScript tests in place through tsx's loader. The spec
+// (test/**/*.test.ts) is given by `npm test` (infra/bootstrap.mjs), so that
+// `npx mocha test/x.test.ts` runs just that file.
 module.exports = {
-  spec: ['test/**/*.test.ts'],
   'node-option': ['import=tsx'],
   require: ['test/support/global.ts'],
   reporter: 'test/support/reporter.cjs',

@@ -37,7 +37,8 @@ if (command === 'demo') {
 } else if (command === 'test') {
   const up = run(process.execPath, [cli, 'stack', 'up']);
   if (up !== 0) process.exit(up);
-  process.exit(run(path.join(root, 'node_modules', '.bin', 'mocha'), process.argv.slice(3)));
+  const specs = process.argv.length > 3 ? process.argv.slice(3) : ['test/**/*.test.ts'];
+  process.exit(run(path.join(root, 'node_modules', '.bin', 'mocha'), specs));
 } else {
   console.error('usage: node infra/bootstrap.mjs demo|test [mocha args…]');
   process.exit(2);

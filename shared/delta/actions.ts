@@ -16,7 +16,7 @@ export interface DeletionVectorDescriptor {
   sizeInBytes: number;
   cardinality: number;
   maxRowIndex?: number;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface AddAction {
@@ -31,7 +31,7 @@ export interface AddAction {
   baseRowId?: number | null;
   defaultRowCommitVersion?: number | null;
   clusteringProvider?: string | null;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface RemoveAction {
@@ -46,7 +46,7 @@ export interface RemoveAction {
   deletionVector?: DeletionVectorDescriptor | null;
   baseRowId?: number | null;
   defaultRowCommitVersion?: number | null;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface MetadataAction {
@@ -58,7 +58,7 @@ export interface MetadataAction {
   partitionColumns: string[];
   createdTime?: number | null;
   configuration: Record<string, string>;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface ProtocolAction {
@@ -66,21 +66,21 @@ export interface ProtocolAction {
   minWriterVersion: number;
   readerFeatures?: string[];
   writerFeatures?: string[];
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface TxnAction {
   appId: string;
   version: number;
   lastUpdated?: number | null;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface DomainMetadataAction {
   domain: string;
   configuration: string;
   removed: boolean;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface CdcAction {
@@ -89,7 +89,7 @@ export interface CdcAction {
   size: number;
   dataChange: boolean;
   tags?: Record<string, string | null> | null;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export interface CommitInfo {
@@ -98,7 +98,7 @@ export interface CommitInfo {
   operation?: string;
   txnId?: string;
   isBlindAppend?: boolean;
-  [extra: string]: Json | undefined;
+  [extra: string]: unknown;
 }
 
 export type Action =
@@ -135,8 +135,8 @@ const addFieldOrder = [
 ] as const;
 const deletionVectorFieldOrder = ['storageType', 'pathOrInlineDv', 'offset', 'sizeInBytes', 'cardinality', 'maxRowIndex'] as const;
 
-function ordered(source: Record<string, Json | undefined>, order: readonly string[]): JsonObject {
-  const out: JsonObject = {};
+function ordered(source: Record<string, unknown>, order: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const key of order) {
     const value = source[key];
     if (value !== undefined && value !== null) out[key] = value;
@@ -155,8 +155,8 @@ function ordered(source: Record<string, Json | undefined>, order: readonly strin
  * the file path and the PostgreSQL path agree byte for byte whichever form
  * (JSON commit, Parquet checkpoint) the action was read from.
  */
-export function canonicalAdd(add: AddAction): JsonObject {
-  const source: Record<string, Json | undefined> = { ...add, dataChange: false };
+export function canonicalAdd(add: AddAction): Record<string, unknown> {
+  const source: Record<string, unknown> = { ...add, dataChange: false };
   if (add.deletionVector) source['deletionVector'] = ordered(add.deletionVector, deletionVectorFieldOrder);
   return ordered(source, addFieldOrder);
 }

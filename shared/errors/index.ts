@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'BAD_INPUT'
   | 'COMMIT_CONFLICT'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'VERSION_GONE';
 
 export class DeltametaError extends Error {
   readonly code: ErrorCode;
@@ -65,11 +66,82 @@ export class MigrationError extends DeltametaError {
   }
 }
 
+/**
+ * Thrown when a Delta log or an action is malformed or contradicts itself
+ * (a bad JSON line, a gap in versions, a missing checkpoint part, an add
+ * whose partition values do not match the table's partition columns). Names
+ * the file and, where there is one, the line.
+ */
+export class LogFormatError extends DeltametaError {
+  readonly file: string;
+  readonly line: number | undefined;
+  constructor(file: string, line: number | undefined, reason: string, options?: { cause?: unknown }) {
+    super('BAD_INPUT', `${file}${line !== undefined ? `:${line}` : ''}: ${reason}`, options);
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/** Thrown for a request that is wrong in itself (an unknown option value, an impossible version). */
+export class BadRequestError extends DeltametaError {
+  constructor(message: string) {
+    super('BAD_INPUT', message);
+  }
+}
+
+/** Thrown when a table, or a version of it, does not exist. */
+export class NotFoundError extends DeltametaError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** Thrown when a version existed but is older than what the log retains (HTTP 410). */
+export class VersionGoneError extends DeltametaError {
+  readonly table: string;
+  readonly version: number;
+  readonly oldestVersion: number;
+  constructor(table: string, version: number, oldestVersion: number) {
+    super('VERSION_GONE', `${table}: version ${version} is before the oldest retained version ${oldestVersion}`);
+    this.table = table;
+    this.version = version;
+    this.oldestVersion = oldestVersion;
+  }
+}
+
+export type ConflictReason =
+  | 'metadata-changed'
+  | 'protocol-changed'
+  | 'concurrent-delete-delete'
+  | 'concurrent-delete-read'
+  | 'concurrent-transaction'
+  | 'table-exists';
+
+/**
+ * Thrown when a commit lost the race for its version and Delta's conflict
+ * rules say it cannot be rebased onto the winner (CLI exit code 3). Blind
+ * appends never get here: they are rebased and retried.
+ */
+export class CommitConflictError extends DeltametaError {
+  readonly table: string;
+  readonly reason: ConflictReason;
+  readonly readVersion: number;
+  readonly winningVersion: number;
+  constructor(table: string, reason: ConflictReason, readVersion: number, winningVersion: number, detail: string) {
+    super('COMMIT_CONFLICT', `${table}: commit conflict (${reason}) with version ${winningVersion}, read at ${readVersion}: ${detail}`);
+    this.table = table;
+    this.reason = reason;
+    this.readVersion = readVersion;
+    this.winningVersion = winningVersion;
+  }
+}
+
 /** Process exit codes for the CLI, by error code. 3 is reserved for commit conflicts (DESIGN.md). */
 export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 2,
   BAD_INPUT: 2,
   NOT_FOUND: 4,
+  VERSION_GONE: 4,
   COMMIT_CONFLICT: 3,
   STACK_FAILED: 5,
   SYSTEM_PACKAGE_MISSING: 5,

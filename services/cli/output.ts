@@ -1,0 +1,54 @@
+/** Writing CLI output: NDJSON with backpressure, and progress bars only on a terminal. */
+import { once } from 'node:events';
+import { SingleBar } from 'cli-progress';
+
+/** Writes lines to stdout, waiting when the pipe is full; stops quietly if the reader went away (head, less). */
+export async function writeLines(lines: AsyncIterable<string> | Iterable<string>): Promise<number> {
+  let count = 0;
+  let buffered = '';
+  let closed = false;
+  const onError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE') closed = true;
+    else throw error;
+  };
+  process.stdout.on('error', onError);
+  try {
+    for await (const line of lines) {
+      if (closed) break;
+      buffered += `${line}\n`;
+      count++;
+      if (buffered.length >= 1 << 16) {
+        if (!process.stdout.write(buffered)) await once(process.stdout, 'drain');
+        buffered = '';
+      }
+    }
+    if (buffered.length > 0 && !closed && !process.stdout.write(buffered)) await once(process.stdout, 'drain');
+  } finally {
+    process.stdout.off('error', onError);
+  }
+  return count;
+}
+
+export interface Progress {
+  update(done: number, total: number): void;
+  stop(): void;
+}
+
+export function progressBar(label: string): Progress {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`, stream: process.stderr, hideCursor: true });
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      }
+      bar.setTotal(total);
+      bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -1,0 +1,6 @@
+export { commit, type CommitRequest, type CommitResult } from './commit.ts';
+export { describeImport, importTable, type ImportOptions, type ImportProgress, type ImportResult } from './import.ts';
+export { exportTable, type ExportOptions, type ExportResult } from './export.ts';
+export { snapshotLines, type SnapshotLines, type SnapshotOptions } from './snapshot.ts';
+export { findTable, requireTable, resolveVersion, type TableRow } from './tables.ts';
+export { reconciledFiles, tableHeader, type FileRow, type TableHeader } from './state.ts';

@@ -1,0 +1,208 @@
+/**
+ * Actions as rows of the log tables, and bulk loading with COPY (text
+ * format). One code path for imports (millions of rows, batched) and single
+ * commits (a handful of rows).
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { PoolClient } from '../db/index.ts';
+import { deletionVectorUniqueId, type Action, type CommitInfo, type Json } from '../delta/index.ts';
+
+type Cell = string | number | boolean | null;
+
+interface TableSpec {
+  readonly table: string;
+  readonly columns: readonly string[];
+}
+
+const specs = {
+  commit: {
+    table: 'deltameta.delta_commit',
+    columns: [
+      'table_id', 'version', 'timestamp_ms', 'committed_at', 'operation', 'commit_info', 'commit_info_ordinal', 'txn_id',
+      'num_adds', 'num_removes', 'num_actions', 'metadata_changed', 'protocol_changed', 'is_checkpoint', 'unknown_actions',
+    ],
+  },
+  add: {
+    table: 'deltameta.delta_add',
+    columns: ['table_id', 'version', 'ordinal', 'path', 'dv_id', 'partition_values', 'size', 'modification_time', 'data_change', 'action'],
+  },
+  remove: {
+    table: 'deltameta.delta_remove',
+    columns: ['table_id', 'version', 'ordinal', 'path', 'dv_id', 'deletion_timestamp', 'data_change', 'action'],
+  },
+  cdc: { table: 'deltameta.delta_cdc', columns: ['table_id', 'version', 'ordinal', 'path', 'action'] },
+  metadata: {
+    table: 'deltameta.delta_metadata',
+    columns: ['table_id', 'version', 'ordinal', 'metadata_id', 'schema_string', 'partition_columns', 'configuration', 'action'],
+  },
+  protocol: {
+    table: 'deltameta.delta_protocol',
+    columns: ['table_id', 'version', 'ordinal', 'min_reader_version', 'min_writer_version', 'reader_features', 'writer_features', 'action'],
+  },
+  txn: { table: 'deltameta.delta_txn', columns: ['table_id', 'version', 'ordinal', 'app_id', 'txn_version', 'last_updated', 'action'] },
+  domain: {
+    table: 'deltameta.delta_domain_metadata',
+    columns: ['table_id', 'version', 'ordinal', 'domain', 'configuration', 'removed', 'action'],
+  },
+} as const satisfies Record<string, TableSpec>;
+
+type RowKind = keyof typeof specs;
+
+/** COPY text format: backslash, newline, carriage return and tab are escaped; \N is NULL. */
+function copyCell(value: Cell): string {
+  if (value === null) return '\\N';
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  if (typeof value === 'number') return String(value);
+  return value.replace(/[\\\n\r\t]/g, (char) => (char === '\\' ? '\\\\' : char === '\n' ? '\\n' : char === '\r' ? '\\r' : '\\t'));
+}
+
+function textArray(items: readonly string[] | null | undefined): string | null {
+  if (!items) return null;
+  return `{${items.map((item) => `"${item.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+export interface CommitRowFields {
+  readonly version: number;
+  readonly timestampMs: number;
+  readonly commitInfo: CommitInfo | undefined;
+  readonly commitInfoOrdinal: number | undefined;
+  readonly isCheckpoint: boolean;
+}
+
+export interface VersionSummary {
+  adds: number;
+  removes: number;
+  actions: number;
+  metadataChanged: boolean;
+  protocolChanged: boolean;
+  unknown: Json[];
+}
+
+/** Rows waiting to be copied, per log table; flushed in batches to bound memory. */
+export class RowBatch {
+  private readonly lines = new Map<RowKind, string[]>();
+  private pending = 0;
+  totalRows = 0;
+
+  constructor(private readonly tableId: number) {}
+
+  get size(): number {
+    return this.pending;
+  }
+
+  private push(kind: RowKind, cells: readonly Cell[]): void {
+    const list = this.lines.get(kind) ?? [];
+    this.lines.set(kind, list);
+    list.push(`${cells.map(copyCell).join('\t')}\n`);
+    this.pending++;
+    this.totalRows++;
+  }
+
+  /** Adds one action's row; returns what it changes in the version's summary. */
+  addAction(version: number, ordinal: number, action: Action, summary: VersionSummary): void {
+    const id = this.tableId;
+    summary.actions++;
+    switch (action.kind) {
+      case 'add': {
+        const add = action.add;
+        summary.adds++;
+        this.push('add', [
+          id, version, ordinal, add.path, deletionVectorUniqueId(add.deletionVector), JSON.stringify(add.partitionValues),
+          add.size, add.modificationTime, add.dataChange, JSON.stringify(add),
+        ]);
+        break;
+      }
+      case 'remove': {
+        const remove = action.remove;
+        summary.removes++;
+        this.push('remove', [
+          id, version, ordinal, remove.path, deletionVectorUniqueId(remove.deletionVector), remove.deletionTimestamp ?? null,
+          remove.dataChange, JSON.stringify(remove),
+        ]);
+        break;
+      }
+      case 'cdc':
+        this.push('cdc', [id, version, ordinal, action.cdc.path, JSON.stringify(action.cdc)]);
+        break;
+      case 'metaData': {
+        const metadata = action.metaData;
+        summary.metadataChanged = true;
+        this.push('metadata', [
+          id, version, ordinal, metadata.id, metadata.schemaString, textArray(metadata.partitionColumns),
+          JSON.stringify(metadata.configuration ?? {}), JSON.stringify(metadata),
+        ]);
+        break;
+      }
+      case 'protocol': {
+        const protocol = action.protocol;
+        summary.protocolChanged = true;
+        this.push('protocol', [
+          id, version, ordinal, protocol.minReaderVersion, protocol.minWriterVersion, textArray(protocol.readerFeatures),
+          textArray(protocol.writerFeatures), JSON.stringify(protocol),
+        ]);
+        break;
+      }
+      case 'txn':
+        this.push('txn', [id, version, ordinal, action.txn.appId, action.txn.version, action.txn.lastUpdated ?? null, JSON.stringify(action.txn)]);
+        break;
+      case 'domainMetadata': {
+        const domain = action.domainMetadata;
+        this.push('domain', [id, version, ordinal, domain.domain, domain.configuration, domain.removed, JSON.stringify(domain)]);
+        break;
+      }
+      case 'unknown':
+        summary.unknown.push({ [action.name]: action.value });
+        break;
+      default:
+        // commitInfo lives on the commit row; checkpointMetadata and sidecar describe a checkpoint, not the table.
+        summary.actions--;
+        break;
+    }
+  }
+
+  addCommit(fields: CommitRowFields, summary: VersionSummary): void {
+    const info = fields.commitInfo;
+    this.push('commit', [
+      this.tableId, fields.version, fields.timestampMs, new Date(fields.timestampMs).toISOString(),
+      typeof info?.operation === 'string' ? info.operation : null,
+      info ? JSON.stringify(info) : null,
+      fields.commitInfoOrdinal ?? null,
+      typeof info?.txnId === 'string' ? info.txnId : null,
+      summary.adds, summary.removes, summary.actions, summary.metadataChanged, summary.protocolChanged, fields.isCheckpoint,
+      summary.unknown.length > 0 ? JSON.stringify(summary.unknown) : null,
+    ]);
+  }
+
+  /** COPYs everything pending, commit rows first (the action tables' rows belong to them). */
+  async flush(client: PoolClient): Promise<void> {
+    const order: RowKind[] = ['commit', 'metadata', 'protocol', 'txn', 'domain', 'remove', 'add', 'cdc'];
+    for (const kind of order) {
+      const lines = this.lines.get(kind);
+      if (!lines || lines.length === 0) continue;
+      const spec = specs[kind];
+      const stream = client.query(copyFrom(`COPY ${spec.table} (${spec.columns.join(', ')}) FROM STDIN`));
+      await pipeline(Readable.from(chunked(lines)), stream);
+      this.lines.set(kind, []);
+    }
+    this.pending = 0;
+  }
+}
+
+/** Joins lines into ~1 MB chunks: one write per line would be slow, one string for everything too big. */
+function* chunked(lines: readonly string[]): Generator<string> {
+  let chunk = '';
+  for (const line of lines) {
+    chunk += line;
+    if (chunk.length >= 1 << 20) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+export function emptySummary(): VersionSummary {
+  return { adds: 0, removes: 0, actions: 0, metadataChanged: false, protocolChanged: false, unknown: [] };
+}

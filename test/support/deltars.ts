@@ -1,0 +1,172 @@
+/**
+ * delta-rs (the Python `deltalake` package, pinned in
+ * infra/python/requirements.txt) as an independent reference for the
+ * project's Delta log import, replay and export: tests ask it which files are
+ * live at a version and compare with their own answer. The Python side is
+ * test/reference/deltars.py; it runs from a project-local virtual
+ * environment, `<checkout>/.venv`, that `ensureDeltaRs` creates on first use.
+ *
+ * Paths: every file path returned here is the `path` of the Delta `add`
+ * action exactly as the log holds it, i.e. relative and URL-encoded (a
+ * partition value `a b` is the directory `p=a%20b` on disk and
+ * `p=a%2520b` in the log). That is what delta-rs 1.6's
+ * `get_add_actions()['path']` returns, verbatim: it does not even
+ * re-normalise a hand-written log (`%3a` stays lower-case, a raw space stays
+ * raw), and it reconciles add and remove by that exact string, so a remove
+ * spelled `p=a b/x` does not cancel an add spelled `p=a%20b/x`. Its other
+ * listing, `file_uris()`, returns decoded absolute paths instead, so no
+ * conversion is needed as long as the script reads `get_add_actions()`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { projectRoot } from '../../shared/config/index.ts';
+
+export interface DeltaRsSnapshot {
+  version: number;
+  /** Live add paths in log form, sorted by JS default string order. */
+  files: string[];
+}
+
+const venvDir = path.join(projectRoot, '.venv');
+const venvPython = path.join(venvDir, 'bin', 'python');
+const venvPip = path.join(venvDir, 'bin', 'pip');
+const requirementsFile = path.join(projectRoot, 'infra', 'python', 'requirements.txt');
+/** Holds the sha256 of the requirements last installed completely. */
+const markerFile = path.join(venvDir, '.deltameta-requirements.sha256');
+const script = path.join(projectRoot, 'test', 'reference', 'deltars.py');
+
+let venvReady: Promise<string> | undefined;
+
+/**
+ * Makes sure `.venv` exists with the pinned requirements and returns its
+ * python. Fast when the marker matches; concurrent callers share one install.
+ */
+export async function ensureDeltaRs(): Promise<string> {
+  // A failed attempt is forgotten, so a later caller (or a re-run after the
+  // network came back) tries again instead of inheriting the rejection.
+  venvReady ??= prepareVenv().catch((error: unknown) => {
+    venvReady = undefined;
+    throw error;
+  });
+  return venvReady;
+}
+
+async function prepareVenv(): Promise<string> {
+  const wanted = createHash('sha256')
+    .update(await readFile(requirementsFile))
+    .digest('hex');
+  if (existsSync(venvPython) && (await readMarker()) === wanted) return venvPython;
+
+  // The marker goes first so that an install interrupted halfway is never
+  // taken for a finished one, whatever requirements.txt says next time.
+  await rm(markerFile, { force: true });
+  // existsSync follows the symlink: a venv whose base python disappeared is
+  // re-created in place (`venv` upgrades an existing folder).
+  if (!existsSync(venvPython)) await runToStderr('python3', ['-m', 'venv', venvDir]);
+  // Pinned `==` versions, so installing over an older set up- or downgrades
+  // exactly what changed.
+  await runToStderr(venvPip, ['install', '-q', '-r', requirementsFile]);
+
+  // Written aside and renamed, so a reader never sees half a hash.
+  const temporary = `${markerFile}.${process.pid}.tmp`;
+  await writeFile(temporary, `${wanted}\n`);
+  await rename(temporary, markerFile);
+  return venvPython;
+}
+
+async function readMarker(): Promise<string | undefined> {
+  try {
+    return (await readFile(markerFile, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a setup command with its output on our stderr, where pip's progress and errors belong. */
+function runToStderr(command: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: projectRoot,
+      stdio: ['ignore', process.stderr, process.stderr],
+      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+    });
+    child.once('error', (error) => {
+      reject(new Error(`could not start ${command}: ${error.message}`, { cause: error }));
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`}); its output is on stderr above`));
+    });
+  });
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Runs one subcommand of deltars.py and returns its parsed JSON stdout. */
+async function runReference(args: readonly string[]): Promise<unknown> {
+  const python = await ensureDeltaRs();
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(python, [script, ...args], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      // all-versions of a long table lists every file of every version.
+      maxBuffer: 512 * 1024 * 1024,
+    }));
+  } catch (error) {
+    const stderr = error instanceof Error && 'stderr' in error && typeof error.stderr === 'string' ? error.stderr.trimEnd() : '';
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new Error(`delta-rs reference \`deltars.py ${args.join(' ')}\` failed: ${reason}\n${stderr}`, { cause: error });
+  }
+  try {
+    return JSON.parse(stdout) as unknown;
+  } catch (error) {
+    throw new Error(`delta-rs reference \`deltars.py ${args.join(' ')}\` printed no JSON: ${stdout.slice(0, 500)}`, { cause: error });
+  }
+}
+
+const snapshotSchema = z.object({
+  version: z.number().int().nonnegative(),
+  files: z.array(z.string()),
+});
+
+// Python sorts by code point, JS by UTF-16 unit; they differ only beyond the
+// BMP, but the contract is JS order, so sort here.
+function normalise(snapshot: z.infer<typeof snapshotSchema>): DeltaRsSnapshot {
+  return { version: snapshot.version, files: [...snapshot.files].sort() };
+}
+
+/** Live add paths that delta-rs reports for the table at `version` (latest when omitted). */
+export async function deltaRsFiles(tableDir: string, version?: number): Promise<{ version: number; files: string[] }> {
+  const args = ['files', tableDir];
+  if (version !== undefined) {
+    if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`not a table version: ${version}`);
+    args.push('--version', String(version));
+  }
+  return normalise(snapshotSchema.parse(await runReference(args)));
+}
+
+/** The same for every version delta-rs can load, oldest first; versions whose commits were cleaned up are skipped. */
+export async function deltaRsAllVersions(tableDir: string): Promise<Array<{ version: number; files: string[] }>> {
+  return z
+    .array(snapshotSchema)
+    .parse(await runReference(['all-versions', tableDir]))
+    .map(normalise);
+}
+
+/**
+ * Writes a realistic partitioned table with delta-rs itself (appends, a
+ * predicate overwrite, a rewriting delete, a compaction, a schema merge,
+ * two Parquet checkpoints); data values depend only on the seed.
+ */
+export async function deltaRsWriteSample(tableDir: string, options: { seed: number }): Promise<{ versions: number }> {
+  if (!Number.isSafeInteger(options.seed)) throw new RangeError(`seed must be an integer, got ${options.seed}`);
+  return z
+    .object({ versions: z.number().int().positive() })
+    .parse(await runReference(['write-sample', tableDir, '--seed', String(options.seed)]));
+}
