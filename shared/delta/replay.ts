@@ -114,14 +114,36 @@ export class TableState {
   readonly files = new Map<string, AddAction>();
   readonly tombstones = new Map<string, RemoveAction>();
 
+  /**
+   * Checkpoint rows come in no particular order (delta-rs writes adds before
+   * the metaData row), so inside a checkpoint partition values are checked
+   * once it has been read: each distinct set of partition columns once.
+   */
+  private deferredPartitionChecks: Map<string, { partitionValues: Record<string, string | null>; file: string; line: number | undefined }> | undefined;
+
   /** With trackFiles false only metadata, protocol, txns and domains are kept (validation during imports). */
   constructor(private readonly trackFiles = true) {}
+
+  beginCheckpoint(): void {
+    this.deferredPartitionChecks = new Map();
+  }
+
+  endCheckpoint(): void {
+    const deferred = this.deferredPartitionChecks;
+    this.deferredPartitionChecks = undefined;
+    for (const { partitionValues, file, line } of deferred?.values() ?? []) checkPartitionValues(partitionValues, this.metadata, file, line);
+  }
 
   /** Applies one action in log order; checks what the log must not contradict. */
   apply({ action, file, line }: LocatedAction): void {
     switch (action.kind) {
       case 'add': {
-        checkPartitionValues(action.add.partitionValues, this.metadata, file, line);
+        if (this.deferredPartitionChecks) {
+          const signature = Object.keys(action.add.partitionValues).join('\u0000');
+          if (!this.deferredPartitionChecks.has(signature)) this.deferredPartitionChecks.set(signature, { partitionValues: action.add.partitionValues, file, line });
+        } else {
+          checkPartitionValues(action.add.partitionValues, this.metadata, file, line);
+        }
         if (!this.trackFiles) break;
         const key = fileKey(action.add);
         this.files.set(key, action.add);
@@ -197,7 +219,9 @@ function checkMetadata(metadata: MetadataAction, file: string, line: number | un
 /** Applies a segment to a state (a fresh one, or one already at the segment's start). */
 export async function applySegment(listing: LogListing, segment: LogSegment, state = new TableState()): Promise<TableState> {
   if (segment.checkpoint) {
+    state.beginCheckpoint();
     for await (const located of readCheckpoint(listing, segment.checkpoint)) state.apply(located);
+    state.endCheckpoint();
     state.version = segment.checkpoint.version;
   }
   for (const step of segment.steps) {

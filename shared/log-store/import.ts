@@ -118,6 +118,7 @@ async function importInTransaction(
     let ordinal = 0;
     const base = segment.steps.filter((step) => step.kind === 'compaction');
     if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
+    validator.beginCheckpoint();
     for await (const located of readCheckpoint(listing, segment.checkpoint)) {
       validator.apply(located);
       batch.addAction(version, ordinal++, located.action, summary);
@@ -126,6 +127,7 @@ async function importInTransaction(
         progress();
       }
     }
+    validator.endCheckpoint();
     batch.addCommit({ version, timestampMs: timestampOf(version), commitInfo: undefined, commitInfoOrdinal: undefined, isCheckpoint: true }, summary);
     stepsDone++;
   }
