@@ -6,7 +6,6 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../../shared/config/index.ts';
 import { createPool, migrate } from '../../shared/db/index.ts';
 import { DeltametaError, exitCodeFor } from '../../shared/errors/index.ts';
-import { readFile } from 'node:fs/promises';
 import { generateTable, parseActionLines, parseTimestamp, replay } from '../../shared/delta/index.ts';
 import { commit, describeImport, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
 import { formatStatus, serviceNames, stackDown, stackStatus, stackUp, type ServiceName } from '../../shared/stack/index.ts';

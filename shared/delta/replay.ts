@@ -83,12 +83,12 @@ export async function* readCheckpoint(listing: LogListing, checkpoint: Checkpoin
     const sidecars: string[] = [];
     if (file.endsWith('.json')) {
       for (const { action, line } of parseActionLines(await readFile(file, 'utf8'), file)) {
-        if (action.kind === 'sidecar') sidecars.push(String(action.sidecar['path']));
+        if (action.kind === 'sidecar') sidecars.push(sidecarPath(action.sidecar, file));
         else yield { action, file, line };
       }
     } else {
       for await (const action of readParquetActions(file)) {
-        if (action.kind === 'sidecar') sidecars.push(String(action.sidecar['path']));
+        if (action.kind === 'sidecar') sidecars.push(sidecarPath(action.sidecar, file));
         else yield { action, file, line: undefined };
       }
     }
@@ -98,6 +98,12 @@ export async function* readCheckpoint(listing: LogListing, checkpoint: Checkpoin
       for await (const action of readParquetActions(sidecarFile)) yield { action, file: sidecarFile, line: undefined };
     }
   }
+}
+
+function sidecarPath(sidecar: Record<string, unknown>, file: string): string {
+  const value = sidecar['path'];
+  if (typeof value !== 'string' || value === '') throw new LogFormatError(file, undefined, 'sidecar.path must be a non-empty string');
+  return value;
 }
 
 export async function readJsonActions(file: string): Promise<LocatedAction[]> {
