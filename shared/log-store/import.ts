@@ -99,6 +99,14 @@ async function importInTransaction(
   }
 
   const batch = new RowBatch(tableId);
+  // One COPY in flight while the next batch is parsed.
+  let copying: Promise<void> = Promise.resolve();
+  const flushInBackground = async (): Promise<void> => {
+    await copying;
+    copying = batch.flushInBackground(client);
+    // Surfaced by the next await of `copying`; never left unobserved.
+    copying.catch(() => undefined);
+  };
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
   const progress = (): void => options.onProgress?.({ stepsDone, stepsTotal, rows: batch.totalRows });
@@ -123,7 +131,7 @@ async function importInTransaction(
       validator.apply(located);
       batch.addAction(version, ordinal++, located.action, summary);
       if (batch.size >= batchRows) {
-        await batch.flush(client);
+        await flushInBackground();
         progress();
       }
     }
@@ -152,10 +160,11 @@ async function importInTransaction(
     batch.addCommit({ version: step.version, timestampMs: timestampOf(step.version), commitInfo, commitInfoOrdinal, isCheckpoint: false }, summary);
     stepsDone++;
     if (batch.size >= batchRows) {
-      await batch.flush(client);
+      await flushInBackground();
       progress();
     }
   }
+  await copying;
   await batch.flush(client);
   progress();
   return { tableId, created: !existing, fromVersion: fromVersion ?? 0, toVersion: segment.version, rows: batch.totalRows };

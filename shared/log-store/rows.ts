@@ -55,7 +55,30 @@ function copyCell(value: Cell): string {
   if (value === null) return '\\N';
   if (typeof value === 'boolean') return value ? 't' : 'f';
   if (typeof value === 'number') return String(value);
-  return value.replace(/[\\\n\r\t]/g, (char) => (char === '\\' ? '\\\\' : char === '\n' ? '\\n' : char === '\r' ? '\\r' : '\\t'));
+  const escaped = value.includes('\\') ? value.replaceAll('\\', '\\\\') : value;
+  return controlCharacters.test(escaped)
+    ? escaped.replace(/[\n\r\t]/g, (char) => (char === '\n' ? '\\n' : char === '\r' ? '\\r' : '\\t'))
+    : escaped;
+}
+
+const controlCharacters = /[\n\r\t]/;
+
+/**
+ * A cell holding JSON.stringify output. Hot path of every import: JSON text
+ * has backslashes (the escaped quotes of stats) but never raw control
+ * characters, so doubling backslashes is all COPY needs.
+ */
+class JsonCell {
+  constructor(readonly text: string) {}
+}
+
+function cell(value: Cell | JsonCell): string {
+  if (value instanceof JsonCell) return value.text.includes('\\') ? value.text.replaceAll('\\', '\\\\') : value.text;
+  return copyCell(value);
+}
+
+function json(value: unknown): JsonCell {
+  return new JsonCell(JSON.stringify(value));
 }
 
 function textArray(items: readonly string[] | null | undefined): string | null {
@@ -92,10 +115,11 @@ export class RowBatch {
     return this.pending;
   }
 
-  private push(kind: RowKind, cells: readonly Cell[]): void {
+  private push(kind: RowKind, cells: readonly (Cell | JsonCell)[]): void {
     const list = this.lines.get(kind) ?? [];
     this.lines.set(kind, list);
-    list.push(`${cells.map(copyCell).join('\t')}\n`);
+    // join, not +=: a rope of ropes per row costs more in GC than it saves.
+    list.push(`${cells.map(cell).join('\t')}\n`);
     this.pending++;
     this.totalRows++;
   }
@@ -109,8 +133,8 @@ export class RowBatch {
         const add = action.add;
         summary.adds++;
         this.push('add', [
-          id, version, ordinal, add.path, deletionVectorUniqueId(add.deletionVector), JSON.stringify(add.partitionValues),
-          add.size, add.modificationTime, add.dataChange, JSON.stringify(add),
+          id, version, ordinal, add.path, deletionVectorUniqueId(add.deletionVector), json(add.partitionValues),
+          add.size, add.modificationTime, add.dataChange, json(add),
         ]);
         break;
       }
@@ -119,19 +143,19 @@ export class RowBatch {
         summary.removes++;
         this.push('remove', [
           id, version, ordinal, remove.path, deletionVectorUniqueId(remove.deletionVector), remove.deletionTimestamp ?? null,
-          remove.dataChange, JSON.stringify(remove),
+          remove.dataChange, json(remove),
         ]);
         break;
       }
       case 'cdc':
-        this.push('cdc', [id, version, ordinal, action.cdc.path, JSON.stringify(action.cdc)]);
+        this.push('cdc', [id, version, ordinal, action.cdc.path, json(action.cdc)]);
         break;
       case 'metaData': {
         const metadata = action.metaData;
         summary.metadataChanged = true;
         this.push('metadata', [
           id, version, ordinal, metadata.id, metadata.schemaString, textArray(metadata.partitionColumns),
-          JSON.stringify(metadata.configuration ?? {}), JSON.stringify(metadata),
+          json(metadata.configuration ?? {}), json(metadata),
         ]);
         break;
       }
@@ -140,16 +164,16 @@ export class RowBatch {
         summary.protocolChanged = true;
         this.push('protocol', [
           id, version, ordinal, protocol.minReaderVersion, protocol.minWriterVersion, textArray(protocol.readerFeatures),
-          textArray(protocol.writerFeatures), JSON.stringify(protocol),
+          textArray(protocol.writerFeatures), json(protocol),
         ]);
         break;
       }
       case 'txn':
-        this.push('txn', [id, version, ordinal, action.txn.appId, action.txn.version, action.txn.lastUpdated ?? null, JSON.stringify(action.txn)]);
+        this.push('txn', [id, version, ordinal, action.txn.appId, action.txn.version, action.txn.lastUpdated ?? null, json(action.txn)]);
         break;
       case 'domainMetadata': {
         const domain = action.domainMetadata;
-        this.push('domain', [id, version, ordinal, domain.domain, domain.configuration, domain.removed, JSON.stringify(domain)]);
+        this.push('domain', [id, version, ordinal, domain.domain, domain.configuration, domain.removed, json(domain)]);
         break;
       }
       case 'unknown':
@@ -177,16 +201,35 @@ export class RowBatch {
 
   /** COPYs everything pending, commit rows first (the action tables' rows belong to them). */
   async flush(client: PoolClient): Promise<void> {
-    const order: RowKind[] = ['commit', 'metadata', 'protocol', 'txn', 'domain', 'remove', 'add', 'cdc'];
-    for (const kind of order) {
-      const lines = this.lines.get(kind);
-      if (!lines || lines.length === 0) continue;
-      const spec = specs[kind];
-      const stream = client.query(copyFrom(`COPY ${spec.table} (${spec.columns.join(', ')}) FROM STDIN`));
-      await pipeline(Readable.from(chunked(lines)), stream);
-      this.lines.set(kind, []);
-    }
+    await copyAll(client, this.takePending());
+  }
+
+  /**
+   * Hands the pending rows over and starts copying them, so the caller can
+   * parse the next batch while PostgreSQL ingests this one (an import is
+   * otherwise half idle, waiting on COPY). Await the result before the next
+   * flush and before COMMIT.
+   */
+  flushInBackground(client: PoolClient): Promise<void> {
+    return copyAll(client, this.takePending());
+  }
+
+  private takePending(): Map<RowKind, string[]> {
+    const taken = new Map(this.lines);
+    this.lines.clear();
     this.pending = 0;
+    return taken;
+  }
+}
+
+async function copyAll(client: PoolClient, pending: ReadonlyMap<RowKind, string[]>): Promise<void> {
+  const order: RowKind[] = ['commit', 'metadata', 'protocol', 'txn', 'domain', 'remove', 'add', 'cdc'];
+  for (const kind of order) {
+    const lines = pending.get(kind);
+    if (!lines || lines.length === 0) continue;
+    const spec = specs[kind];
+    const stream = client.query(copyFrom(`COPY ${spec.table} (${spec.columns.join(', ')}) FROM STDIN`));
+    await pipeline(Readable.from(chunked(lines)), stream);
   }
 }
 
