@@ -19,6 +19,53 @@ export interface StackPorts {
   readonly kafkaControllerPort: number;
 }
 
+/** The commit-event pipeline: names of the things the services share, and their tuning. */
+export interface PipelineConfig {
+  /** Kafka topic of deltameta.commit.v1 events (public contract). Default `deltameta.commits`. */
+  readonly commitsTopic: string;
+  /** Where events that cannot be parsed go. Default `deltameta.commits.dlq`. */
+  readonly deadLetterTopic: string;
+  /** Partitions of the commits topic when the CDC service creates it. Default 8. */
+  readonly commitsTopicPartitions: number;
+  /** Logical replication slot of the CDC service. Default `deltameta_cdc`. */
+  readonly slotName: string;
+  /** Publication on delta_commit. Default `deltameta_commits`. */
+  readonly publicationName: string;
+  /** Kafka consumer group of the invalidator. Default `deltameta-invalidator`. */
+  readonly consumerGroup: string;
+  /** BullMQ queue of refresh jobs. Default `deltameta-refresh`. */
+  readonly refreshQueue: string;
+  /** BullMQ queue of scheduled maintenance (materialized views, retention). Default `deltameta-maintenance`. */
+  readonly maintenanceQueue: string;
+  /** Prefix of every Redis key and channel deltameta owns. Default `deltameta:`. */
+  readonly redisPrefix: string;
+  /** Events per Kafka send when the CDC is under load. Default 500. */
+  readonly cdcBatchMaxEvents: number;
+  /** How long the CDC waits for more events before a send (kafkajs does no lingering of its own). Default 2 ms. */
+  readonly cdcLingerMs: number;
+  /** Longest pause between reconnect attempts (exponential backoff). Default 10 s. */
+  readonly reconnectMaxBackoffMs: number;
+  /** The invalidator's fetch wait (kafkajs waits up to 5 s by default). Default 10 ms. */
+  readonly kafkaMaxWaitMs: number;
+  /** Versions applied per refresh transaction. Default 500. */
+  readonly refreshBatchMaxVersions: number;
+  /** Refresh jobs in parallel (different tables; one table is serialized). Default 4. */
+  readonly refreshConcurrency: number;
+  /** REFRESH MATERIALIZED VIEW CONCURRENTLY every this often. Default 30 s. */
+  readonly mvRefreshIntervalMs: number;
+  /** Removed files older than this leave file_index (time travel before it falls back to the log). Default 7 days. */
+  readonly fileIndexRetentionMs: number;
+  /** Tables warmed in Redis after a refresh: the most recently read ones, at most this many. Default 100. */
+  readonly warmHotTables: number;
+}
+
+export interface AdminPorts {
+  readonly cdc: number;
+  readonly invalidator: number;
+  readonly refresher: number;
+  readonly reader: number;
+}
+
 export interface Config {
   /** Connection string of the metadata database. Default: the local stack's. */
   readonly postgresUrl: string;
@@ -31,6 +78,9 @@ export interface Config {
   /** Where downloaded Kafka jars are cached, shared by all checkouts. Default: `~/.cache/deltameta`. */
   readonly cacheDir: string;
   readonly stack: StackPorts;
+  readonly pipeline: PipelineConfig;
+  /** /metrics, /healthz, /readyz of each service (DESIGN.md). */
+  readonly adminPorts: AdminPorts;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Upper bound for any one service of the stack to become healthy. Default 120 s (Kafka's JVM is the slow one). */
   readonly stackStartTimeoutMs: number;
@@ -69,6 +119,11 @@ const brokersSchema = z
     (brokers) => brokers.length > 0 && brokers.every((broker) => /^[^:\s]+:\d+$/.test(broker)),
     'must be a comma-separated list of host:port',
   );
+const positiveInt = z.coerce.number().int().positive('must be a positive integer');
+const nonNegativeInt = z.coerce.number().int().min(0, 'must be zero or a positive integer');
+const name = z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits, ".", "_", ":" or "-"');
+const slotName = z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be lower-case letters, digits and "_" (a replication slot name)');
+
 const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export function loadConfig(env: Env = process.env): Config {
@@ -91,6 +146,32 @@ export function loadConfig(env: Env = process.env): Config {
     stackDir: path.resolve(read(env, 'DELTAMETA_STACK_DIR', z.string(), path.join(projectRoot, '.stack'))),
     cacheDir: path.resolve(read(env, 'DELTAMETA_CACHE_DIR', z.string(), path.join(home, '.cache', 'deltameta'))),
     stack,
+    pipeline: {
+      commitsTopic: read(env, 'DELTAMETA_COMMITS_TOPIC', name, 'deltameta.commits'),
+      deadLetterTopic: read(env, 'DELTAMETA_DEAD_LETTER_TOPIC', name, 'deltameta.commits.dlq'),
+      commitsTopicPartitions: read(env, 'DELTAMETA_COMMITS_TOPIC_PARTITIONS', positiveInt, 8),
+      slotName: read(env, 'DELTAMETA_SLOT_NAME', slotName, 'deltameta_cdc'),
+      publicationName: read(env, 'DELTAMETA_PUBLICATION_NAME', slotName, 'deltameta_commits'),
+      consumerGroup: read(env, 'DELTAMETA_CONSUMER_GROUP', name, 'deltameta-invalidator'),
+      refreshQueue: read(env, 'DELTAMETA_REFRESH_QUEUE', name, 'deltameta-refresh'),
+      maintenanceQueue: read(env, 'DELTAMETA_MAINTENANCE_QUEUE', name, 'deltameta-maintenance'),
+      redisPrefix: read(env, 'DELTAMETA_REDIS_PREFIX', name, 'deltameta:'),
+      cdcBatchMaxEvents: read(env, 'DELTAMETA_CDC_BATCH_MAX_EVENTS', positiveInt, 500),
+      cdcLingerMs: read(env, 'DELTAMETA_CDC_LINGER_MS', nonNegativeInt, 2),
+      reconnectMaxBackoffMs: read(env, 'DELTAMETA_RECONNECT_MAX_BACKOFF_MS', positiveInt, 10_000),
+      kafkaMaxWaitMs: read(env, 'DELTAMETA_KAFKA_MAX_WAIT_MS', positiveInt, 10),
+      refreshBatchMaxVersions: read(env, 'DELTAMETA_REFRESH_BATCH_MAX_VERSIONS', positiveInt, 500),
+      refreshConcurrency: read(env, 'DELTAMETA_REFRESH_CONCURRENCY', positiveInt, 4),
+      mvRefreshIntervalMs: read(env, 'DELTAMETA_MV_REFRESH_INTERVAL_MS', positiveInt, 30_000),
+      fileIndexRetentionMs: read(env, 'DELTAMETA_FILE_INDEX_RETENTION_MS', positiveInt, 7 * 24 * 3600 * 1000),
+      warmHotTables: read(env, 'DELTAMETA_WARM_HOT_TABLES', nonNegativeInt, 100),
+    },
+    adminPorts: {
+      cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', port, 9401),
+      invalidator: read(env, 'DELTAMETA_INVALIDATOR_ADMIN_PORT', port, 9402),
+      refresher: read(env, 'DELTAMETA_REFRESHER_ADMIN_PORT', port, 9403),
+      reader: read(env, 'DELTAMETA_READER_ADMIN_PORT', port, 9404),
+    },
     logLevel: read(env, 'DELTAMETA_LOG_LEVEL', logLevelSchema, 'info'),
     stackStartTimeoutMs: read(env, 'DELTAMETA_STACK_START_TIMEOUT_MS', positiveMs, 120_000),
   };

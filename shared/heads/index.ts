@@ -1,0 +1,55 @@
+/**
+ * Head pointers: the only mutable fact of the system ("which version is
+ * latest"), one Redis hash per table, moved forward only by an atomic Lua
+ * script that also announces the move on pub/sub for reader processes.
+ * Everything else is keyed by version and never needs invalidation.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+const advanceScript = readFileSync(new URL('./advance-head.lua', import.meta.url), 'utf8');
+
+export interface HeadAnnouncement {
+  readonly table: string;
+  readonly version: number;
+  readonly committedAt: string;
+}
+
+export interface Head {
+  readonly version: number;
+  readonly committedAt: string;
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    deltametaAdvanceHead(key: string, version: string, committedAt: string, channel: string, payload: string): Result<number, Context>;
+  }
+}
+
+export class HeadPointers {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {
+    if (!('deltametaAdvanceHead' in redis)) redis.defineCommand('deltametaAdvanceHead', { numberOfKeys: 1, lua: advanceScript });
+  }
+
+  key(table: string): string {
+    return `${this.prefix}head:${table}`;
+  }
+
+  /** The channel announcements go to (JSON HeadAnnouncement). */
+  get channel(): string {
+    return `${this.prefix}heads`;
+  }
+
+  /** Moves the head forward if `version` is newer; true when it moved. */
+  async advance(table: string, version: number, committedAt: string): Promise<boolean> {
+    const payload = JSON.stringify({ table, version, committedAt } satisfies HeadAnnouncement);
+    const moved = await this.redis.deltametaAdvanceHead(this.key(table), String(version), committedAt, this.channel, payload);
+    return moved === 1;
+  }
+
+  async get(table: string): Promise<Head | undefined> {
+    const [version, committedAt] = await this.redis.hmget(this.key(table), 'version', 'committedAt');
+    if (version === null || version === undefined) return undefined;
+    return { version: Number(version), committedAt: committedAt ?? '' };
+  }
+}

@@ -1,0 +1,17 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config/index.ts';
+
+/**
+ * An ioredis connection for a service. `maxRetriesPerRequest: null` keeps
+ * commands queued across a Redis restart instead of failing them after 20
+ * tries (BullMQ requires it for its blocking connections anyway).
+ */
+export function createRedis(config: Config, connectionName: string, options: { lazyConnect?: boolean } = {}): Redis {
+  return new Redis(config.redisUrl, {
+    connectionName,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    lazyConnect: options.lazyConnect ?? false,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 8), 5000),
+  });
+}
