@@ -4,10 +4,12 @@
  * script that also announces the move on pub/sub for reader processes.
  * Everything else is keyed by version and never needs invalidation.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 const advanceScript = readFileSync(new URL('./advance-head.lua', import.meta.url), 'utf8');
+const advanceScriptSha = createHash('sha1').update(advanceScript).digest('hex');
 
 export interface HeadAnnouncement {
   readonly table: string;
@@ -20,16 +22,8 @@ export interface Head {
   readonly committedAt: string;
 }
 
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    deltametaAdvanceHead(key: string, version: string, committedAt: string, channel: string, payload: string): Result<number, Context>;
-  }
-}
-
 export class HeadPointers {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {
-    if (!('deltametaAdvanceHead' in redis)) redis.defineCommand('deltametaAdvanceHead', { numberOfKeys: 1, lua: advanceScript });
-  }
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
   key(table: string): string {
     return `${this.prefix}head:${table}`;
@@ -43,7 +37,15 @@ export class HeadPointers {
   /** Moves the head forward if `version` is newer; true when it moved. */
   async advance(table: string, version: number, committedAt: string): Promise<boolean> {
     const payload = JSON.stringify({ table, version, committedAt } satisfies HeadAnnouncement);
-    const moved = await this.redis.deltametaAdvanceHead(this.key(table), String(version), committedAt, this.channel, payload);
+    const args = [this.key(table), String(version), committedAt, this.channel, payload];
+    let moved: unknown;
+    try {
+      moved = await this.redis.evalsha(advanceScriptSha, 1, ...args);
+    } catch (error) {
+      // After a Redis restart the script cache is empty: send the script itself once.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      moved = await this.redis.eval(advanceScript, 1, ...args);
+    }
     return moved === 1;
   }
 
