@@ -19,7 +19,7 @@ export async function startAdminServer(options: { port: number; host?: string; r
     const body = await options.registry.metrics();
     return reply.header('content-type', options.registry.contentType).send(body);
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     try {
       const { ready, detail } = await options.readiness();
