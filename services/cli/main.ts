@@ -9,7 +9,10 @@ import { DeltametaError, exitCodeFor } from '../../shared/errors/index.ts';
 import { generateTable, parseActionLines, parseTimestamp, replay } from '../../shared/delta/index.ts';
 import { commit, describeImport, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
 import { formatStatus, serviceNames, stackDown, stackStatus, stackUp, type ServiceName } from '../../shared/stack/index.ts';
+import { verifyTable } from '../../shared/refresh/index.ts';
 import { runDemo } from './demo.ts';
+import { formatPipelineStatus, pipelineStatus } from './status.ts';
+import { pipelineServices, runServices } from './up.ts';
 import { progressBar, writeLines } from './output.ts';
 
 function integer(name: string, minimum = 0): (value: string) => number {
@@ -205,6 +208,47 @@ program
       console.log(`${dir}: ${result.versions} versions, ${result.liveFiles} live files, ${result.actions} actions, checkpoints at [${result.checkpoints.join(', ')}]`);
     } finally {
       bar.stop();
+    }
+  });
+
+program
+  .command('up')
+  .description(`run the services against the stack (${pipelineServices.join(', ')}); Ctrl-C stops them`)
+  .argument('[services...]', 'only these services')
+  .action(async (names: string[]) => {
+    process.exitCode = await runServices(loadConfig(), names);
+  });
+
+program
+  .command('status')
+  .description('pipeline health at a glance: slot lag, consumer lag, queue depth and age, staleness')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }) => {
+    const status = await pipelineStatus(loadConfig());
+    console.log(options.json ? JSON.stringify(status, null, 2) : formatPipelineStatus(status));
+  });
+
+program
+  .command('verify')
+  .description('check materialized state against log replay, for every table or one')
+  .option('--table <name>', 'only this table')
+  .action(async (options: { table?: string }) => {
+    const bad = await withPool(async (pool) => {
+      const names = options.table
+        ? [options.table]
+        : (await pool.query<{ name: string }>('SELECT name FROM deltameta.delta_table ORDER BY name')).rows.map((row) => row.name);
+      let failures = 0;
+      for (const name of names) {
+        const result = await verifyTable(pool, name);
+        console.log(`${name}: ${result.ok ? 'ok' : 'MISMATCH'} at version ${result.watermark}`);
+        for (const problem of result.problems) console.log(`  ${problem}`);
+        if (!result.ok) failures++;
+      }
+      return failures;
+    });
+    if (bad > 0) {
+      console.error(`deltameta: ${bad} table(s) do not match their log`);
+      process.exitCode = 1;
     }
   });
 

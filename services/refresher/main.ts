@@ -1,0 +1,31 @@
+/**
+ * services/refresher: BullMQ workers that keep each table's materialized
+ * state (file_index, table_state, partition_summary) caught up with its log,
+ * plus the scheduled refresh of native materialized views and retention.
+ */
+import { loadConfig } from '../../shared/config/index.ts';
+import { createPool } from '../../shared/db/index.ts';
+import { createLogger } from '../../shared/log/index.ts';
+import { createRegistry, queueMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
+import { RefreshWorker } from '../../shared/refresher/index.ts';
+import { createRedis, runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+
+const config = loadConfig();
+const logger = createLogger('refresher', config.logLevel);
+const registry = createRegistry('refresher');
+const pool = createPool(config.postgresUrl, { max: config.pipeline.refreshConcurrency + 2, applicationName: 'deltameta-refresher' });
+const redis = createRedis(config, 'deltameta-refresher');
+const worker = new RefreshWorker(config, { pool, redis, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
+
+await worker.start();
+const admin = await startAdminServer({ port: config.adminPorts.refresher, registry, readiness: () => worker.readiness() });
+logger.info({ adminPort: admin.port, queue: config.pipeline.refreshQueue }, 'refresher running');
+
+await runUntilSignal(logger, {
+  async stop() {
+    await worker.stop();
+    await admin.close();
+    redis.disconnect();
+    await pool.end();
+  },
+});

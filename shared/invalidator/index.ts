@@ -1,0 +1,1 @@
+export { CommitInvalidator, type InvalidatorDeps } from './commit-invalidator.ts';

@@ -1,0 +1,1 @@
+export { RefreshWorker, type RefreshWorkerDeps } from './refresh-worker.ts';

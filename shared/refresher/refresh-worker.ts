@@ -1,0 +1,150 @@
+/**
+ * The refresher's BullMQ side: refresh jobs (one table each, deduplicated per
+ * table by the invalidator) bring the table's materialized state up to its
+ * newest committed version; a maintenance queue runs the job schedulers for
+ * the native materialized views and file_index retention; hot tables get
+ * their caches warmed after a refresh.
+ *
+ * Per-table serialization is PostgreSQL's (refreshTable takes an advisory
+ * lock per table), so a duplicate job is harmless: it finds nothing to do.
+ * The deduplication key is released *before* a final catch-up pass: a
+ * commit whose event was dropped as a duplicate while this job ran was
+ * committed before the release, so the final pass sees it; a commit after
+ * the release enqueues a job of its own.
+ */
+import { Worker, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.ts';
+import type { Pool } from '../db/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { QueueMetrics, RefresherMetrics } from '../metrics/index.ts';
+import { bullPrefix, redisConnectionOptions, refreshQueue, type RefreshJobData } from '../queues/index.ts';
+import { applyRetention, mvStaleness, refreshMaterializedViews, refreshTable } from '../refresh/index.ts';
+import { Queue as BullQueue } from 'bullmq';
+import { warmTableSummary } from '../summary/index.ts';
+
+export interface RefreshWorkerDeps {
+  readonly pool: Pool;
+  readonly redis: Redis;
+  readonly logger: Logger;
+  readonly metrics: RefresherMetrics;
+  readonly queueMetrics: QueueMetrics;
+}
+
+const maintenanceJobs = { views: 'refresh-views', retention: 'file-index-retention' } as const;
+
+export class RefreshWorker {
+  private readonly worker: Worker<RefreshJobData>;
+  private readonly maintenanceWorker: Worker;
+  private readonly queue: Queue<RefreshJobData>;
+  private readonly maintenanceQueue: Queue;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly config: Config, private readonly deps: RefreshWorkerDeps) {
+    const prefix = bullPrefix(config);
+    this.queue = refreshQueue(config, 'deltameta-refresher-queue');
+    this.maintenanceQueue = new BullQueue(config.pipeline.maintenanceQueue, { connection: redisConnectionOptions(config, 'deltameta-refresher-maintenance'), prefix });
+    this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
+      connection: redisConnectionOptions(config, 'deltameta-refresher-worker'),
+      prefix,
+      concurrency: config.pipeline.refreshConcurrency,
+      autorun: false,
+    });
+    this.maintenanceWorker = new Worker(config.pipeline.maintenanceQueue, (job) => this.maintain(job), {
+      connection: redisConnectionOptions(config, 'deltameta-refresher-maintenance-worker'),
+      prefix,
+      concurrency: 1,
+      autorun: false,
+    });
+    for (const worker of [this.worker, this.maintenanceWorker]) {
+      worker.on('failed', (job, error) => this.deps.logger.error({ err: error, job: job?.name, table: (job?.data as Partial<RefreshJobData> | undefined)?.table }, 'job failed'));
+      worker.on('error', (error) => this.deps.logger.error({ err: error }, 'worker error'));
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.views, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.views });
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.retention, { every: 3_600_000 }, { name: maintenanceJobs.retention });
+    // run() resolves only when the worker closes: started, not awaited.
+    this.worker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'refresh worker stopped'));
+    this.maintenanceWorker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'maintenance worker stopped'));
+    this.gaugeTimer = setInterval(() => void this.updateGauges(), 5_000);
+    this.gaugeTimer.unref();
+    await this.worker.waitUntilReady();
+  }
+
+  async readiness(): Promise<{ ready: boolean; detail: Record<string, unknown> }> {
+    const postgres = await this.deps.pool.query('SELECT 1').then(() => true, () => false);
+    const redis = await this.deps.redis.ping().then(() => true, () => false);
+    const running = this.worker.isRunning();
+    return { ready: postgres && redis && running, detail: { postgres, redis, worker: running } };
+  }
+
+  private async refresh(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
+    const { tableId, table } = job.data;
+    let applied = 0;
+    let newestTimestampMs: number | undefined;
+    let toVersion = -1;
+    const pass = async (): Promise<void> => {
+      const started = performance.now();
+      const result = await refreshTable(this.deps.pool, tableId, { batchMaxVersions: this.config.pipeline.refreshBatchMaxVersions });
+      if (result.versionsApplied > 0) {
+        this.deps.metrics.refreshDurationSeconds.observe((performance.now() - started) / 1000 / Math.max(1, result.batches));
+        this.deps.metrics.refreshVersionsAppliedTotal.inc(result.versionsApplied);
+        applied += result.versionsApplied;
+        newestTimestampMs = result.newestTimestampMs ?? newestTimestampMs;
+      }
+      toVersion = result.toVersion;
+    };
+    await pass();
+    await job.removeDeduplicationKey();
+    await pass();
+    if (applied > 0 && newestTimestampMs !== undefined) {
+      this.deps.metrics.commitToRefreshedSeconds.observe(Math.max(0, Date.now() - newestTimestampMs) / 1000);
+      await this.warmIfHot(table);
+    }
+    this.deps.logger.debug({ table, version: toVersion, versionsApplied: applied }, 'refreshed');
+    return { toVersion, versionsApplied: applied };
+  }
+
+  /** Hot tables (the reader keeps a sorted set of recent reads) get their summary at the new watermark in Redis. */
+  private async warmIfHot(table: string): Promise<void> {
+    const prefix = this.config.pipeline.redisPrefix;
+    const limit = this.config.pipeline.warmHotTables;
+    if (limit === 0) return;
+    const rank = await this.deps.redis.zrevrank(`${prefix}hot-tables`, table);
+    if (rank === null || rank >= limit) return;
+    await warmTableSummary(this.deps.pool, this.deps.redis, prefix, table);
+  }
+
+  private async maintain(job: Job): Promise<void> {
+    if (job.name === maintenanceJobs.views) {
+      await refreshMaterializedViews(this.deps.pool);
+    } else if (job.name === maintenanceJobs.retention) {
+      await applyRetention(this.deps.pool, { retentionMs: this.config.pipeline.fileIndexRetentionMs });
+    }
+  }
+
+  private async updateGauges(): Promise<void> {
+    try {
+      for (const queue of [this.queue, this.maintenanceQueue]) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+        for (const [state, count] of Object.entries(counts)) this.deps.queueMetrics.jobs.set({ queue: queue.name, state }, count);
+        const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+        this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: queue.name }, oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0);
+      }
+      this.deps.metrics.mvStalenessVersions.set(await mvStaleness(this.deps.pool));
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'could not update gauges');
+    }
+  }
+
+  /** Finishes the jobs in progress (BullMQ close waits for them), then closes the queues. */
+  async stop(): Promise<void> {
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await this.worker.close();
+    await this.maintenanceWorker.close();
+    await this.queue.close();
+    await this.maintenanceQueue.close();
+  }
+}
