@@ -107,6 +107,8 @@ function read<T>(env: Env, variable: string, schema: z.ZodType<T>, fallback: T):
 }
 
 const port = z.coerce.number().int().min(1, 'must be a port number').max(65535, 'must be a port number');
+/** An admin port: 0 lets the OS pick a free one (the service logs which). */
+const adminPort = z.coerce.number().int().min(0, 'must be a port number or 0').max(65535, 'must be a port number or 0');
 const positiveMs = z.coerce.number().int().positive('must be a positive number of milliseconds');
 const postgresUrlSchema = z
   .string()
@@ -167,10 +169,10 @@ export function loadConfig(env: Env = process.env): Config {
       warmHotTables: read(env, 'DELTAMETA_WARM_HOT_TABLES', nonNegativeInt, 100),
     },
     adminPorts: {
-      cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', port, 9401),
-      invalidator: read(env, 'DELTAMETA_INVALIDATOR_ADMIN_PORT', port, 9402),
-      refresher: read(env, 'DELTAMETA_REFRESHER_ADMIN_PORT', port, 9403),
-      reader: read(env, 'DELTAMETA_READER_ADMIN_PORT', port, 9404),
+      cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', adminPort, 9401),
+      invalidator: read(env, 'DELTAMETA_INVALIDATOR_ADMIN_PORT', adminPort, 9402),
+      refresher: read(env, 'DELTAMETA_REFRESHER_ADMIN_PORT', adminPort, 9403),
+      reader: read(env, 'DELTAMETA_READER_ADMIN_PORT', adminPort, 9404),
     },
     logLevel: read(env, 'DELTAMETA_LOG_LEVEL', logLevelSchema, 'info'),
     stackStartTimeoutMs: read(env, 'DELTAMETA_STACK_START_TIMEOUT_MS', positiveMs, 120_000),

@@ -51,7 +51,9 @@ export class CommitInvalidator {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    this.redis = createRedis(config, 'deltameta-invalidator');
+    this.redis = createRedis(config, 'deltameta-invalidator', {
+      onError: (error) => this.deps.logger.warn({ err: error.message }, 'redis connection error (reconnecting)'),
+    });
     this.heads = new HeadPointers(this.redis, config.pipeline.redisPrefix);
     this.queue = refreshQueue(config, 'deltameta-invalidator-queue');
     this.consumer.on(this.consumer.events.CRASH, (event) => {

@@ -12,9 +12,13 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export function runUntilSignal(logger: Logger, service: RunningService, options: { shutdownGraceMs?: number } = {}): Promise<void> {
+export function runUntilSignal(
+  logger: Logger,
+  service: RunningService,
+  options: { shutdownGraceMs?: number; exitWhenStopped?: boolean } = {},
+): Promise<void> {
   const graceMs = options.shutdownGraceMs ?? 30_000;
-  return new Promise((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -43,6 +47,13 @@ export function runUntilSignal(logger: Logger, service: RunningService, options:
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+  });
+  if (options.exitWhenStopped === false) return stopped;
+  // Once everything is flushed and closed, exit: a client library's reconnect
+  // timer (kafkajs, ioredis after a broker or Redis restart) must not keep a
+  // stopped service alive.
+  return stopped.then(() => {
+    setImmediate(() => process.exit());
   });
 }
 

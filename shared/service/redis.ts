@@ -6,12 +6,15 @@ import type { Config } from '../config/index.ts';
  * commands queued across a Redis restart instead of failing them after 20
  * tries (BullMQ requires it for its blocking connections anyway).
  */
-export function createRedis(config: Config, connectionName: string, options: { lazyConnect?: boolean } = {}): Redis {
-  return new Redis(config.redisUrl, {
+export function createRedis(config: Config, connectionName: string, options: { lazyConnect?: boolean; onError?: (error: Error) => void } = {}): Redis {
+  const redis = new Redis(config.redisUrl, {
     connectionName,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     lazyConnect: options.lazyConnect ?? false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 8), 5000),
   });
+  // Without a listener ioredis prints "Unhandled error event" while it reconnects.
+  redis.on('error', options.onError ?? (() => undefined));
+  return redis;
 }

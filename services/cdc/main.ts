@@ -1,0 +1,41 @@
+/**
+ * services/cdc: delta_commit inserts from the logical replication slot →
+ * deltameta.commit.v1 events on the commits topic (key = table). The slot
+ * moves only after Kafka has the events. See shared/cdc.
+ */
+import { CommitPublisher } from '../../shared/cdc/index.ts';
+import { loadConfig } from '../../shared/config/index.ts';
+import { createLogger } from '../../shared/log/index.ts';
+import { cdcMetrics, createRegistry } from '../../shared/metrics/index.ts';
+import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+
+const config = loadConfig();
+const logger = createLogger('cdc', config.logLevel);
+const registry = createRegistry('cdc');
+const publisher = new CommitPublisher(config, { logger, metrics: cdcMetrics(registry) });
+
+// The admin port first: /healthz answers while the slot is still being waited for.
+const admin = await startAdminServer({ port: config.adminPorts.cdc, registry, readiness: () => publisher.readiness() });
+logger.info({ adminPort: admin.port }, 'admin port listening');
+try {
+  await publisher.start();
+} catch (error) {
+  logger.fatal({ err: error }, 'cdc could not start');
+  await admin.close();
+  process.exit(1);
+}
+logger.info({ slot: config.pipeline.slotName, topic: config.pipeline.commitsTopic }, 'cdc running');
+
+const service = {
+  async stop() {
+    await publisher.stop();
+    await admin.close();
+  },
+};
+// A row that cannot become a valid event halts the publisher: publish and acknowledge what came before it, then exit non-zero.
+void publisher.whenFailed().then(async (error) => {
+  logger.fatal({ err: error }, 'cdc halted');
+  await service.stop().catch(() => undefined);
+  process.exit(1);
+});
+await runUntilSignal(logger, service);

@@ -1,0 +1,14 @@
+/**
+ * The materialized state (sql/000003_materialized_state.sql): file_index,
+ * table_state, partition_summary and the catalog views, written only by the
+ * refresher through these functions, derived from the log tables and
+ * rebuildable from them.
+ */
+export { refreshTable, defaultRefreshBatchMaxVersions, type RefreshOptions, type RefreshResult } from './refresh-table.ts';
+export { rebuildTable, type RebuildResult } from './rebuild-table.ts';
+export { verifyTable, type VerifyOptions, type VerifyResult } from './verify-table.ts';
+export { liveFileLines, materializedRange, type MaterializedRange } from './live-files.ts';
+export { applyRetention, type RetentionOptions, type TableRetention } from './retention.ts';
+export { catalogViews, mvStaleness, refreshMaterializedViews, type ViewRefresh } from './views.ts';
+export { NotMaterializedError } from './errors.ts';
+export type { TableRef } from './table-ref.ts';

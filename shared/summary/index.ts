@@ -1,0 +1,58 @@
+/**
+ * The table summary (DESIGN.md `GET /v1/tables/{name}`): version, protocol,
+ * metadata and counts, as the materialized state has it at its watermark.
+ * Keyed by (table, version) in Redis, so an entry never needs invalidation;
+ * the refresher writes it for hot tables right after a refresh (cache
+ * warming) and the reader reads it as its L2.
+ */
+import type { Redis } from 'ioredis';
+import type { Pool } from '../db/index.ts';
+import type { MetadataAction, ProtocolAction } from '../delta/index.ts';
+
+export interface TableSummary {
+  readonly name: string;
+  readonly version: number;
+  readonly protocol: ProtocolAction | null;
+  readonly metadata: MetadataAction | null;
+  readonly numFiles: number;
+  readonly sizeBytes: number;
+  readonly numRecords: number;
+  readonly lastCommitAt: string;
+}
+
+/** A day: entries never go stale (immutable), the TTL only bounds Redis memory for versions nobody reads. */
+export const summaryTtlSeconds = 86_400;
+
+export function summaryKey(prefix: string, table: string, version: number): string {
+  return `${prefix}summary:${table}:${version}`;
+}
+
+/** The summary at the materialized watermark, or undefined when the table has no materialized state yet. */
+export async function materializedSummary(pool: Pool, table: string): Promise<TableSummary | undefined> {
+  // serves: delta_table name unique index, table_state primary key
+  const { rows } = await pool.query<{
+    mv_version: number; metadata: string | null; protocol: string | null; num_files: number; size_bytes: number; num_records: number; last_commit_at: Date;
+  }>(
+    `SELECT s.mv_version, s.metadata, s.protocol, s.num_files, s.size_bytes, s.num_records, s.last_commit_at
+       FROM deltameta.delta_table t JOIN deltameta.table_state s USING (table_id) WHERE t.name = $1`,
+    [table],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    name: table,
+    version: row.mv_version,
+    protocol: row.protocol ? (JSON.parse(row.protocol) as ProtocolAction) : null,
+    metadata: row.metadata ? (JSON.parse(row.metadata) as MetadataAction) : null,
+    numFiles: row.num_files,
+    sizeBytes: row.size_bytes,
+    numRecords: row.num_records,
+    lastCommitAt: row.last_commit_at.toISOString(),
+  };
+}
+
+export async function warmTableSummary(pool: Pool, redis: Redis, prefix: string, table: string): Promise<TableSummary | undefined> {
+  const summary = await materializedSummary(pool, table);
+  if (summary) await redis.set(summaryKey(prefix, table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
+  return summary;
+}
