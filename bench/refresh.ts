@@ -192,3 +192,17 @@ for (const row of results) {
   ].join('\t'));
 }
 for (const row of results) console.log(`${row.files.toLocaleString('en-US')} files, file_index partition after the build: ${row.sizes}`);
+
+// Machine-readable results for `deltameta bench` (docs/benchmarks.md and its charts).
+const { writeFileSync } = await import('node:fs');
+const { projectRoot } = await import('../shared/config/index.ts');
+writeFileSync(path.join(projectRoot, 'bench', 'results', 'refresh.json'), `${JSON.stringify({
+  when: new Date().toISOString(),
+  command: `node --import tsx bench/refresh.ts --sizes ${sizes.join(',')} --repeats ${repeats}`,
+  actionsPerCommit: removesPerCommit + addsPerCommit,
+  rows: results.map((row) => ({
+    files: row.files, firstRefreshMs: +row.buildMs.toFixed(1), incrementalMedianMs: +median(row.incrementalMs).toFixed(1),
+    incrementalMinMs: +Math.min(...row.incrementalMs).toFixed(1), incrementalMaxMs: +Math.max(...row.incrementalMs).toFixed(1),
+    fullRebuildMs: +row.rebuildMs.toFixed(1), ratio: Math.round(row.rebuildMs / median(row.incrementalMs)), verified: row.verified,
+  })),
+}, null, 2)}\n`);

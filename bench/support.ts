@@ -12,7 +12,9 @@ export async function scratchDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: withDatabase(config.postgresUrl, 'postgres') });
   await admin.connect();
   try {
-    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [name]);
+    // A benchmark that died may have left a consumer on its slot.
+    await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
+    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
@@ -50,25 +52,44 @@ export async function startServices(postgresUrl: string, names: readonly string[
     DELTAMETA_INVALIDATOR_ADMIN_PORT: '0',
     DELTAMETA_REFRESHER_ADMIN_PORT: '0',
     DELTAMETA_READER_ADMIN_PORT: '0',
-    DELTAMETA_LOG_LEVEL: 'warn',
+    DELTAMETA_LOG_LEVEL: 'info',
   };
   const config = loadConfig(env);
   const children: ChildProcess[] = [];
+  const ports = new Map<string, number>();
   for (const name of names) {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'services', name, 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
-    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => process.stderr.write(`${name} | ${line}\n`));
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        const port = /"adminPort":(\d+)/.exec(line)?.[1];
+        if (port) ports.set(name, Number(port));
+        // pino levels: 40 warn and up are worth showing during a benchmark.
+        const level = Number(/"level":(\d+)/.exec(line)?.[1] ?? 50);
+        if (level >= 40) process.stderr.write(`${name} | ${line}\n`);
+      });
+    }
   }
-  return {
-    config,
-    async stop() {
-      await Promise.all(children.map((child) => new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(undefined);
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      })));
-    },
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map((child) => new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    })));
   };
+  // A benchmark that throws must not leave services running.
+  process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+  const deadline = Date.now() + 60_000;
+  for (const name of names) {
+    for (;;) {
+      const port = ports.get(name);
+      const ready = port !== undefined && (await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false));
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`${name} did not become ready`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return { config, stop };
 }
 
 export function percentile(samples: readonly number[], p: number): number {

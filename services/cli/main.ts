@@ -3,7 +3,8 @@
  * what it needs from `shared/`, and maps errors to exit codes in one place.
  */
 import { Command, Option } from 'commander';
-import { loadConfig } from '../../shared/config/index.ts';
+import { spawnSync } from 'node:child_process';
+import { loadConfig, projectRoot } from '../../shared/config/index.ts';
 import { createPool, migrate } from '../../shared/db/index.ts';
 import { DeltametaError, exitCodeFor } from '../../shared/errors/index.ts';
 import { generateTable, parseActionLines, parseTimestamp, replay } from '../../shared/delta/index.ts';
@@ -250,6 +251,16 @@ program
       console.error(`deltameta: ${bad} table(s) do not match their log`);
       process.exitCode = 1;
     }
+  });
+
+program
+  .command('bench')
+  .description('the benchmark suite (DESIGN.md section 6); writes docs/benchmarks.md with charts')
+  .option('--quick', 'a short run')
+  .argument('[names...]', 'only these benchmarks (refresh, pipeline)')
+  .action((names: string[], options: { quick?: boolean }) => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...names, ...(options.quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: projectRoot });
+    process.exitCode = result.status ?? 1;
   });
 
 program

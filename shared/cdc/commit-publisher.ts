@@ -26,7 +26,7 @@ import { withBackoff } from '../service/index.ts';
 import { commitEventFromRow, commitRowFromTuple, type CommitRow } from './commit-row.ts';
 import { CdcRowError } from './errors.ts';
 import { ReplicationStream } from './replication-stream.ts';
-import { ensurePublication, ensureSlot, ensureTopics, readSlot, slotLagBytes } from './setup.ts';
+import { ensurePublication, ensureSlot, ensureTopics, isPermanentSetupError, readSlot, slotLagBytes } from './setup.ts';
 import { TableNames } from './table-names.ts';
 import { TransactionQueue, type TakenBatch } from './transaction-queue.ts';
 
@@ -135,16 +135,22 @@ export class CommitPublisher {
   private async startOnce(): Promise<void> {
     const { slotName, publicationName, commitsTopic, deadLetterTopic } = this.pipeline;
     try {
-      const createdPublication = await ensurePublication(this.pool, publicationName);
-      const slot = await ensureSlot(this.pool, slotName);
+      // PostgreSQL or Kafka may be starting too: retry what waiting can fix, fail fast on the rest.
+      const setUp = await this.retryingSetup('setting up the publication, slot and topics', async () => {
+        const createdPublication = await ensurePublication(this.pool, publicationName);
+        const slot = await ensureSlot(this.pool, slotName);
+        const createdTopics = await ensureTopics(this.kafka, [
+          { topic: commitsTopic, numPartitions: this.pipeline.commitsTopicPartitions },
+          // Poison events are rare and unordered: one partition.
+          { topic: deadLetterTopic, numPartitions: 1 },
+        ]);
+        await this.producer.connect();
+        return { createdPublication, slot, createdTopics };
+      });
+      if (!setUp) return;
+      const { createdPublication, slot, createdTopics } = setUp;
       this.flushPosition = slot.position;
       this.receivedPosition = slot.position;
-      const createdTopics = await ensureTopics(this.kafka, [
-        { topic: commitsTopic, numPartitions: this.pipeline.commitsTopicPartitions },
-        // Poison events are rare and unordered: one partition.
-        { topic: deadLetterTopic, numPartitions: 1 },
-      ]);
-      await this.producer.connect();
       this.producerConnected = true;
       this.receiving = true;
       // The slot can still be held by the walsender of a process that just died: retry until it is free.
@@ -283,6 +289,22 @@ export class CommitPublisher {
     await this.pool.end().catch((error: unknown) => this.logger.warn({ err: error }, 'pool close failed'));
   }
 
+  /** withBackoff until stopped, except that a permanent setup error (isPermanentSetupError) is thrown at once. */
+  private async retryingSetup<T>(what: string, attempt: () => Promise<T>): Promise<T | undefined> {
+    let permanent: { error: unknown } | undefined;
+    const result = await withBackoff(what, async () => {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!isPermanentSetupError(error)) throw error;
+        permanent = { error };
+        return undefined;
+      }
+    }, this.retryUntil(() => this.stopping));
+    if (permanent) throw permanent.error;
+    return result;
+  }
+
   private retryUntil(isStopped: () => boolean) {
     return { maxBackoffMs: this.pipeline.reconnectMaxBackoffMs, logger: this.logger, isStopped };
   }
@@ -299,6 +321,17 @@ export class CommitPublisher {
       },
       { onMessage: (message) => this.onMessage(message), onKeepalive: (walEnd, replyRequested) => this.onKeepalive(walEnd, replyRequested) },
     );
+    // Now that this process holds the slot, nobody else moves it. It may be ahead of what this process knows
+    // (another instance published while this one waited for the slot): never report less, never expect older.
+    let slot: Awaited<ReturnType<typeof readSlot>>;
+    try {
+      slot = await readSlot(this.pool, this.pipeline.slotName);
+    } catch (error) {
+      await stream.close();
+      throw error;
+    }
+    if (slot?.position !== undefined && slot.position > this.flushPosition) this.flushPosition = slot.position;
+    if (slot?.position !== undefined && slot.position > this.receivedPosition) this.receivedPosition = slot.position;
     this.stream = stream;
     this.paused = false;
     // A status sent on a connection that then died may never have arrived.

@@ -14,6 +14,19 @@ import { lsnToBigInt } from '../replication/index.ts';
 /** SQLSTATEs of losing a creation race: duplicate_object, and unique_violation on the catalog's name index. */
 const alreadyExists = new Set(['42710', '23505']);
 
+/**
+ * Setup failures that waiting does not fix: this code's own setup errors,
+ * and PostgreSQL's invalid authorization (28), unknown database (3D),
+ * syntax or access rule violation (42, e.g. no privilege to create the
+ * publication) and wal_level below logical (55000). Anything else (a server
+ * restarting, Kafka electing leaders) is retried.
+ */
+export function isPermanentSetupError(error: unknown): boolean {
+  if (error instanceof DeltametaError) return true;
+  const state = sqlState(error);
+  return state !== undefined && (['28', '3D', '42'].includes(state.slice(0, 2)) || state === '55000');
+}
+
 function sqlState(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }

@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { DeltametaError } from '../errors/index.ts';
 
+export { ensureCommitTopics } from './topics.ts';
+
 export const commitEventSchemaName = 'deltameta.commit.v1';
 
 export const commitEventSchema = z.object({

@@ -10,7 +10,7 @@ import { Kafka, Partitioners, logLevel, type Batch, type Consumer, type EachBatc
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/index.ts';
-import { parseCommitEvent, PoisonEventError, type CommitEvent } from '../events/index.ts';
+import { ensureCommitTopics, parseCommitEvent, PoisonEventError, type CommitEvent } from '../events/index.ts';
 import { HeadPointers } from '../heads/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { InvalidatorMetrics } from '../metrics/index.ts';
@@ -64,6 +64,7 @@ export class CommitInvalidator {
   }
 
   async start(): Promise<void> {
+    await ensureCommitTopics(this.kafka, this.config);
     await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.config.pipeline.commitsTopic, fromBeginning: true });
