@@ -18,7 +18,7 @@ import { Kafka, Partitioners, logLevel, type Message, type Producer, type logCre
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Config, PipelineConfig } from '../config/index.ts';
 import { createPool, type Pool } from '../db/index.ts';
-import { encodeCommitEvent } from '../events/index.ts';
+import { encodeCommitEvent, ensureCommitTopics } from '../events/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { CdcMetrics } from '../metrics/index.ts';
 import { bigIntToLsn, lsnToBigInt } from '../replication/index.ts';
@@ -26,7 +26,7 @@ import { withBackoff } from '../service/index.ts';
 import { commitEventFromRow, commitRowFromTuple, type CommitRow } from './commit-row.ts';
 import { CdcRowError } from './errors.ts';
 import { ReplicationStream } from './replication-stream.ts';
-import { ensurePublication, ensureSlot, ensureTopics, isPermanentSetupError, readSlot, slotLagBytes } from './setup.ts';
+import { ensurePublication, ensureSlot, isPermanentSetupError, readSlot, slotLagBytes } from './setup.ts';
 import { TableNames } from './table-names.ts';
 import { TransactionQueue, type TakenBatch } from './transaction-queue.ts';
 
@@ -105,7 +105,7 @@ export class CommitPublisher {
   private reportFailure: (error: Error) => void = () => undefined;
   private readonly failed: Promise<Error>;
 
-  constructor(config: Config, private readonly deps: CdcDeps) {
+  constructor(private readonly config: Config, private readonly deps: CdcDeps) {
     this.pipeline = config.pipeline;
     this.logger = deps.logger;
     this.postgresUrl = config.postgresUrl;
@@ -133,17 +133,13 @@ export class CommitPublisher {
   }
 
   private async startOnce(): Promise<void> {
-    const { slotName, publicationName, commitsTopic, deadLetterTopic } = this.pipeline;
+    const { slotName, publicationName, commitsTopic } = this.pipeline;
     try {
       // PostgreSQL or Kafka may be starting too: retry what waiting can fix, fail fast on the rest.
       const setUp = await this.retryingSetup('setting up the publication, slot and topics', async () => {
         const createdPublication = await ensurePublication(this.pool, publicationName);
         const slot = await ensureSlot(this.pool, slotName);
-        const createdTopics = await ensureTopics(this.kafka, [
-          { topic: commitsTopic, numPartitions: this.pipeline.commitsTopicPartitions },
-          // Poison events are rare and unordered: one partition.
-          { topic: deadLetterTopic, numPartitions: 1 },
-        ]);
+        const createdTopics = await ensureCommitTopics(this.kafka, this.config);
         await this.producer.connect();
         return { createdPublication, slot, createdTopics };
       });

@@ -1,12 +1,11 @@
 /**
- * What the CDC publisher needs before it streams, created when missing and
- * safe when several instances start at once: the publication, the slot,
- * the Kafka topics. The publication comes first: pgoutput reads it with the
- * catalog as of each decoded change, so a slot older than its publication
- * fails on the changes in between.
+ * What the CDC publisher needs in PostgreSQL before it streams, created when
+ * missing and safe when several instances start at once: the publication and
+ * the slot (the topics: ensureCommitTopics in shared/events). The publication
+ * comes first: pgoutput reads it with the catalog as of each decoded change,
+ * so a slot older than its publication fails on the changes in between.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Kafka } from 'kafkajs';
 import type { Pool } from '../db/index.ts';
 import { DeltametaError } from '../errors/index.ts';
 import { lsnToBigInt } from '../replication/index.ts';
@@ -128,26 +127,4 @@ export async function slotLagBytes(pool: Pool, slotName: string): Promise<number
   );
   const lag = rows[0]?.lag;
   return lag === null || lag === undefined ? undefined : Math.max(0, Number(lag));
-}
-
-/**
- * Creates each topic that is missing. One topic per call: kafkajs skips
- * waiting for leaders when any topic of a call already existed. Existing
- * topics are listed first, so a restart does not make the broker log
- * creation errors; losing a race to another instance returns false.
- */
-export async function ensureTopics(kafka: Kafka, topics: ReadonlyArray<{ topic: string; numPartitions: number }>): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const created: string[] = [];
-    for (const { topic, numPartitions } of topics) {
-      if (existing.has(topic)) continue;
-      if (await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true })) created.push(topic);
-    }
-    return created;
-  } finally {
-    await admin.disconnect();
-  }
 }

@@ -597,12 +597,21 @@ describeWithEnv('cdc', (env) => {
     );
     expect(rows[0]).to.deep.equal({ slots: 1, publications: 1 });
 
+    const received = await readTopic(config.pipeline.commitsTopic);
+    await createTables(['before_takeover']);
+    await eventually('the active instance to publish', () => received.length === 1);
     await active.stop();
+    const handedOver = await slotFlushLsn(config.pipeline.slotName);
+
     await Promise.all(starts);
     expect(standby.isReady()).to.equal(true);
+    // The standby read the slot before the active one moved it: it takes the slot's position, never reports the older one.
+    expect(compareLsn(standby.confirmedLsn, handedOver)).to.be.at.least(0);
+    await statusUpdates(config.pipeline.slotName, 1);
+    expect(compareLsn(await slotFlushLsn(config.pipeline.slotName), handedOver)).to.be.at.least(0);
     await createTables(['taken_over']);
-    const received = await readTopic(config.pipeline.commitsTopic);
-    await eventually('the standby to publish', () => received.length === 1);
+    await eventually('the standby to publish', () => received.length === 2);
+    expect(received.map(({ event }) => event.table)).to.deep.equal(['before_takeover', 'taken_over']);
     await standby.stop();
   });
 
