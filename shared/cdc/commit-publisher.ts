@@ -14,12 +14,12 @@
  * yet acknowledged comes again (at least once).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { Kafka, Partitioners, logLevel, type Message, type Producer, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Message, type Producer } from 'kafkajs';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Config, PipelineConfig } from '../config/index.ts';
 import { createPool, type Pool } from '../db/index.ts';
 import { encodeCommitEvent, ensureCommitTopics } from '../events/index.ts';
-import type { Logger } from '../log/index.ts';
+import { kafkaLogCreator, type Logger } from '../log/index.ts';
 import type { CdcMetrics } from '../metrics/index.ts';
 import { bigIntToLsn, lsnToBigInt } from '../replication/index.ts';
 import { withBackoff } from '../service/index.ts';
@@ -58,16 +58,6 @@ const lagRefreshIntervalMs = 2_000;
 const bufferedBatchesBeforePause = 20;
 /** How long a graceful stop waits for the server to confirm the final flush position. */
 const stopConfirmTimeoutMs = 5_000;
-
-function kafkaLogs(logger: Logger): logCreator {
-  // kafkajs logs every retry as an error; the publisher logs what it gives up on.
-  return () => ({ namespace, level, log }) => {
-    const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
-    const entry = { kafka: namespace, ...fields };
-    if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(entry, message);
-    else logger.debug(entry, message);
-  };
-}
 
 export class CommitPublisher {
   private readonly pipeline: PipelineConfig;
@@ -115,7 +105,7 @@ export class CommitPublisher {
       clientId: 'deltameta-cdc',
       brokers: [...config.kafkaBrokers],
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogs(deps.logger),
+      logCreator: kafkaLogCreator(deps.logger),
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
     });
     this.producer = this.createProducer();

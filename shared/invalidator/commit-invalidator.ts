@@ -12,7 +12,7 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config/index.ts';
 import { ensureCommitTopics, parseCommitEvent, PoisonEventError, type CommitEvent } from '../events/index.ts';
 import { HeadPointers } from '../heads/index.ts';
-import type { Logger } from '../log/index.ts';
+import { kafkaLogCreator, type Logger } from '../log/index.ts';
 import type { InvalidatorMetrics } from '../metrics/index.ts';
 import { refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData } from '../queues/index.ts';
 import { createRedis } from '../service/index.ts';
@@ -38,6 +38,7 @@ export class CommitInvalidator {
       clientId: 'deltameta-invalidator',
       brokers: [...config.kafkaBrokers],
       logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(deps.logger),
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
     });
     this.consumer = this.kafka.consumer({

@@ -18,7 +18,8 @@ import type { Config } from '../config/index.ts';
 import type { Pool } from '../db/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../metrics/index.ts';
-import { bullPrefix, redisConnectionOptions, refreshQueue, type RefreshJobData } from '../queues/index.ts';
+import { HeadPointers } from '../heads/index.ts';
+import { bullPrefix, redisConnectionOptions, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData } from '../queues/index.ts';
 import { applyRetention, mvStaleness, refreshMaterializedViews, refreshTable } from '../refresh/index.ts';
 import { Queue as BullQueue } from 'bullmq';
 import { warmTableSummary } from '../summary/index.ts';
@@ -31,7 +32,7 @@ export interface RefreshWorkerDeps {
   readonly queueMetrics: QueueMetrics;
 }
 
-const maintenanceJobs = { views: 'refresh-views', retention: 'file-index-retention' } as const;
+const maintenanceJobs = { views: 'refresh-views', retention: 'file-index-retention', catchUp: 'catch-up' } as const;
 
 export class RefreshWorker {
   private readonly worker: Worker<RefreshJobData>;
@@ -65,6 +66,10 @@ export class RefreshWorker {
   async start(): Promise<void> {
     await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.views, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.views });
     await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.retention, { every: 3_600_000 }, { name: maintenanceJobs.retention });
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.catchUp, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.catchUp });
+    // Tables committed before the pipeline existed (or while its slot was
+    // gone) have no event coming: find them now rather than at the first tick.
+    await this.catchUp();
     // run() resolves only when the worker closes: started, not awaited.
     this.worker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'refresh worker stopped'));
     this.maintenanceWorker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'maintenance worker stopped'));
@@ -122,7 +127,36 @@ export class RefreshWorker {
       await refreshMaterializedViews(this.deps.pool);
     } else if (job.name === maintenanceJobs.retention) {
       await applyRetention(this.deps.pool, { retentionMs: this.config.pipeline.fileIndexRetentionMs });
+    } else if (job.name === maintenanceJobs.catchUp) {
+      await this.catchUp();
     }
+  }
+
+  /**
+   * The safety net under the event path: every table whose materialized
+   * state is behind its log gets a refresh job, and its head pointer is
+   * moved forward to the log's head (forward-only, so racing the invalidator
+   * is harmless). Events are the fast path; this bounds what a lost event,
+   * a recreated slot or a pre-existing table can cost to one interval.
+   */
+  async catchUp(): Promise<number> {
+    // serves: delta_commit primary key (max per table), table_state primary key
+    const { rows } = await this.deps.pool.query<{ table_id: number; name: string; head: number; timestamp_ms: number }>(
+      `SELECT t.table_id, t.name, c.version AS head, c.timestamp_ms
+         FROM deltameta.delta_table t
+         CROSS JOIN LATERAL (SELECT version, timestamp_ms FROM deltameta.delta_commit c
+                              WHERE c.table_id = t.table_id ORDER BY version DESC LIMIT 1) c
+         LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
+        WHERE s.mv_version IS NULL OR s.mv_version < c.version`,
+    );
+    const heads = new HeadPointers(this.deps.redis, this.config.pipeline.redisPrefix);
+    for (const row of rows) {
+      const committedAt = new Date(row.timestamp_ms).toISOString();
+      await heads.advance(row.name, row.head, committedAt);
+      await this.queue.add(refreshJobName, { table: row.name, tableId: row.table_id, version: row.head, committedAt }, refreshJobOptions(row.name));
+    }
+    if (rows.length > 0) this.deps.logger.info({ tables: rows.length }, 'catch-up: enqueued refreshes for tables behind their log');
+    return rows.length;
   }
 
   private async updateGauges(): Promise<void> {
@@ -139,10 +173,27 @@ export class RefreshWorker {
     }
   }
 
-  /** Finishes the jobs in progress (BullMQ close waits for them), then closes the queues. */
-  async stop(): Promise<void> {
+  /**
+   * Finishes the jobs in progress (BullMQ close waits for them) for up to
+   * `handBackAfterMs`; a refresh still running then (the first build of a
+   * big table) is handed back: the worker closes without it, its transaction
+   * rolls back when the process exits, and BullMQ gives the stalled job to
+   * the next refresher. Refreshes are idempotent, so nothing is lost.
+   */
+  async stop(handBackAfterMs = 10_000): Promise<void> {
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await this.worker.close();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.worker.close().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), handBackAfterMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.deps.logger.warn({ handBackAfterMs }, 'refresh still running at shutdown: handing the job back');
+      await this.worker.close(true);
+    }
     await this.maintenanceWorker.close();
     await this.queue.close();
     await this.maintenanceQueue.close();
