@@ -179,6 +179,20 @@ describeWithEnv('pipeline end to end', (env) => {
     });
   }
 
+  it('catches up tables whose commits never became events (slot recreated, table older than the pipeline)', async function () {
+    this.timeout(120_000);
+    for (const name of ['cdc', 'invalidator', 'refresher'] as const) expect(await harness.terminate(name)).to.equal(0);
+    // The slot is gone (an operator dropped it, a failover lost it): the WAL of
+    // what is committed next is never decoded for this pipeline.
+    await pool.query('SELECT pg_drop_replication_slot($1)', [harness.config.pipeline.slotName]);
+    await commit(pool, { table: 'late', actions: create() });
+    tables.push('late');
+    await commitSome('late', 3);
+    await commitSome('orders', 2);
+    for (const name of ['cdc', 'invalidator', 'refresher'] as const) await harness.start(name);
+    await expectCaughtUp();
+  });
+
   it('stops gracefully on SIGTERM (exit 0) and picks up where it left off', async function () {
     this.timeout(120_000);
     for (const name of ['cdc', 'invalidator', 'refresher'] as const) expect(await harness.terminate(name)).to.equal(0);
