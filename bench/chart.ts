@@ -48,8 +48,10 @@ export function barChart(options: { title: string; unit: string; groups: readonl
     parts.push(`<text x="${x + 3}" y="${y - groupGap + 12}" font-size="11" fill="#b8434b">${escape(options.target.label)}</text>`);
     y += 14;
   }
+  let legendX = left;
   const legend = names.map((name, index) => {
-    const x = left + index * 170;
+    const x = legendX;
+    legendX += 40 + name.length * 7;
     return `<rect x="${x}" y="${y}" width="12" height="12" fill="${palette[index % palette.length] ?? '#888'}"/><text x="${x + 16}" y="${y + 10}" font-size="11">${escape(name)}</text>`;
   });
   const height = y + 30;

@@ -278,3 +278,6 @@ try {
   if (process.env['DELTAMETA_DEBUG'] && error instanceof Error) console.error(error.stack);
   process.exitCode = exitCodeFor(error);
 }
+// A command is done when its action returns: exit once stdout is flushed,
+// rather than wait for client libraries' reconnect timers (kafkajs, ioredis).
+process.stdout.write('', () => process.exit());

@@ -75,6 +75,30 @@ describeWithEnv('deltameta CLI on the log', (env) => {
     expect(bad.stderr).to.contain('<stdin>:1: add.path: must be a string');
   });
 
+  it('verify says ok for a refreshed table and exits 1 on a tampered one; status reports the pipeline', async function () {
+    this.timeout(120_000);
+    const { createPool } = await import('../../shared/db/index.ts');
+    const { refreshTable } = await import('../../shared/refresh/index.ts');
+    const pool = createPool(env.config.postgresUrl, { max: 2 });
+    try {
+      await refreshTable(pool, 'cli_table');
+      const ok = await run(['verify', '--table', 'cli_table']);
+      expect(ok.code, ok.stderr).to.equal(0);
+      expect(ok.stdout).to.match(/^cli_table: ok at version 12/m);
+      await pool.query(`DELETE FROM deltameta.file_index WHERE ctid IN (SELECT ctid FROM deltameta.file_index WHERE removed_version IS NULL LIMIT 1)`);
+      const bad = await run(['verify', '--table', 'cli_table']);
+      expect(bad.code).to.equal(1);
+      expect(bad.stdout).to.contain('cli_table: MISMATCH');
+      const status = await run(['status', '--json']);
+      expect(status.code, status.stderr).to.equal(0);
+      const parsed = JSON.parse(status.stdout) as { slot: { exists: boolean }; tables: Array<{ table: string; head: number; materialized: number | null }> };
+      expect(parsed.slot.exists).to.equal(false);
+      expect(parsed.tables.find((table) => table.table === 'cli_table')).to.include({ head: 12, materialized: 12 });
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('names what is wrong in bad arguments and exits non-zero', async function () {
     const missing = await run(['snapshot', '--table', 'no_such_table']);
     expect(missing.code).to.equal(4);

@@ -1,0 +1,157 @@
+/**
+ * Reader latency against file-based replay (DESIGN.md section 6). For
+ * generated tables of each size: import, refresh, then per endpoint the
+ * cold (empty L1 and L2: L3 answers), warm (L2 hit in a reader without
+ * L1) and hot (L1 hit) latency over HTTP, next to the project's replay
+ * and delta-rs (`DeltaTable(path).get_add_actions()` timed inside Python)
+ * reading the same _delta_log from local disk; then throughput and p99 of
+ * hot summaries under 32 keep-alive connections (an in-process load
+ * generator on node:http; autocannon in a separate process would measure
+ * higher, as the generator here shares the CPU with the reader).
+ *
+ *   node --import tsx bench/reader.ts [--sizes 10000,100000] [--seconds 5]
+ *
+ * Uses its own database (deltameta_bench_reader); writes bench/results/reader.json.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, projectRoot } from '../shared/config/index.ts';
+import { createPool } from '../shared/db/index.ts';
+import { generateTable, replay } from '../shared/delta/index.ts';
+import { createLogger } from '../shared/log/index.ts';
+import { importTable } from '../shared/log-store/index.ts';
+import { createRegistry } from '../shared/metrics/index.ts';
+import { Reader, loadReaderConfig, readerMetrics } from '../shared/reader/index.ts';
+import { refreshTable } from '../shared/refresh/index.ts';
+import { createRedis } from '../shared/service/index.ts';
+import { ensureDeltaRs } from '../test/support/deltars.ts';
+import { percentile, scratchDatabase } from './support.ts';
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, seconds: { type: 'string', default: '5' } } });
+const sizes = values.sizes.split(',').map(Number);
+const loadSeconds = Number(values.seconds);
+const config = loadConfig();
+const logger = createLogger('bench-reader', 'warn');
+const run = Date.now().toString(36);
+const redis = createRedis(config, 'deltameta-bench-reader');
+
+function startReader(url: string, prefix: string, env: Record<string, string>): Reader {
+  return new Reader({
+    config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: url, ...env }),
+    defaultPostgresUrl: url, redis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function get(port: number, route: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path: route, agent, headers: { 'accept-encoding': 'gzip' } }, (response) => {
+      response.on('data', () => undefined);
+      response.on('end', () => (response.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`${route}: HTTP ${response.statusCode}`))));
+    });
+    request.on('error', reject);
+  });
+}
+
+async function median(times: number, work: () => Promise<number>): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) samples.push(await work());
+  return percentile(samples, 50);
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+function deltaRsMs(python: string, dir: string): Promise<number> {
+  const script = 'import sys,time\nfrom deltalake import DeltaTable\nt=time.perf_counter()\nDeltaTable(sys.argv[1]).get_add_actions(flatten=True)\nprint((time.perf_counter()-t)*1000)';
+  return new Promise((resolve, reject) => {
+    execFile(python, ['-c', script, dir], (error, stdout) => (error ? reject(new Error(error.message)) : resolve(Number(stdout.trim()))));
+  });
+}
+
+async function throughput(port: number, route: string, connections: number, seconds: number): Promise<{ requestsPerSecond: number; p50Ms: number; p99Ms: number }> {
+  const samples: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < deadline) samples.push(await get(port, route));
+  }));
+  return { requestsPerSecond: Math.round(samples.length / seconds), p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99) };
+}
+
+const url = await scratchDatabase('deltameta_bench_reader');
+const pool = createPool(url, { max: 4 });
+const python = await ensureDeltaRs().catch(() => undefined);
+const results: Record<string, unknown>[] = [];
+try {
+  for (const files of sizes) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'deltameta-bench-reader-'));
+    try {
+      await generateTable(dir, { files, commits: 20, partitions: 50, checkpointInterval: 10, seed: 7 });
+      const table = `bench_${files}`;
+      await importTable(pool, dir, table);
+      await refreshTable(pool, table);
+      const state = await replay(dir);
+      const date = [...state.files.values()][0]?.partitionValues['date'] ?? '';
+      const endpoints: Record<string, string> = {
+        summary: `/v1/tables/${table}`,
+        prunedFiles: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}`,
+        fullFiles: `/v1/tables/${table}/files`,
+        history: `/v1/tables/${table}/commits`,
+      };
+      const replayMs = await median(3, () => timed(async () => (await replay(dir)).liveLines()));
+      const deltaRs = python ? await median(3, () => deltaRsMs(python, dir)) : Number.NaN;
+      for (const [endpoint, route] of Object.entries(endpoints)) {
+        const cold: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const reader = startReader(url, `bench-reader:${run}:cold:${files}:${endpoint}:${i}:`, {});
+          await reader.start();
+          cold.push(await get(reader.port, route));
+          await reader.stop();
+        }
+        const warmReader = startReader(url, `bench-reader:${run}:warm:`, { DELTAMETA_READER_L1: 'off' });
+        await warmReader.start();
+        await get(warmReader.port, route);
+        const warmMs = await median(5, () => get(warmReader.port, route));
+        await warmReader.stop();
+        const hotReader = startReader(url, `bench-reader:${run}:hot:`, {});
+        await hotReader.start();
+        await get(hotReader.port, route);
+        const hotMs = await median(50, () => get(hotReader.port, route));
+        let load: Awaited<ReturnType<typeof throughput>> | undefined;
+        if (endpoint === 'summary') load = await throughput(hotReader.port, route, 32, loadSeconds);
+        await hotReader.stop();
+        const coldMs = percentile(cold, 50);
+        const row = {
+          files, endpoint, coldMs, warmMs, hotMs, replayMs, deltaRsMs: deltaRs,
+          coldVsReplay: replayMs / coldMs, hotVsReplay: replayMs / hotMs, coldVsDeltaRs: deltaRs / coldMs, hotVsDeltaRs: deltaRs / hotMs,
+          ...(load ? { hotSummary32Connections: load } : {}),
+        };
+        results.push(row);
+        console.log(JSON.stringify(row));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+} finally {
+  await pool.end();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `bench-reader:${run}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  agent.destroy();
+}
+mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), sizes, results }, null, 2)}\n`);

@@ -1,0 +1,31 @@
+/**
+ * services/reader: the /v1 HTTP API (DESIGN.md section 4), answering from
+ * L1 (in-process LRU) ▶ L2 (Redis) ▶ L3 (materialized state) ▶ L4 (log tail),
+ * with /metrics, /healthz and /readyz on its admin port.
+ */
+import { loadConfig } from '../../shared/config/index.ts';
+import { createLogger } from '../../shared/log/index.ts';
+import { createRegistry } from '../../shared/metrics/index.ts';
+import { Reader, loadReaderConfig, readerMetrics } from '../../shared/reader/index.ts';
+import { createRedis, runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+
+const config = loadConfig();
+const readerConfig = loadReaderConfig();
+const logger = createLogger('reader', config.logLevel);
+const registry = createRegistry('reader');
+const redis = createRedis(config, 'deltameta-reader');
+const reader = new Reader({
+  config: readerConfig, defaultPostgresUrl: config.postgresUrl, redis, redisPrefix: config.pipeline.redisPrefix, logger, metrics: readerMetrics(registry),
+});
+
+await reader.start();
+const admin = await startAdminServer({ port: config.adminPorts.reader, registry, readiness: () => reader.readiness() });
+logger.info({ port: reader.port, adminPort: admin.port, auth: readerConfig.authEnabled, l1: readerConfig.l1Enabled, l2: readerConfig.l2Enabled, l3: readerConfig.l3Enabled }, 'reader running');
+
+await runUntilSignal(logger, {
+  async stop() {
+    await reader.stop();
+    await admin.close();
+    redis.disconnect();
+  },
+});

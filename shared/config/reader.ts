@@ -1,0 +1,94 @@
+/**
+ * The reader's configuration (services/reader), read and validated once per
+ * process beside loadConfig. Every option names its variable and default;
+ * numbers carry their unit in the name.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.ts';
+
+export interface ReaderConfig {
+  /** HTTP port of the /v1 API. DELTAMETA_READER_PORT, default 8080; 0 lets the OS pick (tests). */
+  readonly port: number;
+  /** Interface to listen on. DELTAMETA_READER_HOST, default 127.0.0.1. */
+  readonly host: string;
+  /**
+   * Connection string of the reader's pool: a login role that is a member of
+   * `deltameta_read` (sql/000004_reader_role.sql). DELTAMETA_READER_PG_URL,
+   * default DELTAMETA_PG_URL. The pool also opens every session read-only.
+   */
+  readonly postgresUrl: string | undefined;
+  /** Pool size. DELTAMETA_READER_PG_POOL_MAX, default 16. */
+  readonly poolMax: number;
+  /** L1, the in-process LRU of response bodies. DELTAMETA_READER_L1=on|off, default on. */
+  readonly l1Enabled: boolean;
+  /** L1's budget in bytes (bodies as kept, compressed where large, plus keys). DELTAMETA_READER_L1_MAX_BYTES, default 256 MiB. */
+  readonly l1MaxBytes: number;
+  /** L2, Redis. DELTAMETA_READER_L2=on|off, default on. */
+  readonly l2Enabled: boolean;
+  /** TTL of L2 entries: they never go stale, the TTL only bounds Redis memory. DELTAMETA_READER_L2_TTL_SECONDS, default 86400. */
+  readonly l2TtlSeconds: number;
+  /** Bodies above this are kept in Redis as pages of this size. DELTAMETA_READER_L2_PAGE_BYTES, default 4 MiB. */
+  readonly l2PageBytes: number;
+  /** Largest body kept in L2 at all. DELTAMETA_READER_L2_MAX_ENTRY_BYTES, default 256 MiB. */
+  readonly l2MaxEntryBytes: number;
+  /** L3, the materialized state (file_index, table_state). DELTAMETA_READER_L3=on|off, default on. Off: everything is answered from the log tables (L4). */
+  readonly l3Enabled: boolean;
+  /** Bodies of at least this size are kept gzip-compressed. DELTAMETA_READER_COMPRESS_MIN_BYTES, default 8192. */
+  readonly compressMinBytes: number;
+  /** A head pointer not confirmed by an announcement for this long is re-read from Redis. DELTAMETA_READER_HEAD_SAFETY_TTL_MS, default 1000. */
+  readonly headSafetyTtlMs: number;
+  /** How long a minVersion request waits for the pipeline before reading the head from PostgreSQL. DELTAMETA_READER_MIN_VERSION_WAIT_MS, default 250. */
+  readonly minVersionWaitMs: number;
+  /** Operator file of bearer tokens (JSON: [{name, sha256, tablePrefixes}]). DELTAMETA_READER_TOKENS_FILE, default none. */
+  readonly tokensFile: string | undefined;
+  /** Bearer-token access control. DELTAMETA_READER_AUTH=on|off, default on exactly when a tokens file is configured. */
+  readonly authEnabled: boolean;
+  /** Hot-table reads are recorded in Redis at most this often per table. DELTAMETA_READER_HOT_RECORD_INTERVAL_MS, default 1000. */
+  readonly hotRecordIntervalMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function read<T>(env: Env, variable: string, schema: z.ZodType<T>, fallback: T): T {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+    throw new ConfigError(variable, `${reason} (got ${JSON.stringify(raw)})`);
+  }
+  return parsed.data;
+}
+
+const port = z.coerce.number().int().min(0, 'must be a port number or 0').max(65535, 'must be a port number or 0');
+const positiveInt = z.coerce.number().int().positive('must be a positive integer');
+const nonNegativeInt = z.coerce.number().int().min(0, 'must be zero or a positive integer');
+const onOff = z.enum(['on', 'off'], { message: 'must be "on" or "off"' }).transform((value) => value === 'on');
+const postgresUrl = z.string().refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
+
+export function loadReaderConfig(env: Env = process.env): ReaderConfig {
+  const tokensFile = read<string | undefined>(env, 'DELTAMETA_READER_TOKENS_FILE', z.string(), undefined);
+  const authEnabled = read(env, 'DELTAMETA_READER_AUTH', onOff, tokensFile !== undefined);
+  if (authEnabled && tokensFile === undefined) {
+    throw new ConfigError('DELTAMETA_READER_AUTH', 'is on but DELTAMETA_READER_TOKENS_FILE names no tokens file');
+  }
+  return {
+    port: read(env, 'DELTAMETA_READER_PORT', port, 8080),
+    host: read(env, 'DELTAMETA_READER_HOST', z.string(), '127.0.0.1'),
+    postgresUrl: read<string | undefined>(env, 'DELTAMETA_READER_PG_URL', postgresUrl, undefined),
+    poolMax: read(env, 'DELTAMETA_READER_PG_POOL_MAX', positiveInt, 16),
+    l1Enabled: read(env, 'DELTAMETA_READER_L1', onOff, true),
+    l1MaxBytes: read(env, 'DELTAMETA_READER_L1_MAX_BYTES', positiveInt, 256 * 1024 * 1024),
+    l2Enabled: read(env, 'DELTAMETA_READER_L2', onOff, true),
+    l2TtlSeconds: read(env, 'DELTAMETA_READER_L2_TTL_SECONDS', positiveInt, 86_400),
+    l2PageBytes: read(env, 'DELTAMETA_READER_L2_PAGE_BYTES', positiveInt, 4 * 1024 * 1024),
+    l2MaxEntryBytes: read(env, 'DELTAMETA_READER_L2_MAX_ENTRY_BYTES', positiveInt, 256 * 1024 * 1024),
+    l3Enabled: read(env, 'DELTAMETA_READER_L3', onOff, true),
+    compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),
+    headSafetyTtlMs: read(env, 'DELTAMETA_READER_HEAD_SAFETY_TTL_MS', positiveInt, 1000),
+    minVersionWaitMs: read(env, 'DELTAMETA_READER_MIN_VERSION_WAIT_MS', nonNegativeInt, 250),
+    tokensFile,
+    authEnabled,
+    hotRecordIntervalMs: read(env, 'DELTAMETA_READER_HOT_RECORD_INTERVAL_MS', nonNegativeInt, 1000),
+  };
+}

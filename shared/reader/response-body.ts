@@ -1,0 +1,84 @@
+/**
+ * Response bodies as they are kept: identity when small, gzip when at
+ * least `compressMinBytes` (a full list of 1M add actions is ~400 MB of
+ * JSON, ~10x less compressed). Lines are compressed as they arrive, so the
+ * uncompressed list never sits in memory.
+ */
+import { createGzip, constants as zlibConstants } from 'node:zlib';
+
+export type BodyEncoding = 'gzip' | 'identity';
+
+export interface EncodedBody {
+  readonly body: Buffer;
+  readonly encoding: BodyEncoding;
+}
+
+const batchBytes = 64 * 1024;
+
+/** NDJSON: each line followed by "\n". */
+export async function encodeLines(lines: AsyncIterable<string> | Iterable<string>, compressMinBytes: number): Promise<EncodedBody> {
+  const pending: string[] = [];
+  let pendingBytes = 0;
+  let gzip: ReturnType<typeof createGzip> | undefined;
+  const compressed: Buffer[] = [];
+  let gzipError: Error | undefined;
+
+  const startGzip = (): ReturnType<typeof createGzip> => {
+    // Level 1: several times faster than the default, most of the ratio on repetitive JSON.
+    const stream = createGzip({ level: 1, chunkSize: 256 * 1024, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
+    stream.on('data', (chunk: Buffer) => compressed.push(chunk));
+    stream.on('error', (error) => {
+      gzipError = error;
+    });
+    return stream;
+  };
+  const flushTo = async (stream: ReturnType<typeof createGzip>): Promise<void> => {
+    if (pending.length === 0) return;
+    const chunk = Buffer.from(pending.join(''), 'utf8');
+    pending.length = 0;
+    pendingBytes = 0;
+    if (!stream.write(chunk)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+  };
+
+  for await (const line of lines) {
+    pending.push(line, '\n');
+    pendingBytes += line.length + 1;
+    if (!gzip && pendingBytes >= Math.max(compressMinBytes, 1) && compressMinBytes >= 0) gzip = startGzip();
+    if (gzip && pendingBytes >= batchBytes) await flushTo(gzip);
+  }
+  if (!gzip) {
+    const body = Buffer.from(pending.join(''), 'utf8');
+    if (body.length < compressMinBytes || body.length === 0) return { body, encoding: 'identity' };
+    gzip = startGzip();
+  }
+  await flushTo(gzip);
+  const finished = new Promise<void>((resolve, reject) => {
+    gzip.once('end', resolve);
+    gzip.once('error', reject);
+  });
+  gzip.end();
+  await finished;
+  if (gzipError) throw gzipError;
+  return { body: Buffer.concat(compressed), encoding: 'gzip' };
+}
+
+export async function encodeJson(value: unknown, compressMinBytes: number): Promise<EncodedBody> {
+  const text = JSON.stringify(value);
+  if (text.length < compressMinBytes) return { body: Buffer.from(text, 'utf8'), encoding: 'identity' };
+  // encodeLines appends "\n": a JSON document may end with whitespace.
+  return encodeLines([text], compressMinBytes);
+}
+
+/** Does the Accept-Encoding header allow gzip (q > 0, or "*")? */
+export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  if (!acceptEncoding) return false;
+  let star = false;
+  for (const part of acceptEncoding.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((param) => param.trim()).find((param) => param.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (coding === 'gzip' || coding === 'x-gzip') return weight > 0;
+    if (coding === '*') star = weight > 0;
+  }
+  return star;
+}
