@@ -6,7 +6,9 @@
 import { loadConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
-import { Reader, loadReaderConfig, readerMetrics } from '../../shared/reader/index.ts';
+import { loadReaderConfig } from '../../shared/config/index.ts';
+import { readerMetrics } from '../../shared/metrics/index.ts';
+import { Reader } from '../../shared/reader/index.ts';
 import { createRedis, runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 
 const config = loadConfig();

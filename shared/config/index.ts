@@ -185,3 +185,4 @@ export function withDatabase(postgresUrl: string, database: string): string {
   url.pathname = `/${database}`;
   return url.toString();
 }
+export { loadReaderConfig, type ReaderConfig } from './reader.ts';

@@ -68,3 +68,4 @@ export type CdcMetrics = ReturnType<typeof cdcMetrics>;
 export type InvalidatorMetrics = ReturnType<typeof invalidatorMetrics>;
 export type QueueMetrics = ReturnType<typeof queueMetrics>;
 export type RefresherMetrics = ReturnType<typeof refresherMetrics>;
+export { readerMetrics, type ReaderMetrics } from './reader.ts';

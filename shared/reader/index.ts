@@ -8,6 +8,3 @@ export { ForbiddenError, UnauthorizedError, problemFor, type Problem } from './e
 export { HeadTracker } from './head-tracker.ts';
 export { ResponseCache, type CacheLevel, type CachedResponse, type ResponseCacheOptions } from './response-cache.ts';
 export { matchesFilters, parseFileFilters, filtersSql, type FileFilters } from './file-filters.ts';
-// Until shared/config and shared/metrics re-export them:
-export { loadReaderConfig, type ReaderConfig } from '../config/reader.ts';
-export { readerMetrics, type ReaderMetrics } from '../metrics/reader.ts';

@@ -17,7 +17,9 @@ import { createLogger } from '../../shared/log/index.ts';
 import { importTable } from '../../shared/log-store/index.ts';
 import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
 import { refreshTable } from '../../shared/refresh/index.ts';
-import { AccessControl, Reader, hashToken, loadReaderConfig, matchesFilters, parseFileFilters, readerMetrics } from '../../shared/reader/index.ts';
+import { loadReaderConfig } from '../../shared/config/index.ts';
+import { readerMetrics } from '../../shared/metrics/index.ts';
+import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters } from '../../shared/reader/index.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 

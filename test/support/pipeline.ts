@@ -42,6 +42,7 @@ export class PipelineHarness {
       DELTAMETA_INVALIDATOR_ADMIN_PORT: '0',
       DELTAMETA_REFRESHER_ADMIN_PORT: '0',
       DELTAMETA_READER_ADMIN_PORT: '0',
+      DELTAMETA_READER_PORT: '0',
       DELTAMETA_LOG_LEVEL: 'info',
       ...overrides,
     };
