@@ -5,9 +5,8 @@
  * L1) and hot (L1 hit) latency over HTTP, next to the project's replay
  * and delta-rs (`DeltaTable(path).get_add_actions()` timed inside Python)
  * reading the same _delta_log from local disk; then throughput and p99 of
- * hot summaries under 32 keep-alive connections (an in-process load
- * generator on node:http; autocannon in a separate process would measure
- * higher, as the generator here shares the CPU with the reader).
+ * hot summaries under 32 keep-alive connections (autocannon, in its own
+ * process).
  *
  *   node --import tsx bench/reader.ts [--sizes 10000,100000] [--seconds 5]
  *
@@ -18,15 +17,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadConfig, projectRoot } from '../shared/config/index.ts';
+import { parseArgs, promisify } from 'node:util';
+import { loadConfig, loadReaderConfig, projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import { generateTable, replay } from '../shared/delta/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
-import { createRegistry } from '../shared/metrics/index.ts';
-import { loadReaderConfig } from '../shared/config/index.ts';
-import { readerMetrics } from '../shared/metrics/index.ts';
+import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
 import { Reader } from '../shared/reader/index.ts';
 import { refreshTable } from '../shared/refresh/index.ts';
 import { createRedis } from '../shared/service/index.ts';
@@ -80,13 +77,18 @@ function deltaRsMs(python: string, dir: string): Promise<number> {
   });
 }
 
+/**
+ * Throughput with autocannon in a separate process (a load generator in the
+ * reader's own process would share its CPU and measure half).
+ */
+const execFileAsync = promisify(execFile);
+
 async function throughput(port: number, route: string, connections: number, seconds: number): Promise<{ requestsPerSecond: number; p50Ms: number; p99Ms: number }> {
-  const samples: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < deadline) samples.push(await get(port, route));
-  }));
-  return { requestsPerSecond: Math.round(samples.length / seconds), p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99) };
+  const autocannon = path.join(projectRoot, 'node_modules', 'autocannon', 'autocannon.js');
+  const { stdout } = await execFileAsync(process.execPath, [autocannon, '-c', String(connections), '-d', String(seconds), '-j', `http://127.0.0.1:${port}${route}`], { maxBuffer: 16 * 1024 * 1024 });
+  const report = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+  if (report.non2xx > 0 || report.errors > 0) throw new Error(`autocannon saw ${report.non2xx} non-2xx answers and ${report.errors} errors`);
+  return { requestsPerSecond: Math.round(report.requests.average), p50Ms: report.latency.p50, p99Ms: report.latency.p99 };
 }
 
 const url = await scratchDatabase('deltameta_bench_reader');
@@ -156,4 +158,4 @@ try {
   agent.destroy();
 }
 mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
-writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), sizes, results }, null, 2)}\n`);
+writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), command: `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds}`, sizes, results }, null, 2)}\n`);

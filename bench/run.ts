@@ -15,6 +15,7 @@ const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const scripts: Record<string, string[]> = {
   refresh: quick ? ['--sizes', '10000,100000', '--repeats', '3'] : ['--sizes', '10000,100000,1000000', '--repeats', '7'],
   pipeline: quick ? ['--seconds', '10'] : ['--seconds', '30'],
+  reader: quick ? ['--sizes', '10000', '--seconds', '5'] : ['--sizes', '10000,100000', '--seconds', '10'],
 };
 
 for (const [name, args] of Object.entries(scripts)) {
@@ -63,6 +64,31 @@ if (pipeline) {
     '![pipeline](bench/pipeline.svg)', '', '| latency (ms) | samples | p50 | p95 | p99 | max |', '|---|---|---|---|---|---|',
     row('commit → visible (head pointer announced)', pipeline.commitToVisibleMs), row('commit → refreshed (table_state caught up)', pipeline.commitToRefreshedMs), '',
     'Targets (DESIGN.md §6): commit → visible p50 ≤15 ms, p99 ≤50 ms; commit → refreshed p99 ≤250 ms, at 50 commits/s.', '');
+}
+interface ReaderRow { files: number; endpoint: string; coldMs: number; warmMs: number; hotMs: number; replayMs: number; deltaRsMs: number | null; coldVsReplay: number; hotVsReplay: number; coldVsDeltaRs: number | null; hotVsDeltaRs: number | null; hotSummary32Connections?: { requestsPerSecond: number; p50Ms: number; p99Ms: number } }
+const reader = read<{ measuredAt: string; command?: string; results: ReaderRow[] }>('reader.json');
+if (reader) {
+  const largest = Math.max(...reader.results.map((row) => row.files));
+  writeFileSync(path.join(chartsDir, 'reader.svg'), barChart({
+    title: `Reader vs file replay, ${largest.toLocaleString('en-US')}-file table`, unit: 'ms', log: true,
+    groups: reader.results.filter((row) => row.files === largest).map((row) => ({
+      label: row.endpoint,
+      bars: [
+        { name: 'hot (L1)', value: row.hotMs }, { name: 'warm (L2)', value: row.warmMs }, { name: 'cold (L3)', value: row.coldMs },
+        { name: 'replay (files)', value: row.replayMs }, ...(row.deltaRsMs !== null ? [{ name: 'delta-rs', value: row.deltaRsMs }] : []),
+      ],
+    })),
+  }));
+  const ratio = (value: number | null): string => (value === null ? '-' : `${value >= 10 ? Math.round(value) : value.toFixed(1)}×`);
+  sections.push('## Reader latency vs file-based replay', '', `\`${reader.command ?? 'node --import tsx bench/reader.ts'}\` (${reader.measuredAt})`, '', '![reader](bench/reader.svg)', '',
+    '| files | endpoint | cold ms | warm ms | hot ms | replay ms | delta-rs ms | cold / hot vs replay | cold / hot vs delta-rs |', '|---|---|---|---|---|---|---|---|---|',
+    ...reader.results.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.endpoint} | ${row.coldMs.toFixed(1)} | ${row.warmMs.toFixed(2)} | ${row.hotMs.toFixed(2)} | ${row.replayMs.toFixed(0)} | ${row.deltaRsMs?.toFixed(0) ?? '-'} | ${ratio(row.coldVsReplay)} / ${ratio(row.hotVsReplay)} | ${ratio(row.coldVsDeltaRs)} / ${ratio(row.hotVsDeltaRs)} |`), '');
+  const loads = reader.results.filter((row) => row.hotSummary32Connections);
+  if (loads.length > 0) {
+    sections.push('Hot summary under 32 connections (autocannon in its own process):', '', '| files | requests/s | p50 ms | p99 ms |', '|---|---|---|---|',
+      ...loads.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.hotSummary32Connections?.requestsPerSecond ?? '-'} | ${row.hotSummary32Connections?.p50Ms ?? '-'} | ${row.hotSummary32Connections?.p99Ms ?? '-'} |`), '',
+      'Targets (DESIGN.md §6, 1M files): summary ≥300× cold / ≥3000× hot, pruned list ≥30× / ≥300×, full list ≥3× / ≥20×, history ≥100× / ≥1000×; hot summary ≥25k req/s with p99 ≤3 ms.', '');
+  }
 }
 writeFileSync(path.join(projectRoot, 'docs', 'benchmarks.md'), `${sections.join('\n')}\n`);
 console.error('\nwrote docs/benchmarks.md and docs/bench/*.svg');
