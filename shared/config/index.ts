@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.ts';
+import { readVariable, type Env } from './read.ts';
 
 /** The checkout this code runs from: where `sql/`, `infra/` and the default stack folder are. */
 export const projectRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -93,18 +93,7 @@ const defaults = {
   kafkaControllerPort: 59093,
 } as const;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function read<T>(env: Env, variable: string, schema: z.ZodType<T>, fallback: T): T {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
-    throw new ConfigError(variable, `${reason} (got ${JSON.stringify(raw)})`);
-  }
-  return parsed.data;
-}
+const read = readVariable;
 
 const port = z.coerce.number().int().min(1, 'must be a port number').max(65535, 'must be a port number');
 /** An admin port: 0 lets the OS pick a free one (the service logs which). */

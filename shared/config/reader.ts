@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.ts';
+import { readVariable, type Env } from './read.ts';
 
 export interface ReaderConfig {
   /** HTTP port of the /v1 API. DELTAMETA_READER_PORT, default 8080; 0 lets the OS pick (tests). */
@@ -47,18 +48,7 @@ export interface ReaderConfig {
   readonly hotRecordIntervalMs: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function read<T>(env: Env, variable: string, schema: z.ZodType<T>, fallback: T): T {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
-    throw new ConfigError(variable, `${reason} (got ${JSON.stringify(raw)})`);
-  }
-  return parsed.data;
-}
+const read = readVariable;
 
 const port = z.coerce.number().int().min(0, 'must be a port number or 0').max(65535, 'must be a port number or 0');
 const positiveInt = z.coerce.number().int().positive('must be a positive integer');

@@ -1,2 +1,3 @@
 export { createPool, inTransaction, type Pool, type PoolClient } from './pool.ts';
 export { migrate, migrationsDigest, readMigrations, type MigrationFile } from './migrate.ts';
+export { copyLines } from './copy.ts';

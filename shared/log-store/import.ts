@@ -8,7 +8,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Pool, PoolClient } from '../db/index.ts';
+import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, checkFirstVersion, checkOneVersion, listLog, oldestReconstructableVersion, parseActionLines, readCheckpoint,
   TableState, versionTimestamps, type CommitInfo, type LocatedAction, type LogListing, type LogSegment, type MetadataAction,
@@ -46,20 +46,11 @@ export async function importTable(pool: Pool, tableDir: string, tableName: strin
   checkTableName(tableName);
   const listing = await listLog(tableDir);
   const timestamps = await versionTimestamps(listing);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     // Two imports of one table name must not interleave (creation or sync).
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [lockNamespace, tableName]);
-    const result = await importInTransaction(client, listing, timestamps, tableName, options);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return importInTransaction(client, listing, timestamps, tableName, options);
+  });
 }
 
 async function importInTransaction(

@@ -3,10 +3,7 @@
  * format). One code path for imports (millions of rows, batched) and single
  * commits (a handful of rows).
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom } from 'pg-copy-streams';
-import type { PoolClient } from '../db/index.ts';
+import { copyLines, type PoolClient } from '../db/index.ts';
 import { deletionVectorUniqueId, type Action, type CommitInfo, type Json } from '../delta/index.ts';
 
 type Cell = string | number | boolean | null;
@@ -228,22 +225,8 @@ async function copyAll(client: PoolClient, pending: ReadonlyMap<RowKind, string[
     const lines = pending.get(kind);
     if (!lines || lines.length === 0) continue;
     const spec = specs[kind];
-    const stream = client.query(copyFrom(`COPY ${spec.table} (${spec.columns.join(', ')}) FROM STDIN`));
-    await pipeline(Readable.from(chunked(lines)), stream);
+    await copyLines(client, spec.table, spec.columns, lines);
   }
-}
-
-/** Joins lines into ~1 MB chunks: one write per line would be slow, one string for everything too big. */
-function* chunked(lines: readonly string[]): Generator<string> {
-  let chunk = '';
-  for (const line of lines) {
-    chunk += line;
-    if (chunk.length >= 1 << 20) {
-      yield chunk;
-      chunk = '';
-    }
-  }
-  if (chunk.length > 0) yield chunk;
 }
 
 export function emptySummary(): VersionSummary {
