@@ -12,6 +12,8 @@ import { loadConfig, projectRoot, type Config } from '../../shared/config/index.
 export interface ServiceProcesses {
   readonly config: Config;
   readonly adminPorts: ReadonlyMap<string, number>;
+  /** the reader's API port, when the reader runs */
+  readonly readerPort: () => number | undefined;
   stop(): Promise<void>;
 }
 
@@ -36,11 +38,13 @@ export async function startServiceProcesses(
     DELTAMETA_INVALIDATOR_ADMIN_PORT: '0',
     DELTAMETA_REFRESHER_ADMIN_PORT: '0',
     DELTAMETA_READER_ADMIN_PORT: '0',
+    DELTAMETA_READER_PORT: '0',
     DELTAMETA_LOG_LEVEL: 'info',
   };
   const config = loadConfig(env);
   const children: ChildProcess[] = [];
   const adminPorts = new Map<string, number>();
+  let readerPort: number | undefined;
   for (const name of names) {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'services', name, 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
@@ -48,6 +52,8 @@ export async function startServiceProcesses(
       createInterface({ input: stream }).on('line', (line) => {
         const port = /"adminPort":(\d+)/.exec(line)?.[1];
         if (port) adminPorts.set(name, Number(port));
+        const apiPort = name === 'reader' ? /"port":(\d+)/.exec(line)?.[1] : undefined;
+        if (apiPort) readerPort = Number(apiPort);
         // pino levels: 30 info, 40 warn; lines that are not pino JSON count as errors.
         options.onLine?.(name, line, Number(/"level":(\d+)/.exec(line)?.[1] ?? 50));
       });
@@ -77,5 +83,5 @@ export async function startServiceProcesses(
     await stop();
     throw error;
   }
-  return { config, adminPorts, stop };
+  return { config, adminPorts, readerPort: () => readerPort, stop };
 }
