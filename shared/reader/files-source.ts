@@ -50,11 +50,23 @@ async function* materializedLines(client: PoolClient, tableId: number, version: 
       WHERE table_id = $1 AND ${removed ? 'removed_version IS NOT NULL AND removed_version > $2' : 'removed_version IS NULL'}
         AND added_version <= $2 AND (path, dv_id) > ($3::text, $4::text) AND ${filters.sql}
       ORDER BY path, dv_id)`;
+  // At the watermark a partition filter first picks the matching partitions
+  // from partition_summary (a few rows), then reads only their live files
+  // through file_index_live_partition and sorts those: a path-ordered scan
+  // would walk every live file of the table to keep 1% of them.
+  const partitionsOnly = filtersSql({ partitions: query.filters.partitions, stats: [] }, 5 + filters.params.length);
+  const livePartitions = query.filters.partitions.length > 0 ? `
+    (SELECT path, dv_id, add_line FROM deltameta.file_index
+      WHERE table_id = $1 AND removed_version IS NULL AND added_version <= $2
+        AND partition_key IN (SELECT partition_key FROM deltameta.partition_summary WHERE table_id = $1 AND ${partitionsOnly.sql})
+        AND (path, dv_id) > ($3::text, $4::text) AND ${filters.sql}
+      ORDER BY path, dv_id)` : undefined;
   const sql = atWatermark
-    ? `${branch(false)} ${query.limit !== undefined ? `LIMIT ${query.limit}` : ''}`
+    ? `${livePartitions ?? branch(false)} ${query.limit !== undefined ? `LIMIT ${query.limit}` : ''}`
     : `SELECT path, dv_id, add_line FROM (${branch(false)} UNION ALL ${branch(true)}) snapshot ORDER BY path, dv_id ${query.limit !== undefined ? `LIMIT ${query.limit}` : ''}`;
   const cursor = `reader_files_${++cursorCounter}`;
-  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, [tableId, version, after.path, after.dvId, ...filters.params]);
+  const params = [tableId, version, after.path, after.dvId, ...filters.params, ...(atWatermark && livePartitions ? partitionsOnly.params : [])];
+  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, params);
   try {
     for (;;) {
       const { rows } = await client.query<{ path: string; dv_id: string; add_line: string }>(`FETCH FORWARD ${fetchRows} FROM ${cursor}`);
