@@ -46,8 +46,10 @@ export class CommitInvalidator {
       // kafkajs waits up to 5 s for data by default: commit→visible needs milliseconds.
       maxWaitTimeInMs: config.pipeline.kafkaMaxWaitMs,
       minBytes: 1,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      // A crashed member's partitions wait this long for reassignment, so it
+      // bounds commit→visible after a crash: the broker's minimum (6 s).
+      sessionTimeout: 6_000,
+      heartbeatInterval: 500,
       // Restarting after any crash (Kafka, Redis, this process) is kafkajs' job; never give up.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
     });
