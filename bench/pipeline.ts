@@ -15,7 +15,7 @@ import { projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import type { Action } from '../shared/delta/index.ts';
 import { commit } from '../shared/log-store/index.ts';
-import { percentile, scratchDatabase, startServices } from './support.ts';
+import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '50' }, tables: { type: 'string', default: '100' }, seconds: { type: 'string', default: '30' } } });
 const rate = Number(values.rate);
@@ -149,3 +149,4 @@ writeFileSync(path.join(projectRoot, 'bench', 'results', 'pipeline.json'), `${JS
 subscriber.disconnect();
 await services.stop();
 await pool.end();
+await dropScratchDatabase('deltameta_bench_pipeline');

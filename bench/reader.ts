@@ -28,7 +28,7 @@ import { Reader } from '../shared/reader/index.ts';
 import { refreshTable } from '../shared/refresh/index.ts';
 import { createRedis } from '../shared/service/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
-import { percentile, scratchDatabase } from './support.ts';
+import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, seconds: { type: 'string', default: '5' } } });
 const sizes = values.sizes.split(',').map(Number);
@@ -156,6 +156,7 @@ try {
   } while (cursor !== '0');
   redis.disconnect();
   agent.destroy();
+  await dropScratchDatabase('deltameta_bench_reader');
 }
 mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
 writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), command: `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds}`, sizes, results }, null, 2)}\n`);

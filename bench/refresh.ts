@@ -14,12 +14,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { loadConfig, withDatabase } from '../shared/config/index.ts';
-import { createPool, migrate, type Pool } from '../shared/db/index.ts';
+import { createPool, type Pool } from '../shared/db/index.ts';
 import { generateTable, type Action, type AddAction } from '../shared/delta/index.ts';
 import { commit, importTable } from '../shared/log-store/index.ts';
 import { rebuildTable, refreshTable, verifyTable } from '../shared/refresh/index.ts';
+import { dropScratchDatabase, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -138,46 +137,20 @@ async function measure(pool: Pool, files: number): Promise<Row> {
   }
 }
 
-async function withAdmin(work: (admin: pg.Client) => Promise<unknown>): Promise<void> {
-  const admin = new pg.Client({ connectionString: withDatabase(loadConfig().postgresUrl, 'postgres') });
-  await admin.connect();
-  try {
-    await work(admin);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** A fresh database, migrated like any other. */
-async function createDatabase(): Promise<string> {
-  await withAdmin(async (admin) => {
-    await admin.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${databaseName}"`);
-  });
-  const url = withDatabase(loadConfig().postgresUrl, databaseName);
-  const pool = createPool(url, { max: 1 });
-  try {
-    await migrate(pool);
-  } finally {
-    await pool.end();
-  }
-  return url;
-}
-
 function median(samples: readonly number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-const url = await createDatabase();
+const url = await scratchDatabase(databaseName);
 const pool = createPool(url, { max: 4, applicationName: 'bench-refresh' });
 const results: Row[] = [];
 try {
   for (const files of sizes) results.push(await measure(pool, files));
 } finally {
   await pool.end();
-  await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`));
+  await dropScratchDatabase(databaseName);
 }
 
 const format = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));

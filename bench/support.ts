@@ -4,21 +4,30 @@ import { loadConfig, withDatabase, type Config } from '../shared/config/index.ts
 import { startServiceProcesses } from '../services/cli/processes.ts';
 import { createPool, migrate } from '../shared/db/index.ts';
 
-/** Creates (fresh) and migrates a database for a benchmark; returns its URL. */
-export async function scratchDatabase(name: string): Promise<string> {
-  const config = loadConfig();
-  const admin = new pg.Client({ connectionString: withDatabase(config.postgresUrl, 'postgres') });
+async function withAdmin(work: (admin: pg.Client) => Promise<unknown>): Promise<void> {
+  const admin = new pg.Client({ connectionString: withDatabase(loadConfig().postgresUrl, 'postgres') });
   await admin.connect();
   try {
-    // A benchmark that died may have left a consumer on its slot.
-    await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
-    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
+    await work(admin);
   } finally {
     await admin.end();
   }
-  const url = withDatabase(config.postgresUrl, name);
+}
+
+/** Drops a benchmark's database, and any replication slot on it (a benchmark that died may have left a consumer there). */
+export async function dropScratchDatabase(name: string): Promise<void> {
+  await withAdmin(async (admin) => {
+    await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
+    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  });
+}
+
+/** Creates (fresh) and migrates a database for a benchmark; returns its URL. */
+export async function scratchDatabase(name: string): Promise<string> {
+  await dropScratchDatabase(name);
+  await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+  const url = withDatabase(loadConfig().postgresUrl, name);
   const pool = createPool(url, { max: 1 });
   try {
     await migrate(pool);
