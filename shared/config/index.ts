@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { readVariable, type Env } from './read.ts';
+import { onOff, readVariable, type Env } from './read.ts';
 
 /** The checkout this code runs from: where `sql/`, `infra/` and the default stack folder are. */
 export const projectRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -57,6 +57,8 @@ export interface PipelineConfig {
   readonly fileIndexRetentionMs: number;
   /** Tables warmed in Redis after a refresh: the most recently read ones, at most this many. Default 100. */
   readonly warmHotTables: number;
+  /** The refresher keeps each table's file list as compressed pages after a refresh (sql/000005). DELTAMETA_FILE_PAGES=on|off, default on. */
+  readonly filePages: boolean;
 }
 
 export interface AdminPorts {
@@ -156,6 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
       mvRefreshIntervalMs: read(env, 'DELTAMETA_MV_REFRESH_INTERVAL_MS', positiveInt, 30_000),
       fileIndexRetentionMs: read(env, 'DELTAMETA_FILE_INDEX_RETENTION_MS', positiveInt, 7 * 24 * 3600 * 1000),
       warmHotTables: read(env, 'DELTAMETA_WARM_HOT_TABLES', nonNegativeInt, 100),
+      filePages: read(env, 'DELTAMETA_FILE_PAGES', onOff, true),
     },
     adminPorts: {
       cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', adminPort, 9401),

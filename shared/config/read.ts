@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError } from '../errors/index.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -14,3 +14,6 @@ export function readVariable<T>(env: Env, variable: string, schema: z.ZodType<T>
   }
   return parsed.data;
 }
+
+/** A feature switch: "on" or "off". */
+export const onOff = z.enum(['on', 'off'], { message: 'must be "on" or "off"' }).transform((value) => value === 'on');

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.ts';
-import { readVariable, type Env } from './read.ts';
+import { onOff, readVariable, type Env } from './read.ts';
 
 export interface ReaderConfig {
   /** HTTP port of the /v1 API. DELTAMETA_READER_PORT, default 8080; 0 lets the OS pick (tests). */
@@ -34,6 +34,12 @@ export interface ReaderConfig {
   readonly l2MaxEntryBytes: number;
   /** L3, the materialized state (file_index, table_state). DELTAMETA_READER_L3=on|off, default on. Off: everything is answered from the log tables (L4). */
   readonly l3Enabled: boolean;
+  /**
+   * Whole-table file lists from the refresher's compressed file pages (when
+   * they answer the version) instead of file_index rows. Part of L3.
+   * DELTAMETA_READER_FILE_PAGES=on|off, default on.
+   */
+  readonly filePagesEnabled: boolean;
   /** Bodies of at least this size are kept gzip-compressed. DELTAMETA_READER_COMPRESS_MIN_BYTES, default 8192. */
   readonly compressMinBytes: number;
   /** A head pointer not confirmed by an announcement for this long is re-read from Redis. DELTAMETA_READER_HEAD_SAFETY_TTL_MS, default 1000. */
@@ -53,7 +59,6 @@ const read = readVariable;
 const port = z.coerce.number().int().min(0, 'must be a port number or 0').max(65535, 'must be a port number or 0');
 const positiveInt = z.coerce.number().int().positive('must be a positive integer');
 const nonNegativeInt = z.coerce.number().int().min(0, 'must be zero or a positive integer');
-const onOff = z.enum(['on', 'off'], { message: 'must be "on" or "off"' }).transform((value) => value === 'on');
 const postgresUrl = z.string().refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
 
 export function loadReaderConfig(env: Env = process.env): ReaderConfig {
@@ -74,6 +79,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     l2PageBytes: read(env, 'DELTAMETA_READER_L2_PAGE_BYTES', positiveInt, 4 * 1024 * 1024),
     l2MaxEntryBytes: read(env, 'DELTAMETA_READER_L2_MAX_ENTRY_BYTES', positiveInt, 256 * 1024 * 1024),
     l3Enabled: read(env, 'DELTAMETA_READER_L3', onOff, true),
+    filePagesEnabled: read(env, 'DELTAMETA_READER_FILE_PAGES', onOff, true),
     compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),
     headSafetyTtlMs: read(env, 'DELTAMETA_READER_HEAD_SAFETY_TTL_MS', positiveInt, 1000),
     minVersionWaitMs: read(env, 'DELTAMETA_READER_MIN_VERSION_WAIT_MS', nonNegativeInt, 250),

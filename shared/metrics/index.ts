@@ -61,6 +61,10 @@ export function refresherMetrics(registry: Registry) {
     commitToRefreshedSeconds: new Histogram({
       name: 'deltameta_commit_to_refreshed_seconds', help: 'Commit to materialized state caught up', buckets: latencyBuckets, registers: [registry],
     }),
+    filePagesDurationSeconds: new Histogram({
+      name: 'deltameta_file_pages_duration_seconds', help: 'One file-pages maintenance pass of one table (after its refresh)', buckets: latencyBuckets, registers: [registry],
+    }),
+    filePagesWrittenTotal: new Counter({ name: 'deltameta_file_pages_written_total', help: 'Compressed file pages written (new page versions)', registers: [registry] }),
   };
 }
 

@@ -21,12 +21,13 @@ import { summaryKey } from '../summary/index.ts';
 import type { AccessControl, TokenGrant } from './auth.ts';
 import { commitLines } from './commits-source.ts';
 import { UnauthorizedError, problemFor } from './errors.ts';
-import { canonicalFilters, parseFileFilters } from './file-filters.ts';
+import { canonicalFilters, hasFilters, parseFileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
+import { pagesListBody } from './pages-source.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { booleanParam, decodeToken, encodeToken, integerParam, single, timestampParam, type QueryParams } from './request-params.ts';
-import { acceptsGzip, encodeJson, encodeLines } from './response-body.ts';
-import type { CacheAnswer, CachedResponse, ResponseCache } from './response-cache.ts';
+import { acceptsGzip, encodeJson, encodeLines, type EncodedBody } from './response-body.ts';
+import type { CacheAnswer, Produced, ResponseCache } from './response-cache.ts';
 import { inSnapshot, planInSnapshot, type TableRef } from './snapshot-scope.ts';
 import { summaryAt } from './summary-source.ts';
 
@@ -182,7 +183,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
    */
   async function answer(
     request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, route: string, canonical: string,
-    produce: () => Promise<{ response: CachedResponse; level: 'l3' | 'l4' }>, plainJsonL2Key?: string,
+    produce: () => Promise<Produced>, plainJsonL2Key?: string,
   ): Promise<FastifyReply> {
     const startedMs = performance.now();
     recordHot(resolved.table.name);
@@ -198,7 +199,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       .header('content-type', response.contentType)
       .header('etag', gzip ? `"${etag}-gzip"` : `"${etag}"`)
       .header('cache-status', cacheStatus(found))
-      .header('server-timing', `${found.level};dur=${(performance.now() - startedMs).toFixed(3)};desc="${found.level}"`);
+      .header('server-timing', `${found.level};dur=${(performance.now() - startedMs).toFixed(3)};desc="${found.source ?? found.level}"`);
     for (const [header, value] of Object.entries(response.headers)) void reply.header(header, value);
     if (response.encoding === 'identity') return reply.send(response.body);
     if (gzip) return reply.header('content-encoding', 'gzip').send(response.body);
@@ -234,9 +235,14 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     const resolved = await resolve(request, name, query, token?.v);
     const after: FileKeyPosition | undefined = token ? { path: token.p, dvId: token.d } : undefined;
     const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
+    const wholeList = pageSize === undefined && !hasFilters(filters);
     return answer(request, reply, resolved, 'files', canonical, async () => {
-      const { encoded, next, level } = await inSnapshot(deps.pool, async (client) => {
+      const { encoded, next, level, source } = await inSnapshot(deps.pool, async (client): Promise<{ encoded: EncodedBody; next: string | undefined; level: 'l3' | 'l4'; source?: string }> => {
         const plan = await planInSnapshot(client, resolved.table, resolved.version, deps.config.l3Enabled);
+        if (wholeList && deps.config.l3Enabled && deps.config.filePagesEnabled) {
+          const fromPages = await pagesListBody(client, resolved.table.tableId, resolved.version, deps.config.compressMinBytes);
+          if (fromPages) return { encoded: fromPages, next: undefined, level: 'l3' as const, source: 'file pages' };
+        }
         const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters, after, limit: pageSize === undefined ? undefined : pageSize + 1 });
         let last: FileLine | undefined;
         let more = false;
@@ -257,7 +263,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       });
       deps.metrics.cacheRequestsTotal.inc({ level, result: 'hit' });
       const headers: Record<string, string> = next ? { 'next-page-token': next } : {};
-      return { response: { version: resolved.version, contentType: ndjson, ...encoded, headers }, level };
+      return { response: { version: resolved.version, contentType: ndjson, ...encoded, headers }, level, ...(source !== undefined ? { source } : {}) };
     });
   });
 

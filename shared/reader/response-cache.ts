@@ -40,6 +40,14 @@ export interface CacheAnswer {
   readonly level: CacheLevel;
   /** this request waited for another request's identical miss */
   readonly collapsed: boolean;
+  /** what answered within the level, when it is worth naming (Server-Timing's desc): "file pages" */
+  readonly source?: string;
+}
+
+export interface Produced {
+  readonly response: CachedResponse;
+  readonly level: 'l3' | 'l4';
+  readonly source?: string;
 }
 
 export interface ResponseCacheOptions {
@@ -65,7 +73,7 @@ const entryOverheadBytes = 256;
 
 export class ResponseCache {
   private readonly l1: LRUCache<string, CachedResponse> | undefined;
-  private readonly inFlight = new Map<string, Promise<{ response: CachedResponse; level: CacheLevel }>>();
+  private readonly inFlight = new Map<string, Promise<{ response: CachedResponse; level: CacheLevel; source?: string }>>();
 
   constructor(
     private readonly deps: { redis: Redis; prefix: string; metrics: ReaderMetrics },
@@ -94,7 +102,7 @@ export class ResponseCache {
   }
 
   /** The cached response, or `produce`'s (L3/L4) stored on the way back; one producer per key at a time. */
-  async get(key: CacheKey, produce: () => Promise<{ response: CachedResponse; level: 'l3' | 'l4' }>): Promise<CacheAnswer> {
+  async get(key: CacheKey, produce: () => Promise<Produced>): Promise<CacheAnswer> {
     const metrics = this.deps.metrics.cacheRequestsTotal;
     if (this.l1) {
       const hit = this.l1.get(key.id);
@@ -108,7 +116,7 @@ export class ResponseCache {
     return { ...(await work), collapsed: false };
   }
 
-  private async fill(key: CacheKey, produce: () => Promise<{ response: CachedResponse; level: 'l3' | 'l4' }>): Promise<{ response: CachedResponse; level: CacheLevel }> {
+  private async fill(key: CacheKey, produce: () => Promise<Produced>): Promise<{ response: CachedResponse; level: CacheLevel; source?: string }> {
     if (this.options.l2Enabled) {
       const hit = await this.readL2(key).catch(() => undefined);
       this.deps.metrics.cacheRequestsTotal.inc({ level: 'l2', result: hit ? 'hit' : 'miss' });

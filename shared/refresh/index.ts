@@ -11,4 +11,7 @@ export { liveFileLines, materializedRange, type MaterializedRange } from './live
 export { applyRetention, type RetentionOptions, type TableRetention } from './retention.ts';
 export { catalogViews, mvStaleness, refreshMaterializedViews, type ViewRefresh } from './views.ts';
 export { NotMaterializedError } from './errors.ts';
+export { refreshFilePages, type FilePagesOptions, type FilePagesResult } from './file-pages.ts';
+export { pagesAnswer, pagesAt, pagesRange, type PagesRange, type StoredPage } from './page-reads.ts';
+export { GzipAssembler, compressPage, crc32Combine, gzipHeader, inflatePage, type PageBody } from './page-format.ts';
 export type { TableRef } from './table-ref.ts';

@@ -3,10 +3,12 @@
  * again from the log tables (log_start_version to the newest version), in
  * one transaction under the table's lock: readers see the old state or the
  * new one, never a half-built one. Rows that retention had dropped come
- * back (file_index_min_version returns to log_start_version).
+ * back (file_index_min_version returns to log_start_version). The file
+ * pages go with the old state; refreshFilePages builds them again.
  */
 import { inTransaction, type Pool } from '../db/index.ts';
 import { applyVersions } from './apply-versions.ts';
+import { lockFilePages } from './file-pages.ts';
 import { readWatermark } from './refresh-table.ts';
 import { lockTableState, resolveTable, type TableRef } from './table-ref.ts';
 
@@ -22,10 +24,14 @@ export async function rebuildTable(pool: Pool, table: TableRef): Promise<Rebuild
   const { tableId, logStartVersion } = await resolveTable(pool, table);
   return inTransaction(pool, async (client) => {
     await lockTableState(client, tableId);
+    await lockFilePages(client, tableId);
     // The table's part of file_index (hash partition pruning), through its indexes or a scan, as the planner sees fit.
     const deleted = await client.query('DELETE FROM deltameta.file_index WHERE table_id = $1', [tableId]);
     await client.query('DELETE FROM deltameta.partition_summary WHERE table_id = $1', [tableId]);
     await client.query('DELETE FROM deltameta.table_state WHERE table_id = $1', [tableId]);
+    // Built again by the next refreshFilePages, from the new state.
+    await client.query('DELETE FROM deltameta.file_page WHERE table_id = $1', [tableId]);
+    await client.query('DELETE FROM deltameta.file_page_state WHERE table_id = $1', [tableId]);
     const { headVersion } = await readWatermark(client, tableId);
     const rowsDeleted = deleted.rowCount ?? 0;
     if (headVersion < logStartVersion) return { mvVersion: logStartVersion - 1, rowsDeleted, rowsInserted: 0, actionsRead: 0 };

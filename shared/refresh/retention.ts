@@ -6,10 +6,12 @@
  * intact: file_index_min_version moves to R (never past the watermark).
  * Versions older than file_index_min_version are answered from the log
  * tables (snapshotLines), which keep them down to log_start_version;
- * liveFileLines refuses them with NotMaterializedError.
+ * liveFileLines refuses them with NotMaterializedError. File pages replaced
+ * at or before R go too (file_page_state.min_version moves to R).
  */
 import { inTransaction, type Pool } from '../db/index.ts';
 import { BadRequestError } from '../errors/index.ts';
+import { lockFilePages } from './file-pages.ts';
 import { lockTableState } from './table-ref.ts';
 
 export interface RetentionOptions {
@@ -57,6 +59,7 @@ export async function applyRetention(pool: Pool, options: RetentionOptions): Pro
   for (const { table_id: tableId, name } of candidates) {
     const outcome = await inTransaction(pool, async (client) => {
       await lockTableState(client, tableId);
+      await lockFilePages(client, tableId);
       const { rows } = await client.query<{ mv_version: number; file_index_min_version: number; expired: number | null }>(newMinimumSql, [tableId, cutoffMs]);
       const state = rows[0];
       if (!state || state.expired === null) return undefined;
@@ -65,6 +68,10 @@ export async function applyRetention(pool: Pool, options: RetentionOptions): Pro
       const deleted = await client.query(deleteExpiredSql, [tableId, minimum]);
       // serves: table_state primary key
       await client.query('UPDATE deltameta.table_state SET file_index_min_version = $2 WHERE table_id = $1', [tableId, minimum]);
+      // Pages replaced at or before the minimum are invisible from it on, like the rows. serves: file_page_expiry
+      await client.query('DELETE FROM deltameta.file_page WHERE table_id = $1 AND valid_to <= $2', [tableId, minimum]);
+      // serves: file_page_state primary key
+      await client.query('UPDATE deltameta.file_page_state SET min_version = greatest(min_version, $2) WHERE table_id = $1', [tableId, minimum]);
       return { tableId, name, fileIndexMinVersion: minimum, rowsDeleted: deleted.rowCount ?? 0 };
     });
     if (outcome) changed.push(outcome);

@@ -3,17 +3,21 @@
  * tables at the same version (invariant 4 of the design). file_index's lines
  * must equal snapshotLines byte for byte and its columns must agree with
  * their add; table_state's counts, metadata and protocol, and
- * partition_summary, must equal a recomputation from the log's lines.
+ * partition_summary, must equal a recomputation from the log's lines; the
+ * file pages, when built, must carry the log's list at their version.
  * Problems are listed (a bounded list), not thrown. Holds two of the
  * pool's connections at once (file_index and the log are read side by
  * side), so the pool needs at least two.
  */
 import QueryStream from 'pg-query-stream';
-import type { Pool } from '../db/index.ts';
+import { crc32 } from 'node:zlib';
+import type { Pool, PoolClient } from '../db/index.ts';
 import { compareCodePoints, deletionVectorUniqueId, type AddAction } from '../delta/index.ts';
 import { snapshotLines } from '../log-store/index.ts';
 import { fileColumns, partitionKeyOf, type FileColumns } from './file-row.ts';
-import { resolveTable, type TableRef } from './table-ref.ts';
+import { crc32Combine, inflatePage } from './page-format.ts';
+import { pagesAt, pagesRange } from './page-reads.ts';
+import { resolveTable, type RefreshTarget, type TableRef } from './table-ref.ts';
 
 export interface VerifyOptions {
   /** Problems listed before the rest are only counted. Default 50. */
@@ -127,6 +131,7 @@ export async function verifyTable(pool: Pool, table: TableRef, options: VerifyOp
     }
 
     const recomputed: Counts = { files: 0, bytes: 0, records: 0 };
+    const listDigest: ListDigest = { crc: 0, bytes: 0, lines: 0 };
     const partitions = new Map<string, Counts & { values: string }>();
     const fromLog = logFiles(pool, target.name, watermark);
     const fromIndex = (client.query(new QueryStream(liveRowsSql, [target.tableId], { batchSize: 5000 })) as AsyncIterable<LiveRow>)[Symbol.asyncIterator]();
@@ -139,6 +144,7 @@ export async function verifyTable(pool: Pool, table: TableRef, options: VerifyOp
         const order = !log ? 1 : !row ? -1 : compareKeys(log, { path: row.path, dvId: row.dv_id });
         // The log's lines decide the counts: they are recomputed from the log, not from file_index.
         if (log && order <= 0) {
+          addToDigest(listDigest, log.line);
           const expected = log.columns;
           recomputed.files++;
           recomputed.bytes += expected.size;
@@ -186,11 +192,81 @@ export async function verifyTable(pool: Pool, table: TableRef, options: VerifyOp
       }
     }
     for (const missing of partitions.values()) problems.add(`partition_summary is missing ${missing.values} (${missing.files} files)`);
+    await verifyPages(client, pool, target, watermark, listDigest, problems);
     await client.query('COMMIT');
     clean = true;
     return { ok: problems.count === 0, watermark, problems: problems.list() };
   } finally {
     client.release(clean ? undefined : true);
+  }
+}
+
+/** CRC-32, bytes and lines of a list as a response carries it (each line and "\n"). */
+interface ListDigest {
+  crc: number;
+  bytes: number;
+  lines: number;
+}
+
+function addToDigest(digest: ListDigest, line: string): void {
+  const bytes = Buffer.from(`${line}\n`, 'utf8');
+  digest.crc = crc32(bytes, digest.crc);
+  digest.bytes += bytes.length;
+  digest.lines++;
+}
+
+/**
+ * The file pages (when the table has them) against the log at their
+ * version: each page inflates to its recorded length, CRC and line count;
+ * bounds ascend from '' and every line lies within its page's range; the
+ * pages together carry the log's list (combined CRC, bytes, lines); the
+ * totals in file_page_state are right.
+ */
+async function verifyPages(client: PoolClient, pool: Pool, target: RefreshTarget, watermark: number, atWatermark: ListDigest, problems: Problems): Promise<void> {
+  const range = await pagesRange(client, target.tableId);
+  if (!range) return;
+  if (range.version > watermark) {
+    problems.add(`file pages are at version ${range.version}, past the watermark ${watermark}`);
+    return;
+  }
+  let expected = atWatermark;
+  if (range.version !== watermark) {
+    expected = { crc: 0, bytes: 0, lines: 0 };
+    for await (const log of logFiles(pool, target.name, range.version)) addToDigest(expected, log.line);
+  }
+  const found: ListDigest = { crc: 0, bytes: 0, lines: 0 };
+  let pages = 0;
+  let bodyBytes = 0;
+  let previous: { lower: string; lastPath: string | undefined } | undefined;
+  for await (const page of pagesAt(client, target.tableId, range.version, true)) {
+    pages++;
+    bodyBytes += page.body.length;
+    const label = `file page ${JSON.stringify(page.lowerPath)} (version ${range.version})`;
+    const raw = inflatePage(page.body);
+    if (raw.length !== page.rawBytes || crc32(raw) !== page.crc32) problems.add(`${label}: its body does not inflate to its recorded length and CRC-32`);
+    const lines = raw.length === 0 ? [] : raw.toString('utf8').replace(/\n$/, '').split('\n');
+    if (lines.length !== page.lines) problems.add(`${label}: ${lines.length} lines, recorded ${page.lines}`);
+    if (!previous && page.lowerPath !== '') problems.add(`${label}: the first page's lower bound is not ''`);
+    if (previous && compareCodePoints(previous.lower, page.lowerPath) >= 0) problems.add(`${label}: bounds do not ascend (after ${JSON.stringify(previous.lower)})`);
+    if (previous?.lastPath !== undefined && compareCodePoints(previous.lastPath, page.lowerPath) >= 0) {
+      problems.add(`${label}: the page before it holds ${JSON.stringify(previous.lastPath)}, not below this page's bound`);
+    }
+    let lastPath: string | undefined;
+    for (const line of lines) {
+      const path = (JSON.parse(line) as { add: { path: string } }).add.path;
+      if (compareCodePoints(path, page.lowerPath) < 0) problems.add(`${label}: holds ${JSON.stringify(path)}, below its bound`);
+      lastPath = path;
+    }
+    previous = { lower: page.lowerPath, lastPath };
+    found.crc = crc32Combine(found.crc, page.crc32, page.rawBytes);
+    found.bytes += page.rawBytes;
+    found.lines += page.lines;
+  }
+  if (found.crc !== expected.crc || found.bytes !== expected.bytes || found.lines !== expected.lines) {
+    problems.add(`file pages at version ${range.version}: ${found.lines} lines, ${found.bytes} bytes, CRC-32 ${found.crc}; the log's list has ${expected.lines}, ${expected.bytes}, ${expected.crc}`);
+  }
+  if (range.pages !== pages || range.rawBytes !== found.bytes || range.bodyBytes !== bodyBytes) {
+    problems.add(`file_page_state says ${range.pages} pages, ${range.rawBytes} bytes (${range.bodyBytes} compressed); the pages are ${pages}, ${found.bytes} (${bodyBytes})`);
   }
 }
 

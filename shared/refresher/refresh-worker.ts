@@ -20,7 +20,7 @@ import type { Logger } from '../log/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../metrics/index.ts';
 import { HeadPointers } from '../heads/index.ts';
 import { bullPrefix, redisConnectionOptions, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData } from '../queues/index.ts';
-import { applyRetention, mvStaleness, refreshMaterializedViews, refreshTable } from '../refresh/index.ts';
+import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../refresh/index.ts';
 import { Queue as BullQueue } from 'bullmq';
 import { warmTableSummary } from '../summary/index.ts';
 
@@ -108,8 +108,21 @@ export class RefreshWorker {
       this.deps.metrics.commitToRefreshedSeconds.observe(Math.max(0, Date.now() - newestTimestampMs) / 1000);
       await this.warmIfHot(table);
     }
+    // After the refresh, not inside it: commit → refreshed does not wait for
+    // pages, and readers use file_index for versions the pages do not reach yet.
+    if (this.config.pipeline.filePages) await this.refreshPages(tableId, table);
     this.deps.logger.debug({ table, version: toVersion, versionsApplied: applied }, 'refreshed');
     return { toVersion, versionsApplied: applied };
+  }
+
+  private async refreshPages(tableId: number, table: string): Promise<void> {
+    const started = performance.now();
+    const result = await refreshFilePages(this.deps.pool, tableId);
+    if (result.pagesWritten === 0 && result.pagesClosed === 0 && !result.rebuilt) return;
+    const seconds = (performance.now() - started) / 1000;
+    this.deps.metrics.filePagesDurationSeconds.observe(seconds);
+    this.deps.metrics.filePagesWrittenTotal.inc(result.pagesWritten);
+    this.deps.logger[result.rebuilt ? 'info' : 'debug']({ table, ...result, ms: Math.round(seconds * 1000) }, result.rebuilt ? 'file pages built' : 'file pages refreshed');
   }
 
   /** Hot tables (the reader keeps a sorted set of recent reads) get their summary at the new watermark in Redis. */
@@ -134,7 +147,7 @@ export class RefreshWorker {
 
   /**
    * The safety net under the event path: every table whose materialized
-   * state is behind its log gets a refresh job, and its head pointer is
+   * state (or file pages) is behind its log gets a refresh job, and its head pointer is
    * moved forward to the log's head (forward-only, so racing the invalidator
    * is harmless). Events are the fast path; this bounds what a lost event,
    * a recreated slot or a pre-existing table can cost to one interval.
@@ -147,7 +160,10 @@ export class RefreshWorker {
          CROSS JOIN LATERAL (SELECT version, timestamp_ms FROM deltameta.delta_commit c
                               WHERE c.table_id = t.table_id ORDER BY version DESC LIMIT 1) c
          LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
-        WHERE s.mv_version IS NULL OR s.mv_version < c.version`,
+         LEFT JOIN deltameta.file_page_state p ON p.table_id = t.table_id
+        WHERE s.mv_version IS NULL OR s.mv_version < c.version
+           OR ($1 AND (p.version IS NULL OR p.version < s.mv_version))`,
+      [this.config.pipeline.filePages],
     );
     const heads = new HeadPointers(this.deps.redis, this.config.pipeline.redisPrefix);
     for (const row of rows) {

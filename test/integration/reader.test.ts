@@ -16,7 +16,7 @@ import { generateTable, replay, type AddAction, type TableState } from '../../sh
 import { createLogger } from '../../shared/log/index.ts';
 import { importTable } from '../../shared/log-store/index.ts';
 import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
-import { refreshTable } from '../../shared/refresh/index.ts';
+import { refreshFilePages, refreshTable } from '../../shared/refresh/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import { readerMetrics } from '../../shared/metrics/index.ts';
 import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters } from '../../shared/reader/index.ts';
@@ -81,6 +81,7 @@ describeWithEnv('reader: /v1 API', (env) => {
   let pool: Pool;
   let head: number;
   const mv = 7;
+  const pagesFrom = 4;
   const states = new Map<number, TableState>();
   const started: Array<{ stop: () => Promise<void> }> = [];
 
@@ -103,7 +104,11 @@ describeWithEnv('reader: /v1 API', (env) => {
     await generateTable(dir, { files: 400, commits: 14, partitions: 5, checkpointInterval: 5, seed: 11 });
     await importTable(pool, dir, table, { history: true });
     head = (await replay(dir)).version;
+    // File pages answer versions pagesFrom..mv (built at pagesFrom, kept up version by version); file_index 0..mv.
+    await refreshTable(pool, table, { upToVersion: pagesFrom });
+    await refreshFilePages(pool, table, { targetBytes: 16 * 1024 });
     await refreshTable(pool, table, { upToVersion: mv });
+    await refreshFilePages(pool, table, { targetBytes: 16 * 1024 });
     expect(head).to.be.greaterThan(mv + 2);
   });
 
@@ -119,6 +124,7 @@ describeWithEnv('reader: /v1 API', (env) => {
     ['L1 off', { DELTAMETA_READER_L1: 'off' }],
     ['L2 off', { DELTAMETA_READER_L2: 'off' }],
     ['L3 off', { DELTAMETA_READER_L3: 'off' }],
+    ['file pages off', { DELTAMETA_READER_FILE_PAGES: 'off' }],
     ['every level off', { DELTAMETA_READER_L1: 'off', DELTAMETA_READER_L2: 'off', DELTAMETA_READER_L3: 'off' }],
   ];
 
@@ -144,7 +150,11 @@ describeWithEnv('reader: /v1 API', (env) => {
           const status = filesResponse.headers.get('cache-status') ?? '';
           if (round === 1 || overrides['DELTAMETA_READER_L1'] === 'off') {
             const expected = overrides['DELTAMETA_READER_L3'] === 'off' || version > mv ? 'l4' : 'l3';
-            if (round === 1 || overrides['DELTAMETA_READER_L2'] === 'off') expect(status).to.match(new RegExp(`detail=${expected}$`));
+            if (round === 1 || overrides['DELTAMETA_READER_L2'] === 'off') {
+              expect(status).to.match(new RegExp(`detail=${expected}$`));
+              const pages = expected === 'l3' && version >= pagesFrom && overrides['DELTAMETA_READER_FILE_PAGES'] !== 'off';
+              expect(filesResponse.headers.get('server-timing'), `files at ${version}: from file pages`).to.contain(pages ? 'desc="file pages"' : `desc="${expected}"`);
+            }
           } else {
             expect(status).to.equal('deltameta; hit; detail=l1');
           }
