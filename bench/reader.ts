@@ -1,7 +1,8 @@
 /**
  * Reader latency against file-based replay (DESIGN.md section 6). For
  * generated tables of each size: import, refresh, then per endpoint the
- * cold (empty L1 and L2: L3 answers), warm (L2 hit in a reader without
+ * cold (empty L1 and L2: L3 answers; whole lists from the file pages, and
+ * once more from file_index rows with the pages switched off), warm (L2 hit in a reader without
  * L1) and hot (L1 hit) latency over HTTP, next to the project's replay
  * and delta-rs (`DeltaTable(path).get_add_actions()` timed inside Python)
  * reading the same _delta_log from local disk; then throughput and p99 of
@@ -25,7 +26,7 @@ import { createLogger } from '../shared/log/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
 import { Reader } from '../shared/reader/index.ts';
-import { refreshTable } from '../shared/refresh/index.ts';
+import { refreshFilePages, refreshTable } from '../shared/refresh/index.ts';
 import { createRedis } from '../shared/service/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
@@ -103,30 +104,35 @@ try {
       const table = `bench_${files}`;
       await importTable(pool, dir, table);
       await refreshTable(pool, table);
+      const pagesStarted = performance.now();
+      const pages = await refreshFilePages(pool, table);
+      console.error(`${table}: file pages built: ${pages.pagesWritten} pages in ${((performance.now() - pagesStarted) / 1000).toFixed(1)} s`);
       const state = await replay(dir);
       const date = [...state.files.values()][0]?.partitionValues['date'] ?? '';
-      const endpoints: Record<string, string> = {
-        summary: `/v1/tables/${table}`,
-        prunedFiles: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}`,
-        fullFiles: `/v1/tables/${table}/files`,
-        history: `/v1/tables/${table}/commits`,
+      const endpoints: Record<string, { route: string; env?: Record<string, string> }> = {
+        summary: { route: `/v1/tables/${table}` },
+        prunedFiles: { route: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}` },
+        fullFiles: { route: `/v1/tables/${table}/files` },
+        // The same list from file_index rows (file pages switched off), for comparison.
+        fullFilesFromRows: { route: `/v1/tables/${table}/files`, env: { DELTAMETA_READER_FILE_PAGES: 'off' } },
+        history: { route: `/v1/tables/${table}/commits` },
       };
       const replayMs = await median(3, () => timed(async () => (await replay(dir)).liveLines()));
       const deltaRs = python ? await median(3, () => deltaRsMs(python, dir)) : Number.NaN;
-      for (const [endpoint, route] of Object.entries(endpoints)) {
+      for (const [endpoint, { route, env = {} }] of Object.entries(endpoints)) {
         const cold: number[] = [];
         for (let i = 0; i < 3; i++) {
-          const reader = startReader(url, `bench-reader:${run}:cold:${files}:${endpoint}:${i}:`, {});
+          const reader = startReader(url, `bench-reader:${run}:cold:${files}:${endpoint}:${i}:`, env);
           await reader.start();
           cold.push(await get(reader.port, route));
           await reader.stop();
         }
-        const warmReader = startReader(url, `bench-reader:${run}:warm:`, { DELTAMETA_READER_L1: 'off' });
+        const warmReader = startReader(url, `bench-reader:${run}:warm:${endpoint}:`, { ...env, DELTAMETA_READER_L1: 'off' });
         await warmReader.start();
         await get(warmReader.port, route);
         const warmMs = await median(5, () => get(warmReader.port, route));
         await warmReader.stop();
-        const hotReader = startReader(url, `bench-reader:${run}:hot:`, {});
+        const hotReader = startReader(url, `bench-reader:${run}:hot:${endpoint}:`, env);
         await hotReader.start();
         await get(hotReader.port, route);
         const hotMs = await median(50, () => get(hotReader.port, route));

@@ -4,7 +4,10 @@
  * recompute). For generated tables of each size: import, first refresh
  * (the build), then `--repeats` times one commit of 500 removes of live
  * files + 500 adds, timing the refresh of that one version; then a full
- * rebuildTable of the same table; then verifyTable.
+ * rebuildTable of the same table. File pages the same way: after each
+ * commit's refresh its file-pages pass (random removes touch pages all
+ * over the table: the worst case), and a whole build of the pages after
+ * the rebuild. Then verifyTable (file_index and the pages against the log).
  *
  *   node --import tsx bench/refresh.ts [--sizes 10000,100000,1000000] [--repeats 7] [--no-verify]
  *
@@ -17,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createPool, type Pool } from '../shared/db/index.ts';
 import { generateTable, type Action, type AddAction } from '../shared/delta/index.ts';
 import { commit, importTable } from '../shared/log-store/index.ts';
-import { rebuildTable, refreshTable, verifyTable } from '../shared/refresh/index.ts';
+import { rebuildTable, refreshFilePages, refreshTable, verifyTable } from '../shared/refresh/index.ts';
 import { dropScratchDatabase, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({
@@ -38,6 +41,10 @@ interface Row {
   buildMs: number;
   incrementalMs: number[];
   rebuildMs: number;
+  pagesIncrementalMs: number[];
+  pagesRewritten: number[];
+  pagesBuildMs: number;
+  pages: number;
   verified: string;
   sizes: string;
 }
@@ -110,7 +117,10 @@ async function measure(pool: Pool, files: number): Promise<Row> {
     await pool.query('VACUUM (ANALYZE) deltameta.file_index, deltameta.delta_add, deltameta.delta_remove, deltameta.delta_commit');
     const sizes = await relationSizes(pool, imported.tableId);
 
+    await refreshFilePages(pool, table);
     const incrementalMs: number[] = [];
+    const pagesIncrementalMs: number[] = [];
+    const pagesRewritten: number[] = [];
     for (let round = 0; round < repeats; round++) {
       const actions = await nextCommit(pool, table, imported.tableId, round);
       await commit(pool, { table, actions });
@@ -120,18 +130,28 @@ async function measure(pool: Pool, files: number): Promise<Row> {
       if (result.versionsApplied !== 1 || result.actionsRead !== removesPerCommit + addsPerCommit) {
         throw new Error(`${table}: expected one version of ${removesPerCommit + addsPerCommit} actions, got ${JSON.stringify(result)}`);
       }
+      started = performance.now();
+      const pages = await refreshFilePages(pool, table);
+      pagesIncrementalMs.push(elapsed(started));
+      pagesRewritten.push(pages.pagesWritten);
+      if (pages.rebuilt) throw new Error(`${table}: file pages were rebuilt, not kept up`);
     }
+    console.error(`${table}: file-pages passes ${pagesIncrementalMs.map((ms) => ms.toFixed(1)).join(', ')} ms (${pagesRewritten.join(', ')} pages written)`);
     console.error(`${table}: incremental refreshes ${incrementalMs.map((ms) => ms.toFixed(1)).join(', ')} ms`);
     started = performance.now();
     const rebuilt = await rebuildTable(pool, table);
     const rebuildMs = elapsed(started);
     console.error(`${table}: rebuild of ${rebuilt.rowsInserted} rows in ${(rebuildMs / 1000).toFixed(1)} s`);
+    started = performance.now();
+    const pagesBuilt = await refreshFilePages(pool, table);
+    const pagesBuildMs = elapsed(started);
+    console.error(`${table}: file pages built whole: ${pagesBuilt.pagesWritten} pages in ${(pagesBuildMs / 1000).toFixed(1)} s`);
     let verified = 'skipped';
     if (!values['no-verify']) {
       const result = await verifyTable(pool, table);
       verified = result.ok ? 'ok' : `MISMATCH: ${result.problems.slice(0, 3).join('; ')}`;
     }
-    return { files, buildMs, incrementalMs, rebuildMs, verified, sizes };
+    return { files, buildMs, incrementalMs, rebuildMs, pagesIncrementalMs, pagesRewritten, pagesBuildMs, pages: pagesBuilt.pagesWritten, verified, sizes };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -165,6 +185,15 @@ for (const row of results) {
   ].join('\t'));
 }
 for (const row of results) console.log(`${row.files.toLocaleString('en-US')} files, file_index partition after the build: ${row.sizes}`);
+console.log(`\nfile pages: pass after the same commit vs whole build (median of ${repeats}; min-max)`);
+console.log(['files', 'pages', 'pass ms', 'min-max', 'pages written (median)', 'whole build ms', 'ratio'].join('\t'));
+for (const row of results) {
+  const pass = median(row.pagesIncrementalMs);
+  console.log([
+    row.files.toLocaleString('en-US'), row.pages, format(pass), `${format(Math.min(...row.pagesIncrementalMs))}-${format(Math.max(...row.pagesIncrementalMs))}`,
+    median(row.pagesRewritten), format(row.pagesBuildMs), `${Math.round(row.pagesBuildMs / pass)}x`,
+  ].join('\t'));
+}
 
 // Machine-readable results for `deltameta bench` (docs/benchmarks.md and its charts).
 const { writeFileSync } = await import('node:fs');
@@ -177,5 +206,7 @@ writeFileSync(path.join(projectRoot, 'bench', 'results', 'refresh.json'), `${JSO
     files: row.files, firstRefreshMs: +row.buildMs.toFixed(1), incrementalMedianMs: +median(row.incrementalMs).toFixed(1),
     incrementalMinMs: +Math.min(...row.incrementalMs).toFixed(1), incrementalMaxMs: +Math.max(...row.incrementalMs).toFixed(1),
     fullRebuildMs: +row.rebuildMs.toFixed(1), ratio: Math.round(row.rebuildMs / median(row.incrementalMs)), verified: row.verified,
+    pages: row.pages, pagesPassMedianMs: +median(row.pagesIncrementalMs).toFixed(1), pagesPassMinMs: +Math.min(...row.pagesIncrementalMs).toFixed(1),
+    pagesPassMaxMs: +Math.max(...row.pagesIncrementalMs).toFixed(1), pagesWrittenMedian: median(row.pagesRewritten), pagesBuildMs: +row.pagesBuildMs.toFixed(1),
   })),
 }, null, 2)}\n`);

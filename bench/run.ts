@@ -34,7 +34,7 @@ const chartsDir = path.join(projectRoot, 'docs', 'bench');
 mkdirSync(chartsDir, { recursive: true });
 const sections: string[] = ['# Benchmarks', '', 'Produced by `npx deltameta bench` (`--quick` for a short run); each section names the command behind its figures. Ratios measured side by side in one run are what to read: absolute times on this shared 2-core machine move with its load.', ''];
 
-interface RefreshResults { when: string; command: string; actionsPerCommit: number; rows: Array<{ files: number; firstRefreshMs: number; incrementalMedianMs: number; incrementalMinMs: number; incrementalMaxMs: number; fullRebuildMs: number; ratio: number; verified: string | boolean }> }
+interface RefreshResults { when: string; command: string; actionsPerCommit: number; rows: Array<{ files: number; firstRefreshMs: number; incrementalMedianMs: number; incrementalMinMs: number; incrementalMaxMs: number; fullRebuildMs: number; ratio: number; verified: string | boolean; pages?: number; pagesPassMedianMs?: number; pagesPassMinMs?: number; pagesPassMaxMs?: number; pagesWrittenMedian?: number; pagesBuildMs?: number }> }
 const refresh = read<RefreshResults>('refresh.json');
 if (refresh) {
   writeFileSync(path.join(chartsDir, 'refresh.svg'), barChart({
@@ -46,6 +46,13 @@ if (refresh) {
     '| files | incremental refresh ms (median, min-max) | full rebuild ms | ratio | verify |', '|---|---|---|---|---|',
     ...refresh.rows.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.incrementalMedianMs} (${row.incrementalMinMs}-${row.incrementalMaxMs}) | ${row.fullRebuildMs} | ${row.ratio}× | ${String(row.verified)} |`), '',
     'Target (DESIGN.md §6): ≤50 ms on a 1M-file table and ≥100× faster than a full recompute.', '');
+  const paged = refresh.rows.filter((row) => row.pagesPassMedianMs !== undefined && row.pagesBuildMs !== undefined);
+  if (paged.length > 0) {
+    sections.push('### File pages after the same commit', '',
+      'The refresher\'s pass over the file pages that follows each refresh (docs/reader.md, "File pages"): the commit\'s 500 removes hit random files, so they touch pages all over the table — the worst case; appends and partition-local rewrites touch a few pages. Not on the commit → refreshed path: readers use file_index for a version until its pages are written.', '',
+      '| files | pages | pass ms (median, min-max) | pages written (median) | whole build ms | ratio |', '|---|---|---|---|---|---|',
+      ...paged.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.pages ?? '-'} | ${row.pagesPassMedianMs} (${row.pagesPassMinMs}-${row.pagesPassMaxMs}) | ${row.pagesWrittenMedian} | ${row.pagesBuildMs} | ${Math.round((row.pagesBuildMs as number) / (row.pagesPassMedianMs as number))}× |`), '');
+  }
 }
 
 interface LatencySummary { count: number; p50: number; p95: number; p99: number; max: number }
