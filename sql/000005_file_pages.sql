@@ -18,8 +18,8 @@
 -- from valid_from (inclusive) to valid_to (exclusive; NULL = still current),
 -- so the list at any version in [file_page_state.min_version, .version] is
 -- the pages valid at it. A commit rewrites only the pages whose range it
--- touched (a new version of each; the old one gets valid_to). A page grows
--- to ~128 kB of JSON before it splits; neighbours that shrink merge.
+-- touched (a new version of each; the old one gets valid_to), cut again
+-- into pages of ~32 kB of JSON; a page that shrank takes in its neighbour.
 CREATE TABLE deltameta.file_page (
   table_id    bigint NOT NULL,
   valid_from  bigint NOT NULL,

@@ -285,6 +285,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   });
 
   app.get<{ Querystring: QueryParams }>('/v1/tables', async (request, reply) => {
+    const startedMs = performance.now();
     const grant = grants.get(request);
     const query = request.query;
     const pageSize = integerParam(query, 'pageSize', 1, 1000) ?? 100;
@@ -318,7 +319,14 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     const last = names[names.length - 1];
     const nextPageToken = rows.length > pageSize && last !== undefined ? encodeToken({ after: last }) : undefined;
     if (nextPageToken) void reply.header('next-page-token', nextPageToken);
-    return reply.header('content-type', 'application/json').send(JSON.stringify({ tables, ...(nextPageToken ? { nextPageToken } : {}) }));
+    // Spans tables: no Delta-Table-Version (each entry has its version). The
+    // ETag is the body's digest, so it changes exactly when a listed table's
+    // head (or the page) does: a poller gets 304 until then.
+    const body = JSON.stringify({ tables, ...(nextPageToken ? { nextPageToken } : {}) });
+    const etag = createHash('sha256').update(body).digest('base64url').slice(0, 32);
+    void reply.header('etag', `"${etag}"`).header('server-timing', `catalog;dur=${(performance.now() - startedMs).toFixed(3)}`);
+    if (matchesIfNoneMatch(request, etag)) return reply.code(304).send();
+    return reply.header('content-type', 'application/json').send(body);
   });
 
   return app;

@@ -14,7 +14,7 @@ import type { Pool } from '../../shared/db/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 import { generateTable, replay, type AddAction, type TableState } from '../../shared/delta/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
-import { importTable } from '../../shared/log-store/index.ts';
+import { commit, importTable } from '../../shared/log-store/index.ts';
 import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/refresh/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
@@ -324,6 +324,35 @@ describeWithEnv('reader: /v1 API', (env) => {
     const list = (await (await fetch(`${base}/v1/tables`, { headers: { authorization: 'Bearer s3cret-sales' } })).json()) as { tables: Array<{ name: string; version: number; numFiles: number }> };
     expect(list.tables.map((t) => [t.name, t.version])).to.deep.equal([[table, head]]);
     expect(list.tables[0]?.numFiles).to.equal((await replayAt(head)).files.size);
+  });
+
+  it('lists tables in name order, paged, with an ETag that changes only with the listed heads', async function () {
+    this.timeout(30_000);
+    const { base } = await launch();
+    const first = await fetch(`${base}/v1/tables`);
+    expect(first.status).to.equal(200);
+    expect(first.headers.get('delta-table-version'), 'spans tables: no single version').to.equal(null);
+    const etag = first.headers.get('etag') ?? '';
+    expect(etag).to.match(/^"[^"]+"$/);
+    const listed = (await first.json()) as { tables: Array<{ name: string; version: number; numFiles: number }> };
+    expect(listed.tables.map((entry) => [entry.name, entry.version])).to.deep.equal([[table, head]]);
+    expect((await fetch(`${base}/v1/tables`, { headers: { 'if-none-match': etag } })).status).to.equal(304);
+
+    await commit(pool, { table: 'a_listed', actions: [{ kind: 'metaData', metaData: { id: 'a', format: { provider: 'parquet', options: {} }, schemaString: '{"type":"struct","fields":[]}', partitionColumns: [], configuration: {} } }, { kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 2 } }] });
+    try {
+      const changed = await fetch(`${base}/v1/tables`, { headers: { 'if-none-match': etag } });
+      expect(changed.status).to.equal(200);
+      expect(changed.headers.get('etag')).to.not.equal(etag);
+      const page1 = await fetch(`${base}/v1/tables?pageSize=1`);
+      const body1 = (await page1.json()) as { tables: Array<{ name: string }>; nextPageToken?: string };
+      expect(body1.tables.map((entry) => entry.name)).to.deep.equal(['a_listed']);
+      expect(page1.headers.get('next-page-token')).to.equal(body1.nextPageToken ?? null);
+      const page2 = (await (await fetch(`${base}/v1/tables?pageSize=1&pageToken=${encodeURIComponent(body1.nextPageToken ?? '')}`)).json()) as { tables: Array<{ name: string }>; nextPageToken?: string };
+      expect(page2.tables.map((entry) => entry.name)).to.deep.equal([table]);
+      expect(page2.nextPageToken).to.equal(undefined);
+    } finally {
+      await pool.query("DELETE FROM deltameta.delta_table WHERE name = 'a_listed'");
+    }
   });
 
   it('reads through a login role of deltameta_read, which cannot write', async function () {
