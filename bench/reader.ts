@@ -6,8 +6,8 @@
  * L1) and hot (L1 hit) latency over HTTP, next to the project's replay
  * and delta-rs (`DeltaTable(path).get_add_actions()` timed inside Python)
  * reading the same _delta_log from local disk; then throughput and p99 of
- * hot summaries under 32 keep-alive connections (autocannon, in its own
- * process).
+ * hot summaries under 32 keep-alive connections (a reader process of its
+ * own, as deployed, after a warm-up run; autocannon in another process).
  *
  *   node --import tsx bench/reader.ts [--sizes 10000,100000] [--seconds 5]
  *
@@ -29,7 +29,7 @@ import { Reader } from '../shared/reader/index.ts';
 import { refreshFilePages, refreshTable } from '../shared/refresh/index.ts';
 import { createRedis } from '../shared/service/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
-import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
+import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, seconds: { type: 'string', default: '5' } } });
 const sizes = values.sizes.split(',').map(Number);
@@ -137,8 +137,21 @@ try {
         await get(hotReader.port, route);
         const hotMs = await median(50, () => get(hotReader.port, route));
         let load: Awaited<ReturnType<typeof throughput>> | undefined;
-        if (endpoint === 'summary') load = await throughput(hotReader.port, route, 32, loadSeconds);
         await hotReader.stop();
+        if (endpoint === 'summary') {
+          // As deployed: the reader in a process of its own (the bench's
+          // process also holds a pool and Redis client), autocannon in
+          // another; a warm-up run first (JIT, L1 fill), then the measured one.
+          const standalone = await startServices(url, ['reader'], `${run}-${files}`);
+          try {
+            const port = standalone.readerPort();
+            if (port === undefined) throw new Error('the reader process did not report its port');
+            await throughput(port, route, 32, 2);
+            load = await throughput(port, route, 32, loadSeconds);
+          } finally {
+            await standalone.stop();
+          }
+        }
         const coldMs = percentile(cold, 50);
         const row = {
           files, endpoint, coldMs, warmMs, hotMs, replayMs, deltaRsMs: deltaRs,
@@ -154,12 +167,14 @@ try {
   }
 } finally {
   await pool.end();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `bench-reader:${run}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for (const pattern of [`bench-reader:${run}:*`, `run:bench-${run}-*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
   redis.disconnect();
   agent.destroy();
   await dropScratchDatabase('deltameta_bench_reader');

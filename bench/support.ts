@@ -39,6 +39,8 @@ export async function scratchDatabase(name: string): Promise<string> {
 
 export interface BenchServices {
   readonly config: Config;
+  /** the reader's API port, when a reader was started */
+  readerPort(): number | undefined;
   stop(): Promise<void>;
 }
 

@@ -158,8 +158,17 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     return { table, version: head };
   }
 
+  // A hot summary asks for the same ETag thousands of times a second: remembered, not rehashed.
+  const etags = new Map<string, string>();
   function etagOf(name: string, version: number, route: string, canonical: string): string {
-    return createHash('sha256').update(`${name}\u0000${version}\u0000${route}\u0000${canonical}`).digest('base64url').slice(0, 32);
+    const key = `${name}\u0000${version}\u0000${route}\u0000${canonical}`;
+    let etag = etags.get(key);
+    if (etag === undefined) {
+      etag = createHash('sha256').update(key).digest('base64url').slice(0, 32);
+      if (etags.size >= 10_000) etags.clear();
+      etags.set(key, etag);
+    }
+    return etag;
   }
 
   function matchesIfNoneMatch(request: FastifyRequest, etag: string): boolean {
