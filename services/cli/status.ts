@@ -1,7 +1,7 @@
 /**
  * `deltameta status`: the pipeline at a glance: replication slot lag,
- * consumer lag, queue depth and age, staleness of head pointers and of the
- * materialized state.
+ * consumer lag, queue depth and age, staleness of head pointers, of the
+ * materialized state and of the file pages.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Config } from '../../shared/config/index.ts';
@@ -14,7 +14,7 @@ export interface PipelineStatus {
   slot: { name: string; exists: boolean; active: boolean; lagBytes: number | null };
   consumer: { group: string; lagMessages: number | null };
   refreshQueue: { name: string; waiting: number; active: number; failed: number; oldestWaitingAgeSeconds: number };
-  tables: Array<{ table: string; head: number; visible: number | null; materialized: number | null }>;
+  tables: Array<{ table: string; head: number; visible: number | null; materialized: number | null; pages: number | null }>;
 }
 
 export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
@@ -42,14 +42,15 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
     }
     const counts = await queue.getJobCounts('waiting', 'active', 'failed');
     const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
-    const { rows: tables } = await pool.query<{ name: string; head: number; materialized: number | null }>(
+    const { rows: tables } = await pool.query<{ name: string; head: number; materialized: number | null; pages: number | null }>(
       `SELECT t.name, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head,
-              (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized
+              (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized,
+              (SELECT version FROM deltameta.file_page_state p WHERE p.table_id = t.table_id) AS pages
          FROM deltameta.delta_table t ORDER BY t.name`,
-    ).catch(() => ({ rows: [] as Array<{ name: string; head: number; materialized: number | null }> }));
+    ).catch(() => ({ rows: [] as Array<{ name: string; head: number; materialized: number | null; pages: number | null }> }));
     const heads = new HeadPointers(redis, config.pipeline.redisPrefix);
     const tableRows = await Promise.all(tables.map(async (row) => ({
-      table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized,
+      table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized, pages: row.pages,
     })));
     return {
       slot: { name: config.pipeline.slotName, exists: slots.length > 0, active: slots[0]?.active ?? false, lagBytes: slots[0]?.lag ? Number(slots[0].lag) : null },
@@ -76,12 +77,13 @@ export function formatPipelineStatus(status: PipelineStatus): string {
   ];
   const staleVisible = status.tables.filter((table) => table.visible !== table.head).length;
   const staleMaterialized = status.tables.filter((table) => table.materialized !== table.head).length;
-  lines.push(`tables: ${status.tables.length}; head pointer behind the log: ${staleVisible}; materialized state behind: ${staleMaterialized}`);
+  const stalePages = status.tables.filter((table) => table.pages !== table.head).length;
+  lines.push(`tables: ${status.tables.length}; head pointer behind the log: ${staleVisible}; materialized state behind: ${staleMaterialized}; file pages behind: ${stalePages}`);
   const worst = [...status.tables].sort((a, b) => (b.head - (b.materialized ?? -1)) - (a.head - (a.materialized ?? -1))).slice(0, 10);
   if (worst.length > 0) {
-    lines.push('', 'table                            head   visible  materialized');
+    lines.push('', 'table                            head   visible  materialized  file pages');
     for (const table of worst) {
-      lines.push(`${table.table.padEnd(32)} ${String(table.head).padStart(5)}  ${String(table.visible ?? '-').padStart(7)}  ${String(table.materialized ?? '-').padStart(12)}`);
+      lines.push(`${table.table.padEnd(32)} ${String(table.head).padStart(5)}  ${String(table.visible ?? '-').padStart(7)}  ${String(table.materialized ?? '-').padStart(12)}  ${String(table.pages ?? '-').padStart(10)}`);
     }
   }
   return lines.join('\n');

@@ -40,6 +40,13 @@ export interface ReaderConfig {
    * DELTAMETA_READER_FILE_PAGES=on|off, default on.
    */
   readonly filePagesEnabled: boolean;
+  /**
+   * A whole list from file pages whose compressed size exceeds this is
+   * streamed page by page from one snapshot and not kept in L1/L2: the
+   * reader's memory stays bounded whatever the table's size.
+   * DELTAMETA_READER_STREAM_ABOVE_BYTES, default 64 MiB (~1.1M files).
+   */
+  readonly streamAboveBytes: number;
   /** Bodies of at least this size are kept gzip-compressed. DELTAMETA_READER_COMPRESS_MIN_BYTES, default 8192. */
   readonly compressMinBytes: number;
   /** A head pointer not confirmed by an announcement for this long is re-read from Redis. DELTAMETA_READER_HEAD_SAFETY_TTL_MS, default 1000. */
@@ -81,6 +88,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     l3Enabled: read(env, 'DELTAMETA_READER_L3', onOff, true),
     filePagesEnabled: read(env, 'DELTAMETA_READER_FILE_PAGES', onOff, true),
     compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),
+    streamAboveBytes: read(env, 'DELTAMETA_READER_STREAM_ABOVE_BYTES', nonNegativeInt, 64 * 1024 * 1024),
     headSafetyTtlMs: read(env, 'DELTAMETA_READER_HEAD_SAFETY_TTL_MS', positiveInt, 1000),
     minVersionWaitMs: read(env, 'DELTAMETA_READER_MIN_VERSION_WAIT_MS', nonNegativeInt, 250),
     tokensFile,

@@ -7,7 +7,7 @@
  * Cache-Status and Server-Timing.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -23,7 +23,7 @@ import { commitLines } from './commits-source.ts';
 import { UnauthorizedError, problemFor } from './errors.ts';
 import { canonicalFilters, hasFilters, parseFileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
-import { pagesListBody } from './pages-source.ts';
+import { pagesListBody, streamPagesIfLarge } from './pages-source.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { booleanParam, decodeToken, encodeToken, integerParam, single, timestampParam, type QueryParams } from './request-params.ts';
 import { acceptsGzip, encodeJson, encodeLines, type EncodedBody } from './response-body.ts';
@@ -215,6 +215,33 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     return reply.send(Readable.from([response.body]).pipe(createGunzip()));
   }
 
+  /**
+   * A whole list bigger than the reader should hold (streamAboveBytes):
+   * straight from the file pages to the client, not through L1/L2.
+   * undefined when the list is not such a list (the cache levels answer).
+   */
+  async function streamWholeList(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, canonical: string): Promise<FastifyReply | undefined> {
+    const etag = etagOf(resolved.table.name, resolved.version, 'files', canonical);
+    if (matchesIfNoneMatch(request, etag)) return undefined; // answer() sends the 304
+    const startedMs = performance.now();
+    const stream = await streamPagesIfLarge(deps.pool, resolved.table.tableId, resolved.version, deps.config.streamAboveBytes);
+    if (!stream) return undefined;
+    recordHot(resolved.table.name);
+    deps.metrics.cacheRequestsTotal.inc({ level: 'l3', result: 'hit' });
+    const gzip = acceptsGzip(request.headers['accept-encoding']);
+    void reply
+      .header('delta-table-version', String(resolved.version)).header('vary', 'Accept-Encoding')
+      .header('content-type', ndjson)
+      .header('etag', gzip ? `"${etag}-gzip"` : `"${etag}"`)
+      .header('cache-status', 'deltameta; fwd=miss; detail=l3')
+      .header('server-timing', `l3;dur=${(performance.now() - startedMs).toFixed(3)};desc="file pages, streamed"`);
+    if (gzip) return reply.header('content-encoding', 'gzip').send(stream);
+    // pipeline, not pipe: a client that goes away destroys the gunzip, and with it the page stream (which ends its snapshot).
+    const gunzip = createGunzip();
+    pipeline(stream, gunzip, () => undefined);
+    return reply.send(gunzip);
+  }
+
   app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name', async (request, reply) => {
     const { name } = request.params;
     deps.access.authorize(grants.get(request), name);
@@ -245,6 +272,10 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     const after: FileKeyPosition | undefined = token ? { path: token.p, dvId: token.d } : undefined;
     const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
     const wholeList = pageSize === undefined && !hasFilters(filters);
+    if (wholeList && deps.config.l3Enabled && deps.config.filePagesEnabled) {
+      const streamed = await streamWholeList(request, reply, resolved, canonical);
+      if (streamed) return streamed;
+    }
     return answer(request, reply, resolved, 'files', canonical, async () => {
       const { encoded, next, level, source } = await inSnapshot(deps.pool, async (client): Promise<{ encoded: EncodedBody; next: string | undefined; level: 'l3' | 'l4'; source?: string }> => {
         const plan = await planInSnapshot(client, resolved.table, resolved.version, deps.config.l3Enabled);

@@ -19,7 +19,8 @@ import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/refresh/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import { readerMetrics } from '../../shared/metrics/index.ts';
-import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters } from '../../shared/reader/index.ts';
+import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters, streamPagesIfLarge } from '../../shared/reader/index.ts';
+import { eventually } from '../support/wait.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 
@@ -324,6 +325,45 @@ describeWithEnv('reader: /v1 API', (env) => {
     const list = (await (await fetch(`${base}/v1/tables`, { headers: { authorization: 'Bearer s3cret-sales' } })).json()) as { tables: Array<{ name: string; version: number; numFiles: number }> };
     expect(list.tables.map((t) => [t.name, t.version])).to.deep.equal([[table, head]]);
     expect(list.tables[0]?.numFiles).to.equal((await replayAt(head)).files.size);
+  });
+
+  it('streams whole lists above the buffer bound from the file pages, holding its snapshot only while it streams', async function () {
+    this.timeout(30_000);
+    const { base } = await launch({ DELTAMETA_READER_STREAM_ABOVE_BYTES: '1' }, undefined, 'stream:');
+    const expected = ndjsonOf((await replayAt(mv)).liveLines());
+    for (const encoding of ['gzip', 'identity']) {
+      const response = await fetch(`${base}/v1/tables/${table}/files?version=${mv}`, { headers: { 'accept-encoding': encoding } });
+      expect(response.status).to.equal(200);
+      expect(response.headers.get('server-timing'), encoding).to.contain('desc="file pages, streamed"');
+      expect(response.headers.get('cache-status')).to.equal('deltameta; fwd=miss; detail=l3');
+      expect(response.headers.get('content-encoding')).to.equal(encoding === 'gzip' ? 'gzip' : null);
+      expect(response.headers.get('delta-table-version')).to.equal(String(mv));
+      expect(await response.text(), encoding).to.equal(expected);
+    }
+    // Not kept: the same request streams again. Below the pages' range the cache levels answer as usual.
+    const again = await fetch(`${base}/v1/tables/${table}/files?version=${mv}`);
+    expect(again.headers.get('server-timing')).to.contain('streamed');
+    const older = await fetch(`${base}/v1/tables/${table}/files?version=${pagesFrom - 1}`);
+    expect(older.headers.get('cache-status')).to.match(/stored; detail=l3$/);
+    expect(await older.text()).to.equal(ndjsonOf((await replayAt(pagesFrom - 1)).liveLines()));
+
+    // The stream holds one connection in a snapshot until it ends or is destroyed (a client gone away).
+    const { rows } = await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table]);
+    const tableId = rows[0]?.table_id ?? -1;
+    const probe = createPool(env.config.postgresUrl, { max: 2, applicationName: `test:${env.id}:stream` });
+    try {
+      const stream = await streamPagesIfLarge(probe, tableId, mv, 1);
+      if (!stream) throw new Error('expected a stream');
+      expect(await streamPagesIfLarge(probe, tableId, mv, Number.MAX_SAFE_INTEGER), 'small lists are not streamed').to.equal(undefined);
+      expect(await streamPagesIfLarge(probe, tableId, pagesFrom - 1, 1), 'versions the pages do not cover').to.equal(undefined);
+      const first = await new Promise<Buffer>((resolve) => stream.once('data', (chunk: Buffer) => resolve(chunk)));
+      expect(first.subarray(0, 2).toString('hex')).to.equal('1f8b');
+      expect(probe.totalCount - probe.idleCount, 'one connection held while streaming').to.equal(1);
+      stream.destroy();
+      await eventually('the streaming connection back in its pool', () => probe.totalCount - probe.idleCount === 0);
+    } finally {
+      await probe.end();
+    }
   });
 
   it('lists tables in name order, paged, with an ETag that changes only with the listed heads', async function () {
