@@ -15,7 +15,7 @@ const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const scripts: Record<string, string[]> = {
   refresh: quick ? ['--sizes', '10000,100000', '--repeats', '3'] : ['--sizes', '10000,100000,1000000', '--repeats', '7'],
   pipeline: quick ? ['--seconds', '10'] : ['--seconds', '30'],
-  reader: quick ? ['--sizes', '10000', '--seconds', '5'] : ['--sizes', '10000,100000', '--seconds', '10'],
+  reader: quick ? ['--sizes', '10000', '--seconds', '5'] : ['--sizes', '10000,100000,1000000', '--seconds', '10'],
 };
 
 for (const [name, args] of Object.entries(scripts)) {
@@ -92,7 +92,8 @@ if (reader) {
     ...reader.results.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.endpoint} | ${row.coldMs.toFixed(1)} | ${row.warmMs.toFixed(2)} | ${row.hotMs.toFixed(2)} | ${row.replayMs.toFixed(0)} | ${row.deltaRsMs?.toFixed(0) ?? '-'} | ${ratio(row.coldVsReplay)} / ${ratio(row.hotVsReplay)} | ${ratio(row.coldVsDeltaRs)} / ${ratio(row.hotVsDeltaRs)} |`), '');
   const loads = reader.results.filter((row) => row.hotSummary32Connections);
   if (loads.length > 0) {
-    sections.push('Hot summary under 32 connections (autocannon in its own process):', '', '| files | requests/s | p50 ms | p99 ms |', '|---|---|---|---|',
+    sections.push('Endpoints: `fullFiles` is the whole list as served (from the file pages); `fullFilesFromRows` the same list with the pages switched off (`DELTAMETA_READER_FILE_PAGES=off`: file_index rows gzipped per request), which is also how a version older than the pages\' first build is answered.', '',
+      'Hot summary under 32 connections (a reader process of its own after a 2 s warm-up; autocannon in another process):', '', '| files | requests/s | p50 ms | p99 ms |', '|---|---|---|---|',
       ...loads.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.hotSummary32Connections?.requestsPerSecond ?? '-'} | ${row.hotSummary32Connections?.p50Ms ?? '-'} | ${row.hotSummary32Connections?.p99Ms ?? '-'} |`), '',
       'Targets (DESIGN.md §6, 1M files): summary ≥300× cold / ≥3000× hot, pruned list ≥30× / ≥300×, full list ≥3× / ≥20×, history ≥100× / ≥1000×; hot summary ≥25k req/s with p99 ≤3 ms.', '');
   }

@@ -257,7 +257,7 @@ program
   .command('bench')
   .description('the benchmark suite (DESIGN.md section 6); writes docs/benchmarks.md with charts')
   .option('--quick', 'a short run')
-  .argument('[names...]', 'only these benchmarks (refresh, pipeline)')
+  .argument('[names...]', 'only these benchmarks (refresh, pipeline, reader)')
   .action((names: string[], options: { quick?: boolean }) => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...names, ...(options.quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: projectRoot });
     process.exitCode = result.status ?? 1;

@@ -67,12 +67,20 @@ describeWithEnv('pipeline end to end', (env) => {
     return rows[0]?.mv ?? -1;
   }
 
-  /** Every table's head pointer and materialized state reach its newest committed version, and the state equals replay. */
+  async function pagesVersion(table: string): Promise<number> {
+    const { rows } = await pool.query<{ version: number }>(
+      'SELECT p.version::int FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table],
+    );
+    return rows[0]?.version ?? -1;
+  }
+
+  /** Every table's head pointer, materialized state and file pages reach its newest committed version, and the state (pages included) equals the log. */
   async function expectCaughtUp(timeoutMs = 60_000): Promise<void> {
     for (const table of tables) {
       const head = await headVersion(table);
       await eventually(`${table}: head pointer at ${head}`, async () => (await heads.get(table))?.version === head, timeoutMs);
       await eventually(`${table}: materialized state at ${head}`, async () => (await materializedVersion(table)) === head, timeoutMs);
+      await eventually(`${table}: file pages at ${head}`, async () => (await pagesVersion(table)) === head, timeoutMs);
       const verification = await verifyTable(pool, table);
       expect(verification.ok, verification.problems.join('\n')).to.equal(true);
       expect(await collect(liveFileLines(pool, table, head))).to.deep.equal((await snapshotOf(pool, table, { version: head })).lines);
