@@ -27,7 +27,7 @@ import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
 import { Reader } from '../shared/reader/index.ts';
 import { refreshFilePages, refreshTable } from '../shared/refresh/index.ts';
-import { createRedis } from '../shared/service/index.ts';
+import { createRedis, unlinkMatching } from '../shared/service/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
@@ -167,14 +167,7 @@ try {
   }
 } finally {
   await pool.end();
-  for (const pattern of [`bench-reader:${run}:*`, `run:bench-${run}-*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  }
+  for (const pattern of [`bench-reader:${run}:*`, `run:bench-${run}-*`]) await unlinkMatching(redis, pattern);
   redis.disconnect();
   agent.destroy();
   await dropScratchDatabase('deltameta_bench_reader');

@@ -357,7 +357,7 @@ export async function refreshFilePages(pool: Pool, table: TableRef, options: Fil
     await client.query('SELECT pg_advisory_lock($1, $2)', lockKey(tableId));
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-        const result = await maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions });
+      const result = await maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions });
       await client.query('COMMIT');
       return result;
     } catch (error) {

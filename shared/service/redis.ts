@@ -18,3 +18,15 @@ export function createRedis(config: Config, connectionName: string, options: { l
   redis.on('error', options.onError ?? (() => undefined));
   return redis;
 }
+
+/** Deletes every key matching a SCAN pattern (UNLINK: freed in the background), a batch at a time. Returns how many. */
+export async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let count = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) count += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return count;
+}

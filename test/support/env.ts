@@ -13,6 +13,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type ConsumerConfig, type P
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig, withDatabase, type Config } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
+import { unlinkMatching } from '../../shared/service/index.ts';
 import { withAdmin } from './template.ts';
 
 export interface TestRedisOptions {
@@ -160,14 +161,7 @@ export class TestEnv {
     const redis = new Redis({ ...this.redisOptions(), connectionName: 'deltameta-test-admin' });
     try {
       // Suites put their keys under keyPrefix and their BullMQ queues under their queue names.
-      for (const pattern of [`${this.keyPrefix}*`, `bull:t-${this.id}-*`, `*t-${this.id}-*`]) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await redis.unlink(...keys);
-        } while (cursor !== '0');
-      }
+      for (const pattern of [`${this.keyPrefix}*`, `bull:t-${this.id}-*`, `*t-${this.id}-*`]) await unlinkMatching(redis, pattern);
     } finally {
       redis.disconnect();
     }
