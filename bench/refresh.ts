@@ -45,6 +45,8 @@ interface Row {
   pagesRewritten: number[];
   pagesBuildMs: number;
   pages: number;
+  appendMs: number[];
+  appendPages: number[];
   verified: string;
   sizes: string;
 }
@@ -137,6 +139,27 @@ async function measure(pool: Pool, files: number): Promise<Row> {
       if (pages.rebuilt) throw new Error(`${table}: file pages were rebuilt, not kept up`);
     }
     console.error(`${table}: file-pages passes ${pagesIncrementalMs.map((ms) => ms.toFixed(1)).join(', ')} ms (${pagesRewritten.join(', ')} pages written)`);
+    // The common shape of a write: an append of new files into one partition (they sort after its existing files).
+    const appendMs: number[] = [];
+    const appendPages: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const { rows } = await pool.query<{ add_line: string }>('SELECT add_line FROM deltameta.file_index WHERE table_id = $1 AND removed_version IS NULL LIMIT 1', [imported.tableId]);
+      const template = (JSON.parse(rows[0]?.add_line ?? '{}') as { add: AddAction }).add;
+      const folder = template.path.includes('/') ? template.path.slice(0, template.path.lastIndexOf('/') + 1) : '';
+      await commit(pool, {
+        table,
+        actions: Array.from({ length: removesPerCommit + addsPerCommit }, (_, i): Action => ({
+          kind: 'add',
+          add: { path: `${folder}zz-append-${round}-${String(i).padStart(4, '0')}.parquet`, partitionValues: template.partitionValues, size: 1000 + i, modificationTime: Date.now(), dataChange: true, stats: JSON.stringify({ numRecords: i }) },
+        })),
+      });
+      await refreshTable(pool, table);
+      started = performance.now();
+      const pages = await refreshFilePages(pool, table);
+      appendMs.push(elapsed(started));
+      appendPages.push(pages.pagesWritten);
+    }
+    console.error(`${table}: file-pages passes after a ${removesPerCommit + addsPerCommit}-file append: ${appendMs.map((ms) => ms.toFixed(1)).join(', ')} ms (${appendPages.join(', ')} pages written)`);
     console.error(`${table}: incremental refreshes ${incrementalMs.map((ms) => ms.toFixed(1)).join(', ')} ms`);
     started = performance.now();
     const rebuilt = await rebuildTable(pool, table);
@@ -151,7 +174,7 @@ async function measure(pool: Pool, files: number): Promise<Row> {
       const result = await verifyTable(pool, table);
       verified = result.ok ? 'ok' : `MISMATCH: ${result.problems.slice(0, 3).join('; ')}`;
     }
-    return { files, buildMs, incrementalMs, rebuildMs, pagesIncrementalMs, pagesRewritten, pagesBuildMs, pages: pagesBuilt.pagesWritten, verified, sizes };
+    return { files, buildMs, incrementalMs, rebuildMs, pagesIncrementalMs, pagesRewritten, pagesBuildMs, pages: pagesBuilt.pagesWritten, appendMs, appendPages, verified, sizes };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -186,12 +209,12 @@ for (const row of results) {
 }
 for (const row of results) console.log(`${row.files.toLocaleString('en-US')} files, file_index partition after the build: ${row.sizes}`);
 console.log(`\nfile pages: pass after the same commit vs whole build (median of ${repeats}; min-max)`);
-console.log(['files', 'pages', 'pass ms', 'min-max', 'pages written (median)', 'whole build ms', 'ratio'].join('\t'));
+console.log(['files', 'pages', 'pass ms', 'min-max', 'pages written (median)', 'append pass ms', 'append pages', 'whole build ms', 'ratio'].join('\t'));
 for (const row of results) {
   const pass = median(row.pagesIncrementalMs);
   console.log([
     row.files.toLocaleString('en-US'), row.pages, format(pass), `${format(Math.min(...row.pagesIncrementalMs))}-${format(Math.max(...row.pagesIncrementalMs))}`,
-    median(row.pagesRewritten), format(row.pagesBuildMs), `${Math.round(row.pagesBuildMs / pass)}x`,
+    median(row.pagesRewritten), format(median(row.appendMs)), median(row.appendPages), format(row.pagesBuildMs), `${Math.round(row.pagesBuildMs / pass)}x`,
   ].join('\t'));
 }
 
@@ -208,5 +231,6 @@ writeFileSync(path.join(projectRoot, 'bench', 'results', 'refresh.json'), `${JSO
     fullRebuildMs: +row.rebuildMs.toFixed(1), ratio: Math.round(row.rebuildMs / median(row.incrementalMs)), verified: row.verified,
     pages: row.pages, pagesPassMedianMs: +median(row.pagesIncrementalMs).toFixed(1), pagesPassMinMs: +Math.min(...row.pagesIncrementalMs).toFixed(1),
     pagesPassMaxMs: +Math.max(...row.pagesIncrementalMs).toFixed(1), pagesWrittenMedian: median(row.pagesRewritten), pagesBuildMs: +row.pagesBuildMs.toFixed(1),
+    pagesAppendMedianMs: +median(row.appendMs).toFixed(1), pagesAppendWrittenMedian: median(row.appendPages),
   })),
 }, null, 2)}\n`);
