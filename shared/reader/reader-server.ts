@@ -222,7 +222,8 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
    */
   async function streamWholeList(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, canonical: string): Promise<FastifyReply | undefined> {
     const etag = etagOf(resolved.table.name, resolved.version, 'files', canonical);
-    if (matchesIfNoneMatch(request, etag)) return undefined; // answer() sends the 304
+    // answer() sends the 304; a list in L1 is not one to stream (streamed lists are never kept): no round trip for it.
+    if (matchesIfNoneMatch(request, etag) || deps.cache.holds(etag)) return undefined;
     const startedMs = performance.now();
     const stream = await streamPagesIfLarge(deps.pool, resolved.table.tableId, resolved.version, deps.config.streamAboveBytes);
     if (!stream) return undefined;

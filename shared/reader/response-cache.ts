@@ -101,6 +101,11 @@ export class ResponseCache {
     return this.l1?.size ?? 0;
   }
 
+  /** L1 holds this key (without touching its recency or the metrics). */
+  holds(id: string): boolean {
+    return this.l1?.has(id) ?? false;
+  }
+
   /** The cached response, or `produce`'s (L3/L4) stored on the way back; one producer per key at a time. */
   async get(key: CacheKey, produce: () => Promise<Produced>): Promise<CacheAnswer> {
     const metrics = this.deps.metrics.cacheRequestsTotal;
