@@ -218,15 +218,17 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   /**
    * A whole list bigger than the reader should hold (streamAboveBytes):
    * straight from the file pages to the client, not through L1/L2.
-   * undefined when the list is not such a list (the cache levels answer).
+   * False when the list is not such a list (the cache levels answer). A
+   * boolean, not the reply: a FastifyReply is thenable, so an async function
+   * returning it would resolve to the reply's own settlement, not to it.
    */
-  async function streamWholeList(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, canonical: string): Promise<FastifyReply | undefined> {
+  async function streamWholeList(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, canonical: string): Promise<boolean> {
     const etag = etagOf(resolved.table.name, resolved.version, 'files', canonical);
     // answer() sends the 304; a list in L1 is not one to stream (streamed lists are never kept): no round trip for it.
-    if (matchesIfNoneMatch(request, etag) || deps.cache.holds(etag)) return undefined;
+    if (matchesIfNoneMatch(request, etag) || deps.cache.holds(etag)) return false;
     const startedMs = performance.now();
     const stream = await streamPagesIfLarge(deps.pool, resolved.table.tableId, resolved.version, deps.config.streamAboveBytes);
-    if (!stream) return undefined;
+    if (!stream) return false;
     recordHot(resolved.table.name);
     deps.metrics.cacheRequestsTotal.inc({ level: 'l3', result: 'hit' });
     const gzip = acceptsGzip(request.headers['accept-encoding']);
@@ -236,11 +238,15 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       .header('etag', gzip ? `"${etag}-gzip"` : `"${etag}"`)
       .header('cache-status', 'deltameta; fwd=miss; detail=l3')
       .header('server-timing', `l3;dur=${(performance.now() - startedMs).toFixed(3)};desc="file pages, streamed"`);
-    if (gzip) return reply.header('content-encoding', 'gzip').send(stream);
-    // pipeline, not pipe: a client that goes away destroys the gunzip, and with it the page stream (which ends its snapshot).
-    const gunzip = createGunzip();
-    pipeline(stream, gunzip, () => undefined);
-    return reply.send(gunzip);
+    if (gzip) {
+      void reply.header('content-encoding', 'gzip').send(stream);
+    } else {
+      // pipeline, not pipe: a client that goes away destroys the gunzip, and with it the page stream (which ends its snapshot).
+      const gunzip = createGunzip();
+      pipeline(stream, gunzip, () => undefined);
+      void reply.send(gunzip);
+    }
+    return true;
   }
 
   app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name', async (request, reply) => {
@@ -274,8 +280,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
     const wholeList = pageSize === undefined && !hasFilters(filters);
     if (wholeList && deps.config.l3Enabled && deps.config.filePagesEnabled) {
-      const streamed = await streamWholeList(request, reply, resolved, canonical);
-      if (streamed) return streamed;
+      if (await streamWholeList(request, reply, resolved, canonical)) return reply;
     }
     return answer(request, reply, resolved, 'files', canonical, async () => {
       const { encoded, next, level, source } = await inSnapshot(deps.pool, async (client): Promise<{ encoded: EncodedBody; next: string | undefined; level: 'l3' | 'l4'; source?: string }> => {
