@@ -67,13 +67,21 @@ async function* materializedLines(client: PoolClient, tableId: number, version: 
   const cursor = `reader_files_${++cursorCounter}`;
   const params = [tableId, version, after.path, after.dvId, ...filters.params, ...(atWatermark && livePartitions ? partitionsOnly.params : [])];
   await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, params);
+  type Batch = { rows: Array<{ path: string; dv_id: string; add_line: string }> };
+  const fetch = (): Promise<Batch> => client.query<{ path: string; dv_id: string; add_line: string }>(`FETCH FORWARD ${fetchRows} FROM ${cursor}`);
+  // One FETCH ahead: PostgreSQL produces the next batch while this one is encoded.
+  let next: Promise<Batch> | undefined = fetch();
   try {
     for (;;) {
-      const { rows } = await client.query<{ path: string; dv_id: string; add_line: string }>(`FETCH FORWARD ${fetchRows} FROM ${cursor}`);
+      const batch: Batch = await next;
+      const rows = batch.rows;
+      next = rows.length < fetchRows ? undefined : fetch();
       for (const row of rows) yield { path: row.path, dvId: row.dv_id, line: row.add_line };
-      if (rows.length < fetchRows) break;
+      if (!next) break;
     }
   } finally {
+    // A consumer that stopped early: the FETCH in flight settles first (queries on a client run in order).
+    if (next) await next.catch(() => undefined);
     await client.query(`CLOSE ${cursor}`).catch(() => undefined);
   }
 }
