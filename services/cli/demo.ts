@@ -135,11 +135,19 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
       const refreshed = visible + (await waitFor(async () => (await mvVersion()) >= version));
       console.log(`   commit version ${version}: visible (head pointer) after ${visible.toFixed(1)} ms, materialized after ${refreshed.toFixed(1)} ms`);
     }
-    const verification = await verifyTable(pool, table);
     const latestVersion = (await snapshotLines(pool, table)).version;
     let files = 0;
     for await (const line of liveFileLines(pool, table, latestVersion)) if (line) files++;
-    console.log(`   verify: materialized state ${verification.ok ? 'equals' : 'DIFFERS FROM'} the log at version ${verification.watermark} (${files} live files from file_index)`);
+    // The refresher's pass after each refresh: the live list as compressed pages (what whole-list reads are served from).
+    await waitFor(async () => ((await pool.query<{ version: number }>(
+      'SELECT p.version FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table],
+    )).rows[0]?.version ?? -1) >= latestVersion);
+    const verification = await verifyTable(pool, table);
+    const { rows: [pages] } = await pool.query<{ pages: number; raw_bytes: number; body_bytes: number }>(
+      'SELECT p.pages, p.raw_bytes, p.body_bytes FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table],
+    );
+    console.log(`   verify: materialized state ${verification.ok ? 'equals' : 'DIFFERS FROM'} the log at version ${verification.watermark} (${files} live files from file_index;`
+      + ` file pages: ${pages?.pages ?? 0} pages, ${((pages?.raw_bytes ?? 0) / 1e6).toFixed(1)} MB of add lines kept as ${((pages?.body_bytes ?? 0) / 1e6).toFixed(1)} MB of DEFLATE)`);
     if (!verification.ok) throw new Error(verification.problems.join('\n'));
     await readerStory(services.readerPort(), table, latestVersion, pool);
   } finally {
@@ -157,7 +165,8 @@ async function readerStory(port: number | undefined, table: string, version: num
     const started = performance.now();
     const response = await fetch(url, { headers });
     const body = await response.arrayBuffer();
-    console.log(`   ${label.padEnd(34)} ${response.status}  ${(performance.now() - started).toFixed(1).padStart(6)} ms  ${String(body.byteLength).padStart(9)} B  version ${response.headers.get('delta-table-version') ?? '-'}  ${response.headers.get('cache-status') ?? ''}`);
+    const source = /desc="(file pages[^"]*)"/.exec(response.headers.get('server-timing') ?? '')?.[1];
+    console.log(`   ${label.padEnd(34)} ${response.status}  ${(performance.now() - started).toFixed(1).padStart(6)} ms  ${String(body.byteLength).padStart(9)} B  version ${response.headers.get('delta-table-version') ?? '-'}  ${response.headers.get('cache-status') ?? ''}${source ? ` (${source})` : ''}`);
     return response;
   };
   await show('summary (cold)', base);
@@ -166,6 +175,8 @@ async function readerStory(port: number | undefined, table: string, version: num
   await show('files, partition date=2026-01-03', `${base}/files?partition.date=2026-01-03`);
   await show('files at version 30 (time travel)', `${base}/files?version=30`);
   await show('files at version 30 again', `${base}/files?version=30`);
+  await show('whole file list (cold)', `${base}/files`);
+  await show('whole file list (hot)', `${base}/files`);
   const listed = await (await fetch(`${base}/files`)).text();
   const snapshot = await snapshotLines(pool, table, { version });
   let expected = '';
