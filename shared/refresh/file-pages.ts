@@ -62,13 +62,12 @@ interface PageState {
   readonly mvVersion: number;
   readonly logStartVersion: number;
   readonly pagesVersion: number | null;
-  readonly pagesMinVersion: number | null;
   readonly fileIndexMinVersion: number;
 }
 
 /** serves: table_state and file_page_state primary keys, delta_table primary key */
 const stateSql = `
-  SELECT s.mv_version, s.file_index_min_version, t.log_start_version, p.version AS pages_version, p.min_version AS pages_min_version
+  SELECT s.mv_version, s.file_index_min_version, t.log_start_version, p.version AS pages_version
     FROM deltameta.table_state s
     JOIN deltameta.delta_table t ON t.table_id = s.table_id
     LEFT JOIN deltameta.file_page_state p ON p.table_id = s.table_id
@@ -297,11 +296,11 @@ class PageWriter {
 }
 
 async function readState(client: PoolClient, tableId: number): Promise<PageState | undefined> {
-  const { rows } = await client.query<{ mv_version: number; file_index_min_version: number; log_start_version: number; pages_version: number | null; pages_min_version: number | null }>(stateSql, [tableId]);
+  const { rows } = await client.query<{ mv_version: number; file_index_min_version: number; log_start_version: number; pages_version: number | null }>(stateSql, [tableId]);
   const row = rows[0];
   return row && {
     mvVersion: row.mv_version, fileIndexMinVersion: row.file_index_min_version, logStartVersion: row.log_start_version,
-    pagesVersion: row.pages_version, pagesMinVersion: row.pages_min_version,
+    pagesVersion: row.pages_version,
   };
 }
 
