@@ -7,8 +7,7 @@
  * `compressMinBytes` is inflated and kept as identity, like any small body.
  * Inside the answer's snapshot (snapshot-scope.ts).
  */
-import { Readable } from 'node:stream';
-import type { Pool, PoolClient } from '../db/index.ts';
+import type { PoolClient } from '../db/index.ts';
 import { GzipAssembler, gzipHeader, inflatePage, pagesAnswer, pagesAt, pagesRange } from '../refresh/index.ts';
 import type { EncodedBody } from './response-body.ts';
 
@@ -26,44 +25,4 @@ export async function pagesListBody(client: PoolClient, tableId: number, version
     return { body: Buffer.concat(bodies.map(inflatePage)), encoding: 'identity' };
   }
   return { body: Buffer.concat([gzipHeader, ...bodies, assembler.trailer()]), encoding: 'gzip' };
-}
-
-/**
- * A list too big to keep (compressed bytes of the current pages above
- * `aboveBytes`) as a gzip stream read page by page from one REPEATABLE READ
- * snapshot, which the stream holds until it ends or the client goes away.
- * undefined (nothing held) when the pages do not answer the version or the
- * list is small enough to go through the cache levels.
- */
-export async function streamPagesIfLarge(pool: Pool, tableId: number, version: number, aboveBytes: number): Promise<Readable | undefined> {
-  const client = await pool.connect();
-  let handedOver = false;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const range = await pagesRange(client, tableId);
-    if (!range || !pagesAnswer(range, version) || range.bodyBytes <= aboveBytes) return undefined;
-    handedOver = true;
-    return Readable.from(gzipMember(client, tableId, version, version === range.version), { objectMode: false });
-  } finally {
-    if (!handedOver) await endSnapshot(client);
-  }
-}
-
-async function endSnapshot(client: PoolClient): Promise<void> {
-  const reusable = await client.query('ROLLBACK').then(() => true, () => false);
-  client.release(reusable ? undefined : true);
-}
-
-async function* gzipMember(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
-  try {
-    yield gzipHeader;
-    const assembler = new GzipAssembler();
-    for await (const page of pagesAt(client, tableId, version, current)) {
-      assembler.add(page);
-      if (page.body.length > 0) yield page.body;
-    }
-    yield assembler.trailer();
-  } finally {
-    await endSnapshot(client);
-  }
 }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { ReaderConfig } from '../config/reader.ts';
@@ -23,7 +23,8 @@ import { commitLines } from './commits-source.ts';
 import { UnauthorizedError, problemFor } from './errors.ts';
 import { canonicalFilters, hasFilters, parseFileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
-import { pagesListBody, streamPagesIfLarge } from './pages-source.ts';
+import { pagesListBody } from './pages-source.ts';
+import { streamWholeListIfLarge } from './whole-list-stream.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { booleanParam, decodeToken, encodeToken, integerParam, single, timestampParam, type QueryParams } from './request-params.ts';
 import { acceptsGzip, encodeJson, encodeLines, type EncodedBody } from './response-body.ts';
@@ -217,7 +218,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
 
   /**
    * A whole list bigger than the reader should hold (streamAboveBytes):
-   * straight from the file pages to the client, not through L1/L2.
+   * straight to the client (whole-list-stream.ts), not through L1/L2.
    * False when the list is not such a list (the cache levels answer). A
    * boolean, not the reply: a FastifyReply is thenable, so an async function
    * returning it would resolve to the reply's own settlement, not to it.
@@ -227,24 +228,30 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     // answer() sends the 304; a list in L1 is not one to stream (streamed lists are never kept): no round trip for it.
     if (matchesIfNoneMatch(request, etag) || deps.cache.holds(etag)) return false;
     const startedMs = performance.now();
-    const stream = await streamPagesIfLarge(deps.pool, resolved.table.tableId, resolved.version, deps.config.streamAboveBytes);
-    if (!stream) return false;
+    const found = await streamWholeListIfLarge(deps.pool, resolved.table, resolved.version, {
+      aboveBytes: deps.config.streamAboveBytes, l3Enabled: deps.config.l3Enabled, filePagesEnabled: deps.config.filePagesEnabled,
+    });
+    if (!found) return false;
     recordHot(resolved.table.name);
-    deps.metrics.cacheRequestsTotal.inc({ level: 'l3', result: 'hit' });
+    const level = found.level;
+    deps.metrics.cacheRequestsTotal.inc({ level, result: 'hit' });
     const gzip = acceptsGzip(request.headers['accept-encoding']);
     void reply
       .header('delta-table-version', String(resolved.version)).header('vary', 'Accept-Encoding')
       .header('content-type', ndjson)
       .header('etag', gzip ? `"${etag}-gzip"` : `"${etag}"`)
-      .header('cache-status', 'deltameta; fwd=miss; detail=l3')
-      .header('server-timing', `l3;dur=${(performance.now() - startedMs).toFixed(3)};desc="file pages, streamed"`);
+      .header('cache-status', `deltameta; fwd=miss; detail=${level}`)
+      .header('server-timing', `${level};dur=${(performance.now() - startedMs).toFixed(3)};desc="${found.source}, streamed"`);
+    // pipeline, not pipe: a client that goes away destroys the last stream, and with it the source (which ends its snapshot).
+    const recode = (transform: NodeJS.ReadWriteStream & Readable): Readable => {
+      pipeline(found.stream, transform, () => undefined);
+      return transform;
+    };
     if (gzip) {
-      void reply.header('content-encoding', 'gzip').send(stream);
+      const body = found.encoding === 'gzip' ? found.stream : recode(createGzip({ level: 1 }));
+      void reply.header('content-encoding', 'gzip').send(body);
     } else {
-      // pipeline, not pipe: a client that goes away destroys the gunzip, and with it the page stream (which ends its snapshot).
-      const gunzip = createGunzip();
-      pipeline(stream, gunzip, () => undefined);
-      void reply.send(gunzip);
+      void reply.send(found.encoding === 'gzip' ? recode(createGunzip()) : found.stream);
     }
     return true;
   }
@@ -279,9 +286,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     const after: FileKeyPosition | undefined = token ? { path: token.p, dvId: token.d } : undefined;
     const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
     const wholeList = pageSize === undefined && !hasFilters(filters);
-    if (wholeList && deps.config.l3Enabled && deps.config.filePagesEnabled) {
-      if (await streamWholeList(request, reply, resolved, canonical)) return reply;
-    }
+    if (wholeList && (await streamWholeList(request, reply, resolved, canonical))) return reply;
     return answer(request, reply, resolved, 'files', canonical, async () => {
       const { encoded, next, level, source } = await inSnapshot(deps.pool, async (client): Promise<{ encoded: EncodedBody; next: string | undefined; level: 'l3' | 'l4'; source?: string }> => {
         const plan = await planInSnapshot(client, resolved.table, resolved.version, deps.config.l3Enabled);

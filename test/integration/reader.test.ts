@@ -19,7 +19,7 @@ import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/refresh/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import { readerMetrics } from '../../shared/metrics/index.ts';
-import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters, streamPagesIfLarge } from '../../shared/reader/index.ts';
+import { AccessControl, Reader, hashToken, matchesFilters, parseFileFilters, streamWholeListIfLarge } from '../../shared/reader/index.ts';
 import { eventually } from '../support/wait.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
@@ -340,30 +340,54 @@ describeWithEnv('reader: /v1 API', (env) => {
       expect(response.headers.get('delta-table-version')).to.equal(String(mv));
       expect(await response.text(), encoding).to.equal(expected);
     }
-    // Not kept: the same request streams again. Below the pages' range the cache levels answer as usual.
+    // Not kept: the same request streams again. Below the pages' range the rows stream instead.
     const again = await fetch(`${base}/v1/tables/${table}/files?version=${mv}`);
-    expect(again.headers.get('server-timing')).to.contain('streamed');
+    expect(again.headers.get('server-timing')).to.contain('desc="file pages, streamed"');
+    await again.arrayBuffer();
     const older = await fetch(`${base}/v1/tables/${table}/files?version=${pagesFrom - 1}`);
-    expect(older.headers.get('cache-status')).to.match(/stored; detail=l3$/);
+    expect(older.headers.get('server-timing')).to.contain('desc="rows, streamed"');
     expect(await older.text()).to.equal(ndjsonOf((await replayAt(pagesFrom - 1)).liveLines()));
 
     // The stream holds one connection in a snapshot until it ends or is destroyed (a client gone away).
     const { rows } = await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table]);
-    const tableId = rows[0]?.table_id ?? -1;
+    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: 0 };
+    const options = { aboveBytes: 1, l3Enabled: true, filePagesEnabled: true };
     const probe = createPool(env.config.postgresUrl, { max: 2, applicationName: `test:${env.id}:stream` });
     try {
-      const stream = await streamPagesIfLarge(probe, tableId, mv, 1);
-      if (!stream) throw new Error('expected a stream');
-      expect(await streamPagesIfLarge(probe, tableId, mv, Number.MAX_SAFE_INTEGER), 'small lists are not streamed').to.equal(undefined);
-      expect(await streamPagesIfLarge(probe, tableId, pagesFrom - 1, 1), 'versions the pages do not cover').to.equal(undefined);
-      const first = await new Promise<Buffer>((resolve) => stream.once('data', (chunk: Buffer) => resolve(chunk)));
-      expect(first.subarray(0, 2).toString('hex')).to.equal('1f8b');
-      expect(probe.totalCount - probe.idleCount, 'one connection held while streaming').to.equal(1);
-      stream.destroy();
-      await eventually('the streaming connection back in its pool', () => probe.totalCount - probe.idleCount === 0);
+      expect(await streamWholeListIfLarge(probe, ref, mv, { ...options, aboveBytes: Number.MAX_SAFE_INTEGER }), 'small lists are not streamed').to.equal(undefined);
+      for (const [version, source] of [[mv, 'file pages'], [pagesFrom - 1, 'rows']] as const) {
+        const found = await streamWholeListIfLarge(probe, ref, version, options);
+        expect(found?.source, `version ${version}`).to.equal(source);
+        if (!found) throw new Error('expected a stream');
+        const first = await new Promise<Buffer>((resolve) => found.stream.once('data', (chunk: Buffer) => resolve(chunk)));
+        expect(first.length).to.be.greaterThan(0);
+        expect(probe.totalCount - probe.idleCount, 'one connection held while streaming').to.equal(1);
+        found.stream.destroy();
+        await eventually('the streaming connection back in its pool', () => probe.totalCount - probe.idleCount === 0);
+      }
     } finally {
       await probe.end();
     }
+  });
+
+  it('streams whole lists above the buffer bound from the rows when the pages do not answer', async function () {
+    this.timeout(30_000);
+    const { base } = await launch({ DELTAMETA_READER_STREAM_ABOVE_BYTES: '1', DELTAMETA_READER_FILE_PAGES: 'off' }, undefined, 'stream-rows:');
+    // file_index (l3), the watermark plus the log tail (l4), file_index before the pages' range (l3)
+    for (const [version, level] of [[mv, 'l3'], [mv + 1, 'l4'], [1, 'l3']] as const) {
+      const expected = ndjsonOf((await replayAt(version)).liveLines());
+      for (const encoding of ['gzip', 'identity']) {
+        const response = await fetch(`${base}/v1/tables/${table}/files?version=${version}`, { headers: { 'accept-encoding': encoding } });
+        expect(response.headers.get('server-timing'), `${version} ${encoding}`).to.contain('desc="rows, streamed"');
+        expect(response.headers.get('cache-status')).to.equal(`deltameta; fwd=miss; detail=${level}`);
+        expect(response.headers.get('content-encoding')).to.equal(encoding === 'gzip' ? 'gzip' : null);
+        expect(await response.text(), `${version} ${encoding}`).to.equal(expected);
+      }
+    }
+    // Paged and filtered lists are bounded by their page or their filter: they go through the cache levels.
+    const paged = await fetch(`${base}/v1/tables/${table}/files?version=${mv}&pageSize=10`);
+    expect(paged.headers.get('cache-status')).to.match(/stored; detail=l3$/);
+    await paged.arrayBuffer();
   });
 
   it('lists tables in name order, paged, with an ETag that changes only with the listed heads', async function () {
