@@ -8,5 +8,4 @@ export { ForbiddenError, UnauthorizedError, problemFor, type Problem } from './e
 export { HeadTracker } from './head-tracker.ts';
 export { ResponseCache, type CacheLevel, type CachedResponse, type ResponseCacheOptions } from './response-cache.ts';
 export { matchesFilters, parseFileFilters, filtersSql, type FileFilters } from './file-filters.ts';
-export { pagesListBody } from './pages-source.ts';
 export { streamWholeListIfLarge, type WholeListStream } from './whole-list-stream.ts';

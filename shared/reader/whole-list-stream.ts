@@ -14,7 +14,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Pool, PoolClient } from '../db/index.ts';
-import { GzipAssembler, gzipHeader, pagesAnswer, pagesAt, pagesRange } from '../refresh/index.ts';
+import { gzipMember, pagesAnswer, pagesAt, pagesRange } from '../refresh/index.ts';
 import { fileLines } from './files-source.ts';
 import { noFilters } from './file-filters.ts';
 import { planInSnapshot, type TableRef } from './snapshot-scope.ts';
@@ -36,7 +36,7 @@ export async function streamWholeListIfLarge(pool: Pool, table: TableRef, versio
     if (range && pagesAnswer(range, version)) {
       if (range.bodyBytes <= options.aboveBytes) return undefined;
       handedOver = true;
-      return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: Readable.from(gzipMember(client, table.tableId, version, version === range.version)) };
+      return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: Readable.from(pagesMember(client, table.tableId, version, version === range.version)) };
     }
     // serves: table_state primary key
     const { rows } = await client.query<{ num_files: number }>('SELECT num_files FROM deltameta.table_state WHERE table_id = $1', [table.tableId]);
@@ -55,15 +55,9 @@ async function endSnapshot(client: PoolClient): Promise<void> {
   client.release(reusable ? undefined : true);
 }
 
-async function* gzipMember(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
+async function* pagesMember(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
   try {
-    yield gzipHeader;
-    const assembler = new GzipAssembler();
-    for await (const page of pagesAt(client, tableId, version, current)) {
-      assembler.add(page);
-      if (page.body.length > 0) yield page.body;
-    }
-    yield assembler.trailer();
+    yield* gzipMember(pagesAt(client, tableId, version, current));
   } finally {
     await endSnapshot(client);
   }

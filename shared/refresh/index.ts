@@ -13,5 +13,5 @@ export { catalogViews, mvStaleness, refreshMaterializedViews, type ViewRefresh }
 export { NotMaterializedError } from './errors.ts';
 export { refreshFilePages, type FilePagesOptions, type FilePagesResult } from './file-pages.ts';
 export { pagesAnswer, pagesAt, pagesRange, type PagesRange, type StoredPage } from './page-reads.ts';
-export { GzipAssembler, compressPage, crc32Combine, gzipHeader, inflatePage, type PageBody } from './page-format.ts';
+export { GzipAssembler, compressPage, crc32Combine, gzipHeader, gzipMember, inflatePage, type PageBody } from './page-format.ts';
 export type { TableRef } from './table-ref.ts';

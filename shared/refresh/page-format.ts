@@ -115,3 +115,13 @@ export class GzipAssembler {
     return gzipTrailer(this.crc, this.rawBytes);
   }
 }
+
+/** Pages (in path order) framed as one gzip member, chunk by chunk: header, the bodies as stored, trailer. `assembler` holds the totals after. */
+export async function* gzipMember(pages: AsyncIterable<PageBody>, assembler = new GzipAssembler()): AsyncGenerator<Buffer> {
+  yield gzipHeader;
+  for await (const page of pages) {
+    assembler.add(page);
+    if (page.body.length > 0) yield page.body;
+  }
+  yield assembler.trailer();
+}
