@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { projectRoot } from '../shared/config/index.ts';
+import { redisKeys } from '../shared/contracts/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import type { Action } from '../shared/delta/index.ts';
 import { commit } from '../shared/log-store/index.ts';
@@ -56,7 +57,7 @@ function resolve(pending: Map<string, Map<number, number>>, table: string, upTo:
 
 const subscriber = new Redis(services.config.redisUrl);
 const announced = new Map<string, number>();
-await subscriber.subscribe(`${prefix}heads`);
+await subscriber.subscribe(redisKeys(prefix).headsChannel);
 subscriber.on('message', (_channel: string, message: string) => {
   const now = performance.now();
   const { table, version } = JSON.parse(message) as { table: string; version: number };

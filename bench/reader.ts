@@ -22,12 +22,12 @@ import { parseArgs, promisify } from 'node:util';
 import { loadConfig, loadReaderConfig, projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import { generateTable, replay } from '../shared/delta/index.ts';
-import { createLogger } from '../shared/log/index.ts';
+import { createLogger } from '../shared/logging/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
-import { Reader } from '../shared/reader/index.ts';
-import { refreshFilePages, refreshTable } from '../shared/refresh/index.ts';
-import { createRedis, unlinkMatching } from '../shared/service/index.ts';
+import { Reader } from '../services/reader/index.ts';
+import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
+import { createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 

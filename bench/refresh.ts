@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createPool, type Pool } from '../shared/db/index.ts';
 import { generateTable, type Action, type AddAction } from '../shared/delta/index.ts';
 import { commit, importTable } from '../shared/log-store/index.ts';
-import { rebuildTable, refreshFilePages, refreshTable, verifyTable } from '../shared/refresh/index.ts';
+import { rebuildTable, refreshFilePages, refreshTable, verifyTable } from '../shared/materialized/index.ts';
 import { dropScratchDatabase, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({

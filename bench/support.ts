@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmark scripts: a scratch database, service processes, percentiles. */
 import pg from 'pg';
 import { loadConfig, withDatabase, type Config } from '../shared/config/index.ts';
-import { startServiceProcesses } from '../services/cli/processes.ts';
+import { startServiceProcesses } from '../shared/service/index.ts';
 import { createPool, migrate } from '../shared/db/index.ts';
 
 async function withAdmin(work: (admin: pg.Client) => Promise<unknown>): Promise<void> {

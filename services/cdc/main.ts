@@ -3,9 +3,9 @@
  * deltameta.commit.v1 events on the commits topic (key = table). The slot
  * moves only after Kafka has the events. See shared/cdc.
  */
-import { CommitPublisher } from '../../shared/cdc/index.ts';
+import { CommitPublisher } from './index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
-import { createLogger } from '../../shared/log/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
 import { cdcMetrics, createRegistry } from '../../shared/metrics/index.ts';
 import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 

@@ -10,11 +10,11 @@ import { createPool, migrate, type Pool } from '../../shared/db/index.ts';
 import { generateTable, replay, type Action } from '../../shared/delta/index.ts';
 import { CommitConflictError } from '../../shared/errors/index.ts';
 import { commit, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
-import { HeadPointers } from '../../shared/heads/index.ts';
-import { liveFileLines, verifyTable } from '../../shared/refresh/index.ts';
-import { createRedis } from '../../shared/service/index.ts';
+import { HeadPointers } from '../../shared/contracts/index.ts';
+import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
+import { createRedis } from '../../shared/clients/index.ts';
 import { formatStatus, stackUp } from '../../shared/stack/index.ts';
-import { startServiceProcesses } from './processes.ts';
+import { startServiceProcesses } from '../../shared/service/index.ts';
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();

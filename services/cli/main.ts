@@ -10,7 +10,7 @@ import { DeltametaError, exitCodeFor } from '../../shared/errors/index.ts';
 import { generateTable, parseActionLines, parseTimestamp, replay } from '../../shared/delta/index.ts';
 import { commit, describeImport, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
 import { formatStatus, serviceNames, stackDown, stackStatus, stackUp, type ServiceName } from '../../shared/stack/index.ts';
-import { verifyTable } from '../../shared/refresh/index.ts';
+import { verifyTable } from '../../shared/materialized/index.ts';
 import { runDemo } from './demo.ts';
 import { formatPipelineStatus, pipelineStatus } from './status.ts';
 import { pipelineServices, runServices } from './up.ts';

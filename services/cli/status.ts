@@ -3,12 +3,10 @@
  * consumer lag, queue depth and age, staleness of head pointers, of the
  * materialized state and of the file pages.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { createKafka, createRedis } from '../../shared/clients/index.ts';
 import type { Config } from '../../shared/config/index.ts';
+import { consumerLagMessages, HeadPointers, queueDepth, refreshQueue, slotLag } from '../../shared/contracts/index.ts';
 import { createPool } from '../../shared/db/index.ts';
-import { HeadPointers } from '../../shared/heads/index.ts';
-import { refreshQueue } from '../../shared/queues/index.ts';
-import { createRedis } from '../../shared/service/index.ts';
 
 export interface PipelineStatus {
   slot: { name: string; exists: boolean; active: boolean; lagBytes: number | null };
@@ -21,27 +19,18 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
   const pool = createPool(config.postgresUrl, { max: 1, applicationName: 'deltameta-status' });
   const redis = createRedis(config, 'deltameta-status');
   const queue = refreshQueue(config, 'deltameta-status-queue');
-  const kafka = new Kafka({ clientId: 'deltameta-status', brokers: [...config.kafkaBrokers], logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+  const kafka = createKafka({ clientId: 'deltameta-status', brokers: config.kafkaBrokers, retry: { retries: 1 } });
   const admin = kafka.admin();
   try {
-    const { rows: slots } = await pool.query<{ active: boolean; lag: string | null }>(
-      `SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag FROM pg_replication_slots WHERE slot_name = $1`,
-      [config.pipeline.slotName],
-    );
+    const slot = await slotLag(pool, config.pipeline.slotName);
     let lagMessages: number | null = null;
     try {
       await admin.connect();
-      const [committed, latest] = await Promise.all([
-        admin.fetchOffsets({ groupId: config.pipeline.consumerGroup, topics: [config.pipeline.commitsTopic] }),
-        admin.fetchTopicOffsets(config.pipeline.commitsTopic),
-      ]);
-      const done = new Map((committed[0]?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
-      lagMessages = latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
+      lagMessages = await consumerLagMessages(admin, config.pipeline.consumerGroup, config.pipeline.commitsTopic);
     } catch {
       lagMessages = null;
     }
-    const counts = await queue.getJobCounts('waiting', 'active', 'failed');
-    const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+    const depth = await queueDepth(queue);
     const { rows: tables } = await pool.query<{ name: string; head: number; materialized: number | null; pages: number | null }>(
       `SELECT t.name, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head,
               (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized,
@@ -53,11 +42,11 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
       table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized, pages: row.pages,
     })));
     return {
-      slot: { name: config.pipeline.slotName, exists: slots.length > 0, active: slots[0]?.active ?? false, lagBytes: slots[0]?.lag ? Number(slots[0].lag) : null },
+      slot: { name: config.pipeline.slotName, exists: slot !== undefined, active: slot?.active ?? false, lagBytes: slot?.lagBytes ?? null },
       consumer: { group: config.pipeline.consumerGroup, lagMessages },
       refreshQueue: {
-        name: config.pipeline.refreshQueue, waiting: counts['waiting'] ?? 0, active: counts['active'] ?? 0, failed: counts['failed'] ?? 0,
-        oldestWaitingAgeSeconds: oldest ? (Date.now() - oldest.timestamp) / 1000 : 0,
+        name: config.pipeline.refreshQueue, waiting: depth.counts.waiting, active: depth.counts.active, failed: depth.counts.failed,
+        oldestWaitingAgeSeconds: depth.oldestWaitingAgeSeconds,
       },
       tables: tableRows,
     };

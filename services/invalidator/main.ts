@@ -3,8 +3,8 @@
  * pub/sub) and deduplicated BullMQ refresh jobs. See shared/invalidator.
  */
 import { loadConfig } from '../../shared/config/index.ts';
-import { CommitInvalidator } from '../../shared/invalidator/index.ts';
-import { createLogger } from '../../shared/log/index.ts';
+import { CommitInvalidator } from './index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, invalidatorMetrics } from '../../shared/metrics/index.ts';
 import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 

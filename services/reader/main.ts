@@ -4,12 +4,13 @@
  * with /metrics, /healthz and /readyz on its admin port.
  */
 import { loadConfig } from '../../shared/config/index.ts';
-import { createLogger } from '../../shared/log/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import { readerMetrics } from '../../shared/metrics/index.ts';
-import { Reader } from '../../shared/reader/index.ts';
-import { createRedis, runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { Reader } from './index.ts';
+import { createRedis } from '../../shared/clients/index.ts';
+import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 
 const config = loadConfig();
 const readerConfig = loadReaderConfig();

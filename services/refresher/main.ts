@@ -5,10 +5,11 @@
  */
 import { loadConfig } from '../../shared/config/index.ts';
 import { createPool } from '../../shared/db/index.ts';
-import { createLogger } from '../../shared/log/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
-import { RefreshWorker } from '../../shared/refresher/index.ts';
-import { createRedis, runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { RefreshWorker } from './index.ts';
+import { createRedis } from '../../shared/clients/index.ts';
+import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 
 const config = loadConfig();
 const logger = createLogger('refresher', config.logLevel);

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../config/index.ts';
+import { lockMigrations, unlockMigrations } from '../contracts/index.ts';
 import { MigrationError } from '../errors/index.ts';
 import type { Pool } from './pool.ts';
 
@@ -46,15 +47,12 @@ export function migrationsDigest(dir = migrationsDir): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-// Any stable 64-bit number; serializes concurrent migrators of one database.
-const migrationLockKey = 0x64656c7461n;
-
 export async function migrate(pool: Pool, dir = migrationsDir): Promise<{ applied: string[] }> {
   const migrations = readMigrations(dir);
   const client = await pool.connect();
   const applied: string[] = [];
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [migrationLockKey.toString()]);
+    await lockMigrations(client);
     await client.query(`
       CREATE SCHEMA IF NOT EXISTS deltameta;
       CREATE TABLE IF NOT EXISTS deltameta.schema_migrations (
@@ -87,7 +85,7 @@ export async function migrate(pool: Pool, dir = migrationsDir): Promise<{ applie
       }
     }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [migrationLockKey.toString()]).catch(() => undefined);
+    await unlockMigrations(client).catch(() => undefined);
     client.release();
   }
   return { applied };

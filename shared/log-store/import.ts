@@ -8,6 +8,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, checkFirstVersion, checkOneVersion, listLog, oldestReconstructableVersion, parseActionLines, readCheckpoint,
@@ -40,7 +41,6 @@ export interface ImportResult {
   readonly rows: number;
 }
 
-const lockNamespace = 0x646d69; // advisory lock namespace for per-table imports
 
 export async function importTable(pool: Pool, tableDir: string, tableName: string, options: ImportOptions = {}): Promise<ImportResult> {
   checkTableName(tableName);
@@ -48,7 +48,7 @@ export async function importTable(pool: Pool, tableDir: string, tableName: strin
   const timestamps = await versionTimestamps(listing);
   return inTransaction(pool, async (client) => {
     // Two imports of one table name must not interleave (creation or sync).
-    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [lockNamespace, tableName]);
+    await lockImport(client, tableName);
     return importInTransaction(client, listing, timestamps, tableName, options);
   });
 }

@@ -1,3 +1,3 @@
 export { startAdminServer, type AdminServer, type ReadinessCheck } from './admin.ts';
 export { runUntilSignal, withBackoff, type RunningService } from './lifecycle.ts';
-export { createRedis, unlinkMatching } from './redis.ts';
+export { startServiceProcesses, type ServiceProcesses } from './service-processes.ts';

@@ -5,7 +5,7 @@
  * grace time, exits at once: what was in flight is redelivered (Kafka
  * offsets and the replication slot only ever move after work is done).
  */
-import type { Logger } from '../log/index.ts';
+import type { Logger } from '../logging/index.ts';
 
 export interface RunningService {
   /** Stops everything; must be safe to call once. */

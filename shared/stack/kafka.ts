@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { createKafka } from '../clients/index.ts';
 import { projectRoot, type Config } from '../config/index.ts';
 import { StackError } from '../errors/index.ts';
 import { tcpAnswers, waitUntil } from './health.ts';
@@ -170,14 +170,7 @@ export async function ensureKafkaJars(cacheDir: string): Promise<string> {
 export async function kafkaAnswers(brokers: readonly string[]): Promise<boolean> {
   const [host, port] = (brokers[0] ?? '').split(':');
   if (!(await tcpAnswers(Number(port), host))) return false;
-  const kafka = new Kafka({
-    clientId: 'deltameta-health',
-    brokers: [...brokers],
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = createKafka({ clientId: 'deltameta-health', brokers, connectionTimeoutMs: 1000, requestTimeoutMs: 2000, retry: { retries: 0 } });
   const admin = kafka.admin();
   try {
     await admin.connect();

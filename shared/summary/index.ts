@@ -6,6 +6,7 @@
  * warming) and the reader reads it as its L2.
  */
 import type { Redis } from 'ioredis';
+import { redisKeys, summaryTtlSeconds } from '../contracts/index.ts';
 import type { Pool } from '../db/index.ts';
 import type { MetadataAction, ProtocolAction } from '../delta/index.ts';
 
@@ -20,12 +21,6 @@ export interface TableSummary {
   readonly lastCommitAt: string;
 }
 
-/** A day: entries never go stale (immutable), the TTL only bounds Redis memory for versions nobody reads. */
-export const summaryTtlSeconds = 86_400;
-
-export function summaryKey(prefix: string, table: string, version: number): string {
-  return `${prefix}summary:${table}:${version}`;
-}
 
 /** The summary at the materialized watermark, or undefined when the table has no materialized state yet. */
 export async function materializedSummary(pool: Pool, table: string): Promise<TableSummary | undefined> {
@@ -53,6 +48,6 @@ export async function materializedSummary(pool: Pool, table: string): Promise<Ta
 
 export async function warmTableSummary(pool: Pool, redis: Redis, prefix: string, table: string): Promise<TableSummary | undefined> {
   const summary = await materializedSummary(pool, table);
-  if (summary) await redis.set(summaryKey(prefix, table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
+  if (summary) await redis.set(redisKeys(prefix).summary(table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
   return summary;
 }

@@ -9,12 +9,12 @@
 import { expect } from 'chai';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
-import { createLogger } from '../../shared/log/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import { readerMetrics } from '../../shared/metrics/index.ts';
-import { Reader } from '../../shared/reader/index.ts';
+import { Reader } from '../../services/reader/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { PipelineHarness } from '../support/pipeline.ts';
 import { snapshotOf } from '../support/tables.ts';

@@ -78,7 +78,7 @@ describeWithEnv('deltameta CLI on the log', (env) => {
   it('verify says ok for a refreshed table and exits 1 on a tampered one; status reports the pipeline', async function () {
     this.timeout(120_000);
     const { createPool } = await import('../../shared/db/index.ts');
-    const { refreshTable } = await import('../../shared/refresh/index.ts');
+    const { refreshTable } = await import('../../shared/materialized/index.ts');
     const pool = createPool(env.config.postgresUrl, { max: 2 });
     try {
       await refreshTable(pool, 'cli_table');

@@ -14,7 +14,7 @@ import { compareCodePoints, generateTable, type Action, type AddAction } from '.
 import { commit, importTable } from '../../shared/log-store/index.ts';
 import {
   GzipAssembler, applyRetention, compressPage, gzipHeader, inflatePage, pagesAt, pagesRange, rebuildTable, refreshFilePages, refreshTable, verifyTable, type StoredPage,
-} from '../../shared/refresh/index.ts';
+} from '../../shared/materialized/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { snapshotOf, TempDirs } from '../support/tables.ts';
 

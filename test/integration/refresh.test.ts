@@ -13,7 +13,7 @@ import { NotFoundError } from '../../shared/errors/index.ts';
 import { commit, exportTable, importTable } from '../../shared/log-store/index.ts';
 import {
   applyRetention, liveFileLines, mvStaleness, NotMaterializedError, rebuildTable, refreshMaterializedViews, refreshTable, verifyTable,
-} from '../../shared/refresh/index.ts';
+} from '../../shared/materialized/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { snapshotOf, TempDirs } from '../support/tables.ts';
 

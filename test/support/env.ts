@@ -13,7 +13,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type ConsumerConfig, type P
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig, withDatabase, type Config } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
-import { unlinkMatching } from '../../shared/service/index.ts';
+import { createKafka, unlinkMatching } from '../../shared/clients/index.ts';
 import { withAdmin } from './template.ts';
 
 export interface TestRedisOptions {
@@ -168,7 +168,7 @@ export class TestEnv {
   }
 
   private async deleteTopics(): Promise<void> {
-    const kafka = new Kafka({ clientId: 'deltameta-test-admin', brokers: [...this.config.kafkaBrokers], logLevel: logLevel.NOTHING });
+    const kafka = createKafka({ clientId: 'deltameta-test-admin', brokers: this.config.kafkaBrokers });
     const admin = kafka.admin();
     await admin.connect();
     try {

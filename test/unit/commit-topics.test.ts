@@ -10,7 +10,7 @@
 import { expect } from 'chai';
 import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../../shared/config/index.ts';
-import { ensureCommitTopics } from '../../shared/events/index.ts';
+import { ensureCommitTopics } from '../../shared/contracts/index.ts';
 
 interface Script {
   createErrors: Array<Record<string, unknown>>;

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { crc32, gunzipSync } from 'node:zlib';
-import { GzipAssembler, compressPage, crc32Combine, gzipHeader, inflatePage } from '../../shared/refresh/index.ts';
+import { GzipAssembler, compressPage, crc32Combine, gzipHeader, inflatePage } from '../../shared/materialized/index.ts';
 
 function pagesOf(parts: readonly Buffer[]): Promise<Array<Awaited<ReturnType<typeof compressPage>>>> {
   return Promise.all(parts.map((part) => compressPage(part)));

@@ -1,0 +1,28 @@
+import type { Pool } from '../../shared/db/index.ts';
+
+/**
+ * Table names by table_id, for the event key. Names never change once a
+ * table exists (delta_table.name is its identity), so a name is looked up
+ * once per process and kept.
+ */
+export class TableNames {
+  private readonly names = new Map<number, string>();
+
+  constructor(private readonly pool: Pool) {}
+
+  get(tableId: number): string | undefined {
+    return this.names.get(tableId);
+  }
+
+  /** Makes sure every id that exists is known; ids still unknown afterwards are not in delta_table. */
+  async load(tableIds: Iterable<number>): Promise<void> {
+    const missing = [...new Set(tableIds)].filter((tableId) => !this.names.has(tableId));
+    if (missing.length === 0) return;
+    // serves: delta_table primary key
+    const { rows } = await this.pool.query<{ table_id: number; name: string }>(
+      'SELECT table_id, name FROM deltameta.delta_table WHERE table_id = ANY($1::bigint[])',
+      [missing],
+    );
+    for (const row of rows) this.names.set(Number(row.table_id), row.name);
+  }
+}

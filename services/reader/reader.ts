@@ -1,0 +1,82 @@
+/**
+ * A running reader: its pool (read-only sessions), head tracker, caches and
+ * HTTP server, started and stopped in order. services/reader/main.ts runs
+ * one; tests run one in-process.
+ */
+import type { Redis } from 'ioredis';
+import type { ReaderConfig } from '../../shared/config/index.ts';
+import { createPool, type Pool } from '../../shared/db/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { ReaderMetrics } from '../../shared/metrics/index.ts';
+import { AccessControl } from './auth.ts';
+import { HeadTracker } from './head-tracker.ts';
+import { buildReaderApp } from './reader-server.ts';
+import { ResponseCache } from './response-cache.ts';
+
+/**
+ * Every session of the reader's pool is read-only (default_transaction_read_only),
+ * on top of the read-only role the operator gives it: a bug cannot write.
+ */
+export function readOnlyUrl(postgresUrl: string): string {
+  const url = new URL(postgresUrl);
+  url.searchParams.set('options', '-c default_transaction_read_only=on');
+  return url.toString();
+}
+
+export interface ReaderOptions {
+  readonly config: ReaderConfig;
+  /** the base config's database URL, used when config.postgresUrl is unset */
+  readonly defaultPostgresUrl: string;
+  readonly redis: Redis;
+  readonly redisPrefix: string;
+  readonly logger: Logger;
+  readonly metrics: ReaderMetrics;
+  /** access control; default: from config (tokens file, or disabled) */
+  readonly access?: AccessControl;
+}
+
+export class Reader {
+  readonly pool: Pool;
+  readonly cache: ResponseCache;
+  readonly heads: HeadTracker;
+  private readonly app: ReturnType<typeof buildReaderApp>;
+  private listeningPort: number | undefined;
+
+  constructor(private readonly options: ReaderOptions) {
+    const { config } = options;
+    this.pool = createPool(readOnlyUrl(config.postgresUrl ?? options.defaultPostgresUrl), { max: config.poolMax, applicationName: 'deltameta-reader' });
+    this.pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+    this.cache = new ResponseCache({ redis: options.redis, prefix: options.redisPrefix, metrics: options.metrics }, config);
+    this.heads = new HeadTracker({ pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger }, { safetyTtlMs: config.headSafetyTtlMs });
+    const access = options.access ?? (config.authEnabled && config.tokensFile !== undefined ? AccessControl.fromFile(config.tokensFile) : AccessControl.disabled());
+    this.app = buildReaderApp({
+      pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
+      cache: this.cache, heads: this.heads, access, config,
+    });
+  }
+
+  get port(): number {
+    if (this.listeningPort === undefined) throw new Error('the reader is not listening');
+    return this.listeningPort;
+  }
+
+  async start(): Promise<void> {
+    await this.heads.start();
+    await this.app.listen({ port: this.options.config.port, host: this.options.config.host });
+    const address = this.app.server.address();
+    this.listeningPort = typeof address === 'object' && address ? address.port : this.options.config.port;
+  }
+
+  async readiness(): Promise<{ ready: boolean; detail: Record<string, unknown> }> {
+    await this.pool.query('SELECT 1');
+    await this.options.redis.ping();
+    return { ready: this.listeningPort !== undefined, detail: { port: this.listeningPort, l1Bytes: this.cache.l1Bytes } };
+  }
+
+  /** Stop taking requests, finish those in flight, then close connections. */
+  async stop(): Promise<void> {
+    await this.app.close();
+    await this.heads.stop();
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The refresher's BullMQ side: refresh jobs (one table each, deduplicated per
+ * table by the invalidator) bring the table's materialized state up to its
+ * newest committed version; a maintenance queue runs the job schedulers for
+ * the native materialized views and file_index retention; hot tables get
+ * their caches warmed after a refresh.
+ *
+ * Per-table serialization is PostgreSQL's (refreshTable takes an advisory
+ * lock per table), so a duplicate job is harmless: it finds nothing to do.
+ * The deduplication key is released *before* a final catch-up pass: a
+ * commit whose event was dropped as a duplicate while this job ran was
+ * committed before the release, so the final pass sees it; a commit after
+ * the release enqueues a job of its own.
+ */
+import { Worker, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
+import {
+  bullOptions, HeadPointers, maintenanceJobs, maintenanceQueue, queueDepth, redisKeys, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData,
+} from '../../shared/contracts/index.ts';
+import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../../shared/materialized/index.ts';
+import { warmTableSummary } from '../../shared/summary/index.ts';
+
+export interface RefreshWorkerDeps {
+  readonly pool: Pool;
+  readonly redis: Redis;
+  readonly logger: Logger;
+  readonly metrics: RefresherMetrics;
+  readonly queueMetrics: QueueMetrics;
+}
+
+export class RefreshWorker {
+  private readonly worker: Worker<RefreshJobData>;
+  private readonly maintenanceWorker: Worker;
+  private readonly queue: Queue<RefreshJobData>;
+  private readonly maintenanceQueue: Queue;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly config: Config, private readonly deps: RefreshWorkerDeps) {
+    this.queue = refreshQueue(config, 'deltameta-refresher-queue');
+    this.maintenanceQueue = maintenanceQueue(config, 'deltameta-refresher-maintenance');
+    this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
+      ...bullOptions(config, 'deltameta-refresher-worker'),
+      concurrency: config.pipeline.refreshConcurrency,
+      autorun: false,
+    });
+    this.maintenanceWorker = new Worker(config.pipeline.maintenanceQueue, (job) => this.maintain(job), {
+      ...bullOptions(config, 'deltameta-refresher-maintenance-worker'),
+      concurrency: 1,
+      autorun: false,
+    });
+    for (const worker of [this.worker, this.maintenanceWorker]) {
+      worker.on('failed', (job, error) => this.deps.logger.error({ err: error, job: job?.name, table: (job?.data as Partial<RefreshJobData> | undefined)?.table }, 'job failed'));
+      worker.on('error', (error) => this.deps.logger.error({ err: error }, 'worker error'));
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.views, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.views });
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.retention, { every: 3_600_000 }, { name: maintenanceJobs.retention });
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.catchUp, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.catchUp });
+    // Tables committed before the pipeline existed (or while its slot was
+    // gone) have no event coming: find them now rather than at the first tick.
+    await this.catchUp();
+    // run() resolves only when the worker closes: started, not awaited.
+    this.worker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'refresh worker stopped'));
+    this.maintenanceWorker.run().catch((error: unknown) => this.deps.logger.error({ err: error }, 'maintenance worker stopped'));
+    this.gaugeTimer = setInterval(() => void this.updateGauges(), 5_000);
+    this.gaugeTimer.unref();
+    await this.worker.waitUntilReady();
+  }
+
+  async readiness(): Promise<{ ready: boolean; detail: Record<string, unknown> }> {
+    const postgres = await this.deps.pool.query('SELECT 1').then(() => true, () => false);
+    const redis = await this.deps.redis.ping().then(() => true, () => false);
+    const running = this.worker.isRunning();
+    return { ready: postgres && redis && running, detail: { postgres, redis, worker: running } };
+  }
+
+  private async refresh(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
+    const { tableId, table } = job.data;
+    let applied = 0;
+    let newestTimestampMs: number | undefined;
+    let toVersion = -1;
+    const pass = async (): Promise<void> => {
+      const started = performance.now();
+      const result = await refreshTable(this.deps.pool, tableId, { batchMaxVersions: this.config.pipeline.refreshBatchMaxVersions });
+      if (result.versionsApplied > 0) {
+        this.deps.metrics.refreshDurationSeconds.observe((performance.now() - started) / 1000 / Math.max(1, result.batches));
+        this.deps.metrics.refreshVersionsAppliedTotal.inc(result.versionsApplied);
+        applied += result.versionsApplied;
+        newestTimestampMs = result.newestTimestampMs ?? newestTimestampMs;
+      }
+      toVersion = result.toVersion;
+    };
+    await pass();
+    await job.removeDeduplicationKey();
+    await pass();
+    if (applied > 0 && newestTimestampMs !== undefined) {
+      this.deps.metrics.commitToRefreshedSeconds.observe(Math.max(0, Date.now() - newestTimestampMs) / 1000);
+      await this.warmIfHot(table);
+    }
+    // After the refresh, not inside it: commit → refreshed does not wait for
+    // pages, and readers use file_index for versions the pages do not reach yet.
+    if (this.config.pipeline.filePages) await this.refreshPages(tableId, table);
+    this.deps.logger.debug({ table, version: toVersion, versionsApplied: applied }, 'refreshed');
+    return { toVersion, versionsApplied: applied };
+  }
+
+  private async refreshPages(tableId: number, table: string): Promise<void> {
+    const started = performance.now();
+    const result = await refreshFilePages(this.deps.pool, tableId);
+    if (result.pagesWritten === 0 && result.pagesClosed === 0 && !result.rebuilt) return;
+    const seconds = (performance.now() - started) / 1000;
+    this.deps.metrics.filePagesDurationSeconds.observe(seconds);
+    this.deps.metrics.filePagesWrittenTotal.inc(result.pagesWritten);
+    this.deps.logger[result.rebuilt ? 'info' : 'debug']({ table, ...result, ms: Math.round(seconds * 1000) }, result.rebuilt ? 'file pages built' : 'file pages refreshed');
+  }
+
+  /** Hot tables (the reader keeps a sorted set of recent reads) get their summary at the new watermark in Redis. */
+  private async warmIfHot(table: string): Promise<void> {
+    const prefix = this.config.pipeline.redisPrefix;
+    const limit = this.config.pipeline.warmHotTables;
+    if (limit === 0) return;
+    const rank = await this.deps.redis.zrevrank(redisKeys(prefix).hotTables, table);
+    if (rank === null || rank >= limit) return;
+    await warmTableSummary(this.deps.pool, this.deps.redis, prefix, table);
+  }
+
+  private async maintain(job: Job): Promise<void> {
+    if (job.name === maintenanceJobs.views) {
+      await refreshMaterializedViews(this.deps.pool);
+    } else if (job.name === maintenanceJobs.retention) {
+      await applyRetention(this.deps.pool, { retentionMs: this.config.pipeline.fileIndexRetentionMs });
+    } else if (job.name === maintenanceJobs.catchUp) {
+      await this.catchUp();
+    }
+  }
+
+  /**
+   * The safety net under the event path: every table whose materialized
+   * state (or file pages) is behind its log gets a refresh job, and its head pointer is
+   * moved forward to the log's head (forward-only, so racing the invalidator
+   * is harmless). Events are the fast path; this bounds what a lost event,
+   * a recreated slot or a pre-existing table can cost to one interval.
+   */
+  async catchUp(): Promise<number> {
+    // serves: delta_commit primary key (max per table), table_state primary key
+    const { rows } = await this.deps.pool.query<{ table_id: number; name: string; head: number; timestamp_ms: number }>(
+      `SELECT t.table_id, t.name, c.version AS head, c.timestamp_ms
+         FROM deltameta.delta_table t
+         CROSS JOIN LATERAL (SELECT version, timestamp_ms FROM deltameta.delta_commit c
+                              WHERE c.table_id = t.table_id ORDER BY version DESC LIMIT 1) c
+         LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
+         LEFT JOIN deltameta.file_page_state p ON p.table_id = t.table_id
+        WHERE s.mv_version IS NULL OR s.mv_version < c.version
+           OR ($1 AND (p.version IS NULL OR p.version < s.mv_version))`,
+      [this.config.pipeline.filePages],
+    );
+    const heads = new HeadPointers(this.deps.redis, this.config.pipeline.redisPrefix);
+    for (const row of rows) {
+      const committedAt = new Date(row.timestamp_ms).toISOString();
+      await heads.advance(row.name, row.head, committedAt);
+      await this.queue.add(refreshJobName, { table: row.name, tableId: row.table_id, version: row.head, committedAt }, refreshJobOptions(row.name));
+    }
+    if (rows.length > 0) this.deps.logger.info({ tables: rows.length }, 'catch-up: enqueued refreshes for tables behind their log');
+    return rows.length;
+  }
+
+  private async updateGauges(): Promise<void> {
+    try {
+      for (const queue of [this.queue, this.maintenanceQueue]) {
+        const depth = await queueDepth(queue);
+        for (const [state, count] of Object.entries(depth.counts)) this.deps.queueMetrics.jobs.set({ queue: queue.name, state }, count);
+        this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: queue.name }, depth.oldestWaitingAgeSeconds);
+      }
+      this.deps.metrics.mvStalenessVersions.set(await mvStaleness(this.deps.pool));
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'could not update gauges');
+    }
+  }
+
+  /**
+   * Finishes the jobs in progress (BullMQ close waits for them) for up to
+   * `handBackAfterMs`; a refresh still running then (the first build of a
+   * big table) is handed back: the worker closes without it, its transaction
+   * rolls back when the process exits, and BullMQ gives the stalled job to
+   * the next refresher. Refreshes are idempotent, so nothing is lost.
+   */
+  async stop(handBackAfterMs = 10_000): Promise<void> {
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.worker.close().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), handBackAfterMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.deps.logger.warn({ handBackAfterMs }, 'refresh still running at shutdown: handing the job back');
+      await this.worker.close(true);
+    }
+    await this.maintenanceWorker.close();
+    await this.queue.close();
+    await this.maintenanceQueue.close();
+  }
+}

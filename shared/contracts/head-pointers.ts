@@ -1,0 +1,62 @@
+/**
+ * Head pointers: the only mutable fact of the system ("which version is
+ * latest"), one Redis hash per table, moved forward only by an atomic Lua
+ * script that also announces the move on pub/sub for reader processes.
+ * Everything else is keyed by version and never needs invalidation.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { redisKeys, type RedisKeys } from './redis-keys.ts';
+
+const advanceScript = readFileSync(new URL('./advance-head.lua', import.meta.url), 'utf8');
+const advanceScriptSha = createHash('sha1').update(advanceScript).digest('hex');
+
+export interface HeadAnnouncement {
+  readonly table: string;
+  readonly version: number;
+  readonly committedAt: string;
+}
+
+export interface Head {
+  readonly version: number;
+  readonly committedAt: string;
+}
+
+export class HeadPointers {
+  private readonly keys: RedisKeys;
+
+  constructor(private readonly redis: Redis, prefix: string) {
+    this.keys = redisKeys(prefix);
+  }
+
+  key(table: string): string {
+    return this.keys.head(table);
+  }
+
+  /** The channel announcements go to (JSON HeadAnnouncement). */
+  get channel(): string {
+    return this.keys.headsChannel;
+  }
+
+  /** Moves the head forward if `version` is newer; true when it moved. */
+  async advance(table: string, version: number, committedAt: string): Promise<boolean> {
+    const payload = JSON.stringify({ table, version, committedAt } satisfies HeadAnnouncement);
+    const args = [this.key(table), String(version), committedAt, this.channel, payload];
+    let moved: unknown;
+    try {
+      moved = await this.redis.evalsha(advanceScriptSha, 1, ...args);
+    } catch (error) {
+      // After a Redis restart the script cache is empty: send the script itself once.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      moved = await this.redis.eval(advanceScript, 1, ...args);
+    }
+    return moved === 1;
+  }
+
+  async get(table: string): Promise<Head | undefined> {
+    const [version, committedAt] = await this.redis.hmget(this.key(table), 'version', 'committedAt');
+    if (version === null || version === undefined) return undefined;
+    return { version: Number(version), committedAt: committedAt ?? '' };
+  }
+}

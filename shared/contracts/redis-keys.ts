@@ -1,0 +1,42 @@
+/**
+ * Every Redis key and channel two deltameta processes must agree on, under
+ * the deployment's prefix (DELTAMETA_REDIS_PREFIX). Writers and readers
+ * build names only through these functions.
+ *
+ * | name            | written by                | read by                         |
+ * |-----------------|---------------------------|---------------------------------|
+ * | head:{table}    | invalidator, refresher    | reader, status, bench           |
+ * | heads (channel) | advance-head.lua          | reader (head tracker)           |
+ * | summary:{t}:{v} | refresher (warming)       | reader (L2)                     |
+ * | hot-tables      | reader (read recency)     | refresher (which tables to warm)|
+ * | reader:{etag}   | reader (L2 bodies)        | reader                          |
+ * | bull:*          | BullMQ (every queue)      | BullMQ                          |
+ */
+export interface RedisKeys {
+  /** Hash {version, committedAt}: the head pointer of a table, moved forward only by advance-head.lua. */
+  head(table: string): string;
+  /** Pub/sub channel of head moves (JSON HeadAnnouncement). */
+  readonly headsChannel: string;
+  /** The table summary at a version (immutable, JSON). */
+  summary(table: string, version: number): string;
+  /** Sorted set: table name → last read time (ms); the refresher warms the newest. */
+  readonly hotTables: string;
+  /** A reader response body kept in L2, by its ETag. */
+  readerResponse(id: string): string;
+  /** BullMQ's key prefix for every queue of the deployment. */
+  readonly bullPrefix: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    head: (table) => `${prefix}head:${table}`,
+    headsChannel: `${prefix}heads`,
+    summary: (table, version) => `${prefix}summary:${table}:${version}`,
+    hotTables: `${prefix}hot-tables`,
+    readerResponse: (id) => `${prefix}reader:${id}`,
+    bullPrefix: `${prefix}bull`,
+  };
+}
+
+/** A summary never goes stale (it is keyed by version): the TTL only bounds Redis memory for versions nobody reads. */
+export const summaryTtlSeconds = 86_400;
