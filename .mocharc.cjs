@@ -7,4 +7,8 @@ module.exports = {
   reporter: 'test/support/reporter.cjs',
   timeout: 60_000,
   slow: 2_000,
+  // A forgotten `.only` would quietly run a fraction of the suite, and a
+  // skipped test reports nothing while passing: both fail the run instead.
+  'forbid-only': true,
+  'forbid-pending': true,
 };
