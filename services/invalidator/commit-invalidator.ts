@@ -10,14 +10,17 @@ import { Partitioners, type Batch, type Consumer, type EachBatchPayload, type Ka
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../../shared/config/index.ts';
-import { createKafka, createRedis } from '../../shared/clients/index.ts';
 import {
-  ensureCommitTopics, HeadPointers, parseCommitEvent, PoisonEventError, refreshJobName, refreshJobOptions, refreshQueue, type CommitEvent, type RefreshJobData,
+  ensureCommitTopics, HeadPointers, parseCommitEvent, PoisonEventError, refreshJobName, refreshJobOptions, type CommitEvent, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { InvalidatorMetrics } from '../../shared/metrics/index.ts';
 
+/** The clients main.ts builds (and closes after stop()); the consumer and producer are the invalidator's own. */
 export interface InvalidatorDeps {
+  readonly kafka: Kafka;
+  readonly redis: Redis;
+  readonly refreshQueue: Queue<RefreshJobData>;
   readonly logger: Logger;
   readonly metrics: InvalidatorMetrics;
 }
@@ -34,12 +37,7 @@ export class CommitInvalidator {
   private crashed: Error | undefined;
 
   constructor(private readonly config: Config, private readonly deps: InvalidatorDeps) {
-    this.kafka = createKafka({
-      clientId: 'deltameta-invalidator',
-      brokers: config.kafkaBrokers,
-      logger: deps.logger,
-      retry: { retries: 10, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
-    });
+    this.kafka = deps.kafka;
     this.consumer = this.kafka.consumer({
       groupId: config.pipeline.consumerGroup,
       // kafkajs waits up to 5 s for data by default: commit→visible needs milliseconds.
@@ -53,11 +51,9 @@ export class CommitInvalidator {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    this.redis = createRedis(config, 'deltameta-invalidator', {
-      onError: (error) => this.deps.logger.warn({ err: error.message }, 'redis connection error (reconnecting)'),
-    });
+    this.redis = deps.redis;
     this.heads = new HeadPointers(this.redis, config.pipeline.redisPrefix);
-    this.queue = refreshQueue(config, 'deltameta-invalidator-queue');
+    this.queue = deps.refreshQueue;
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const error = event.payload.error;
       this.deps.logger.error({ err: error, restart: event.payload.restart }, 'consumer crashed');
@@ -160,12 +156,10 @@ export class CommitInvalidator {
     this.deps.metrics.consumerLagMessages.set(total);
   }
 
-  /** Stops consuming (the in-flight batch finishes and its offsets are committed), then disconnects. */
+  /** Stops consuming (the in-flight batch finishes and its offsets are committed), then disconnects its consumer and producer. */
   async stop(): Promise<void> {
     this.running = false;
     await this.consumer.disconnect();
     await this.producer.disconnect();
-    await this.queue.close();
-    this.redis.disconnect();
   }
 }

@@ -4,6 +4,7 @@
  * plus the scheduled refresh of native materialized views and retention.
  */
 import { loadConfig } from '../../shared/config/index.ts';
+import { maintenanceQueue, refreshQueue } from '../../shared/contracts/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
@@ -16,7 +17,8 @@ const logger = createLogger('refresher', config.logLevel);
 const registry = createRegistry('refresher');
 const pool = createPool(config.postgresUrl, { max: config.pipeline.refreshConcurrency + 2, applicationName: 'deltameta-refresher' });
 const redis = createRedis(config, 'deltameta-refresher');
-const worker = new RefreshWorker(config, { pool, redis, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
+const queues = { refreshQueue: refreshQueue(config, 'deltameta-refresher-queue'), maintenanceQueue: maintenanceQueue(config, 'deltameta-refresher-maintenance') };
+const worker = new RefreshWorker(config, { pool, redis, ...queues, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
 
 await worker.start();
 const admin = await startAdminServer({ port: config.adminPorts.refresher, registry, readiness: () => worker.readiness() });
@@ -26,6 +28,8 @@ await runUntilSignal(logger, {
   async stop() {
     await worker.stop();
     await admin.close();
+    await queues.refreshQueue.close();
+    await queues.maintenanceQueue.close();
     redis.disconnect();
     await pool.end();
   },

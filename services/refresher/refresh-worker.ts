@@ -19,14 +19,17 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
 import {
-  bullOptions, HeadPointers, maintenanceJobs, maintenanceQueue, queueDepth, redisKeys, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData,
+  bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshJobName, refreshJobOptions, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 
+/** The clients main.ts builds (and closes after stop()); the BullMQ workers are the refresher's own. */
 export interface RefreshWorkerDeps {
   readonly pool: Pool;
   readonly redis: Redis;
+  readonly refreshQueue: Queue<RefreshJobData>;
+  readonly maintenanceQueue: Queue;
   readonly logger: Logger;
   readonly metrics: RefresherMetrics;
   readonly queueMetrics: QueueMetrics;
@@ -40,8 +43,8 @@ export class RefreshWorker {
   private gaugeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: Config, private readonly deps: RefreshWorkerDeps) {
-    this.queue = refreshQueue(config, 'deltameta-refresher-queue');
-    this.maintenanceQueue = maintenanceQueue(config, 'deltameta-refresher-maintenance');
+    this.queue = deps.refreshQueue;
+    this.maintenanceQueue = deps.maintenanceQueue;
     this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
       ...bullOptions(config, 'deltameta-refresher-worker'),
       concurrency: config.pipeline.refreshConcurrency,
@@ -60,7 +63,7 @@ export class RefreshWorker {
 
   async start(): Promise<void> {
     await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.views, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.views });
-    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.retention, { every: 3_600_000 }, { name: maintenanceJobs.retention });
+    await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.retention, { every: this.config.pipeline.retentionIntervalMs }, { name: maintenanceJobs.retention });
     await this.maintenanceQueue.upsertJobScheduler(maintenanceJobs.catchUp, { every: this.config.pipeline.mvRefreshIntervalMs }, { name: maintenanceJobs.catchUp });
     // Tables committed before the pipeline existed (or while its slot was
     // gone) have no event coming: find them now rather than at the first tick.
@@ -185,12 +188,13 @@ export class RefreshWorker {
 
   /**
    * Finishes the jobs in progress (BullMQ close waits for them) for up to
-   * `handBackAfterMs`; a refresh still running then (the first build of a
+   * `refreshHandBackAfterMs`; a refresh still running then (the first build of a
    * big table) is handed back: the worker closes without it, its transaction
    * rolls back when the process exits, and BullMQ gives the stalled job to
    * the next refresher. Refreshes are idempotent, so nothing is lost.
    */
-  async stop(handBackAfterMs = 10_000): Promise<void> {
+  async stop(): Promise<void> {
+    const handBackAfterMs = this.config.pipeline.refreshHandBackAfterMs;
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
@@ -205,7 +209,5 @@ export class RefreshWorker {
       await this.worker.close(true);
     }
     await this.maintenanceWorker.close();
-    await this.queue.close();
-    await this.maintenanceQueue.close();
   }
 }

@@ -55,6 +55,10 @@ export interface PipelineConfig {
   readonly mvRefreshIntervalMs: number;
   /** Removed files older than this leave file_index (time travel before it falls back to the log). Default 7 days. */
   readonly fileIndexRetentionMs: number;
+  /** How often the refresher applies that retention. Default 1 h. */
+  readonly retentionIntervalMs: number;
+  /** At shutdown, a refresh still running after this is handed back to the next refresher (rolled back, redone). Default 10 s. */
+  readonly refreshHandBackAfterMs: number;
   /** Tables warmed in Redis after a refresh: the most recently read ones, at most this many. Default 100. */
   readonly warmHotTables: number;
   /** The refresher keeps each table's file list as compressed pages after a refresh (sql/000005). DELTAMETA_FILE_PAGES=on|off, default on. */
@@ -157,6 +161,8 @@ export function loadConfig(env: Env = process.env): Config {
       refreshConcurrency: read(env, 'DELTAMETA_REFRESH_CONCURRENCY', positiveInt, 4),
       mvRefreshIntervalMs: read(env, 'DELTAMETA_MV_REFRESH_INTERVAL_MS', positiveInt, 30_000),
       fileIndexRetentionMs: read(env, 'DELTAMETA_FILE_INDEX_RETENTION_MS', positiveInt, 7 * 24 * 3600 * 1000),
+      retentionIntervalMs: read(env, 'DELTAMETA_RETENTION_INTERVAL_MS', positiveInt, 3_600_000),
+      refreshHandBackAfterMs: read(env, 'DELTAMETA_REFRESH_HAND_BACK_AFTER_MS', positiveInt, 10_000),
       warmHotTables: read(env, 'DELTAMETA_WARM_HOT_TABLES', nonNegativeInt, 100),
       filePages: read(env, 'DELTAMETA_FILE_PAGES', onOff, true),
     },
