@@ -1,5 +1,5 @@
 /**
- * Pipeline latency under a steady write load (DESIGN.md section 6): commits
+ * Pipeline latency under a steady write load (docs/design.md section 6): commits
  * at a fixed rate spread over many tables, measuring per commit
  *   commit → visible:   commit() returned → head pointer announced at ≥ that version
  *   commit → refreshed: commit() returned → table_state.mv_version ≥ that version

@@ -1,5 +1,5 @@
 /**
- * Reader latency against file-based replay (DESIGN.md section 6). For
+ * Reader latency against file-based replay (docs/design.md section 6). For
  * generated tables of each size: import, refresh, then per endpoint the
  * cold (empty L1 and L2: L3 answers; whole lists from the file pages, and
  * once more from file_index rows with the pages switched off), warm (L2 hit in a reader without

@@ -1,5 +1,5 @@
 /**
- * Refresh cost against table size (DESIGN.md section 6: a 1k-action commit
+ * Refresh cost against table size (docs/design.md section 6: a 1k-action commit
  * on a 1M-file table refreshes in ≤50 ms, ≥100× faster than a full
  * recompute). For generated tables of each size: import, first refresh
  * (the build), then `--repeats` times one commit of 500 removes of live

@@ -85,7 +85,7 @@ export interface Config {
   readonly cacheDir: string;
   readonly stack: StackPorts;
   readonly pipeline: PipelineConfig;
-  /** /metrics, /healthz, /readyz of each service (DESIGN.md). */
+  /** /metrics, /healthz, /readyz of each service (docs/design.md). */
   readonly adminPorts: AdminPorts;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Upper bound for any one service of the stack to become healthy. Default 120 s (Kafka's JVM is the slow one). */

@@ -1,5 +1,5 @@
 /**
- * Every metric deltameta exposes, by its stable name (DESIGN.md section 4):
+ * Every metric deltameta exposes, by its stable name (docs/design.md section 4):
  * prefix `deltameta_`, base units, `_total` on counters, no per-table
  * labels. One registry per service process; each service asks for the
  * group it owns.

@@ -1,4 +1,4 @@
-/** The reader's metric group (DESIGN.md section 4 names); kept beside index.ts until it re-exports it. */
+/** The reader's metric group (docs/design.md section 4 names), in a file of its own: it is the largest group. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Request latencies: a hot answer is well under a millisecond, a cold 1M-file list takes seconds. */

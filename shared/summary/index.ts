@@ -1,5 +1,5 @@
 /**
- * The table summary (DESIGN.md `GET /v1/tables/{name}`): version, protocol,
+ * The table summary (docs/design.md `GET /v1/tables/{name}`): version, protocol,
  * metadata and counts, as the materialized state has it at its watermark.
  * Keyed by (table, version) in Redis, so an entry never needs invalidation;
  * the refresher writes it for hot tables right after a refresh (cache
