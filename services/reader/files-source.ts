@@ -6,7 +6,7 @@
  * merged with the log tail reconciled in memory (L4); else from the log
  * tables (L4). Runs inside one snapshot (snapshot-scope.ts).
  */
-import type { PoolClient } from '../../shared/db/index.ts';
+import { cursorBatches, type PoolClient } from '../../shared/db/index.ts';
 import { addLine, compareCodePoints, deletionVectorUniqueId, type AddAction, type RemoveAction } from '../../shared/delta/index.ts';
 import { reconciledFiles } from '../../shared/log-store/index.ts';
 import { filtersSql, matchesFilters, type FileFilters } from './file-filters.ts';
@@ -35,7 +35,6 @@ function compareKeys(a: FileKeyPosition, b: FileKeyPosition): number {
 }
 
 const fetchRows = 5000;
-let cursorCounter = 0;
 
 /**
  * file_index rows live at `version` (the as-of shape of liveFileLines, with
@@ -64,25 +63,11 @@ async function* materializedLines(client: PoolClient, tableId: number, version: 
   const sql = atWatermark
     ? `${livePartitions ?? branch(false)} ${query.limit !== undefined ? `LIMIT ${query.limit}` : ''}`
     : `SELECT path, dv_id, add_line FROM (${branch(false)} UNION ALL ${branch(true)}) snapshot ORDER BY path, dv_id ${query.limit !== undefined ? `LIMIT ${query.limit}` : ''}`;
-  const cursor = `reader_files_${++cursorCounter}`;
   const params = [tableId, version, after.path, after.dvId, ...filters.params, ...(atWatermark && livePartitions ? partitionsOnly.params : [])];
-  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, params);
-  type Batch = { rows: Array<{ path: string; dv_id: string; add_line: string }> };
-  const fetch = (): Promise<Batch> => client.query<{ path: string; dv_id: string; add_line: string }>(`FETCH FORWARD ${fetchRows} FROM ${cursor}`);
   // One FETCH ahead: PostgreSQL produces the next batch while this one is encoded.
-  let next: Promise<Batch> | undefined = fetch();
-  try {
-    for (;;) {
-      const batch: Batch = await next;
-      const rows = batch.rows;
-      next = rows.length < fetchRows ? undefined : fetch();
-      for (const row of rows) yield { path: row.path, dvId: row.dv_id, line: row.add_line };
-      if (!next) break;
-    }
-  } finally {
-    // A consumer that stopped early: the FETCH in flight settles first (queries on a client run in order).
-    if (next) await next.catch(() => undefined);
-    await client.query(`CLOSE ${cursor}`).catch(() => undefined);
+  const batches = cursorBatches<{ path: string; dv_id: string; add_line: string }>(client, sql, params, { batchRows: fetchRows, name: 'reader_files', fetchAhead: true });
+  for await (const rows of batches) {
+    for (const row of rows) yield { path: row.path, dvId: row.dv_id, line: row.add_line };
   }
 }
 

@@ -1,3 +1,4 @@
 export { createPool, inTransaction, type Pool, type PoolClient } from './pool.ts';
 export { migrate, migrationsDigest, readMigrations, type MigrationFile } from './migrate.ts';
 export { copyLines } from './copy.ts';
+export { cursorBatches, type CursorBatchOptions } from './cursor.ts';

@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'BAD_INPUT'
   | 'COMMIT_CONFLICT'
   | 'NOT_FOUND'
-  | 'VERSION_GONE';
+  | 'VERSION_GONE'
+  | 'NOT_MATERIALIZED'
+  | 'INTERNAL';
 
 export class DeltametaError extends Error {
   readonly code: ErrorCode;
@@ -109,6 +111,17 @@ export class VersionGoneError extends DeltametaError {
   }
 }
 
+/**
+ * Thrown when stored state or the code contradicts itself (a version the
+ * log tables hold without its commit row, a page bound without its page, a
+ * precondition a caller broke): a bug or drift, never the request's fault.
+ */
+export class InternalError extends DeltametaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INTERNAL', message, options);
+  }
+}
+
 export type ConflictReason =
   | 'metadata-changed'
   | 'protocol-changed'
@@ -136,7 +149,7 @@ export class CommitConflictError extends DeltametaError {
   }
 }
 
-/** Process exit codes for the CLI, by error code. 3 is reserved for commit conflicts (DESIGN.md). */
+/** Process exit codes for the CLI, by error code. 3 is reserved for commit conflicts (docs/design.md). */
 export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 2,
   BAD_INPUT: 2,
@@ -146,6 +159,10 @@ export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   STACK_FAILED: 5,
   SYSTEM_PACKAGE_MISSING: 5,
   MIGRATION_FAILED: 6,
+  // Internal conditions, not the caller's fault: 1, as for any unexpected failure.
+  // (NOT_MATERIALIZED: the caller should have answered from the log tables instead.)
+  NOT_MATERIALIZED: 1,
+  INTERNAL: 1,
 };
 
 export function exitCodeFor(error: unknown): number {

@@ -9,7 +9,8 @@
  * one COPY inserts the new rows; then the count deltas go to table_state and
  * partition_summary.
  */
-import type { PoolClient } from '../db/index.ts';
+import { cursorBatches, type PoolClient } from '../db/index.ts';
+import { InternalError } from '../errors/index.ts';
 import { copyFileIndexRows, copyLine } from './copy.ts';
 import { fileIndexRow, partitionKeyOf } from './file-row.ts';
 import { reconcileKey, type KeyAction } from './intervals.ts';
@@ -47,7 +48,6 @@ const flushRows = 20_000;
  * order, the order of snapshot lines).
  */
 const stepActionsSql = `
-  DECLARE refresh_actions NO SCROLL CURSOR FOR
   SELECT path, dv_id, version, ordinal, action FROM (
     SELECT path, dv_id, version, ordinal, action
       FROM deltameta.delta_add WHERE table_id = $1 AND version BETWEEN $2 AND $3
@@ -116,6 +116,7 @@ const partitionDeltasSql = `
 const emptyPartitionsSql = `
   DELETE FROM deltameta.partition_summary WHERE table_id = $1 AND partition_key = ANY($2::text[]) AND num_files = 0`;
 
+/** serves: table_state primary key (the row must not exist yet) */
 const createStateSql = `
   INSERT INTO deltameta.table_state (table_id, mv_version, file_index_min_version, metadata, protocol,
                                      num_files, size_bytes, num_records, last_commit_at, last_timestamp_ms, refreshed_at)
@@ -230,18 +231,17 @@ export async function applyVersions(client: PoolClient, range: VersionRange): Pr
     [tableId, range.createsState ? 0 : fromVersion, toVersion],
   );
   const header = headers[0];
-  if (!header) throw new Error(`table id ${tableId}: version ${toVersion} has no commit row`);
+  if (!header) throw new InternalError(`table id ${tableId}: version ${toVersion} has no commit row`);
 
   const writer = new StepWriter(client, range);
-  await client.query(stepActionsSql, [tableId, fromVersion, toVersion]);
   let actionsRead = 0;
   let path: string | undefined;
   let dvId = '';
   let actions: KeyAction[] = [];
-  for (;;) {
-    const { rows } = await client.query<{ path: string; dv_id: string; version: number; ordinal: number; action: string | null }>(
-      `FETCH FORWARD ${fetchRows} FROM refresh_actions`,
-    );
+  const batches = cursorBatches<{ path: string; dv_id: string; version: number; ordinal: number; action: string | null }>(
+    client, stepActionsSql, [tableId, fromVersion, toVersion], { batchRows: fetchRows, name: 'refresh_actions' },
+  );
+  for await (const rows of batches) {
     for (const row of rows) {
       if (row.path !== path || row.dv_id !== dvId) {
         if (path !== undefined) writer.key(path, dvId, actions);
@@ -253,11 +253,9 @@ export async function applyVersions(client: PoolClient, range: VersionRange): Pr
     }
     actionsRead += rows.length;
     if (writer.pending >= flushRows) await writer.flush();
-    if (rows.length < fetchRows) break;
   }
   if (path !== undefined) writer.key(path, dvId, actions);
   await writer.flush();
-  // The cursor closes with the transaction.
 
   const { deltas } = writer;
   const changed = deltas.changedPartitions();

@@ -16,7 +16,7 @@ export class NotMaterializedError extends DeltametaError {
   readonly mvVersion: number | undefined;
   constructor(table: string, version: number | undefined, range: { minVersion: number; mvVersion: number } | undefined) {
     super(
-      'NOT_FOUND',
+      'NOT_MATERIALIZED',
       range
         ? `${table}: version ${version} is not materialized (file_index answers ${range.minVersion}..${range.mvVersion})`
         : `${table}: no materialized state yet`,

@@ -3,7 +3,7 @@
  * lines (byte for byte what snapshotLines and `replay` print), sorted by
  * path then deletion-vector id in code point order, streamed.
  */
-import type { Pool, PoolClient } from '../db/index.ts';
+import { cursorBatches, type Pool, type PoolClient } from '../db/index.ts';
 import { NotMaterializedError } from './errors.ts';
 import { resolveTable, type TableRef } from './table-ref.ts';
 
@@ -15,11 +15,10 @@ export interface MaterializedRange {
 }
 
 /** serves: table_state primary key */
+const materializedRangeSql = 'SELECT file_index_min_version, mv_version FROM deltameta.table_state WHERE table_id = $1';
+
 export async function materializedRange(db: Pool | PoolClient, tableId: number): Promise<MaterializedRange | undefined> {
-  const { rows } = await db.query<{ file_index_min_version: number; mv_version: number }>(
-    'SELECT file_index_min_version, mv_version FROM deltameta.table_state WHERE table_id = $1',
-    [tableId],
-  );
+  const { rows } = await db.query<{ file_index_min_version: number; mv_version: number }>(materializedRangeSql, [tableId]);
   const row = rows[0];
   return row ? { minVersion: row.file_index_min_version, mvVersion: row.mv_version } : undefined;
 }
@@ -64,7 +63,7 @@ const fetchRows = 5000;
  * from one REPEATABLE READ snapshot: retention deleting rows and moving
  * file_index_min_version commits both or neither for this reader. A cursor
  * (planned for a fast start, as streaming wants) is read a batch at a time;
- * a consumer that stops early just ends the transaction. Throws
+ * a consumer that stops early closes it and ends the transaction. Throws
  * NotMaterializedError (on the first iteration) when file_index cannot
  * answer the version.
  */
@@ -76,15 +75,9 @@ export async function* liveFileLines(pool: Pool, table: TableRef, version?: numb
     const range = await materializedRange(client, target.tableId);
     const at = version ?? range?.mvVersion;
     if (!range || at === undefined || at < range.minVersion || at > range.mvVersion) throw new NotMaterializedError(target.name, at, range);
-    if (at === range.mvVersion) {
-      await client.query(`DECLARE file_lines NO SCROLL CURSOR FOR ${latestSql}`, [target.tableId]);
-    } else {
-      await client.query(`DECLARE file_lines NO SCROLL CURSOR FOR ${asOfSql}`, [target.tableId, at]);
-    }
-    for (;;) {
-      const { rows } = await client.query<{ add_line: string }>(`FETCH FORWARD ${fetchRows} FROM file_lines`);
+    const [sql, params] = at === range.mvVersion ? [latestSql, [target.tableId]] : [asOfSql, [target.tableId, at]];
+    for await (const rows of cursorBatches<{ add_line: string }>(client, sql, params, { batchRows: fetchRows, name: 'file_lines' })) {
       for (const row of rows) yield row.add_line;
-      if (rows.length < fetchRows) break;
     }
   } finally {
     // Also when the consumer stopped early or an error came up: the connection goes back clean, or not at all.

@@ -4,7 +4,7 @@
  * caller owns the snapshot (the reader's REPEATABLE READ transaction), so
  * the range and the pages agree.
  */
-import type { PoolClient } from '../db/index.ts';
+import { cursorBatches, type PoolClient } from '../db/index.ts';
 import type { PageBody } from './page-format.ts';
 
 export interface PagesRange {
@@ -22,10 +22,11 @@ export interface StoredPage extends PageBody {
 }
 
 /** serves: file_page_state primary key */
+const pagesRangeSql = 'SELECT min_version, version, pages, raw_bytes, body_bytes FROM deltameta.file_page_state WHERE table_id = $1';
+
 export async function pagesRange(client: PoolClient, tableId: number): Promise<PagesRange | undefined> {
   const { rows } = await client.query<{ min_version: number; version: number; pages: number; raw_bytes: number; body_bytes: number }>(
-    'SELECT min_version, version, pages, raw_bytes, body_bytes FROM deltameta.file_page_state WHERE table_id = $1',
-    [tableId],
+    pagesRangeSql, [tableId],
   );
   const row = rows[0];
   return row && { minVersion: row.min_version, version: row.version, pages: row.pages, rawBytes: row.raw_bytes, bodyBytes: row.body_bytes };
@@ -37,35 +38,29 @@ export function pagesAnswer(range: PagesRange | undefined, version: number): boo
 
 /** Pages per FETCH: ~2 MB of bodies. */
 const fetchPages = 256;
-let cursorCounter = 0;
+
+/** serves: file_page_current, an ordered scan */
+const currentPagesSql = 'SELECT lower_path, lines, raw_bytes, crc32, body FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';
+
+/** serves: file_page_at */
+const pagesAtSql = `
+  SELECT lower_path, lines, raw_bytes, crc32, body FROM deltameta.file_page
+   WHERE table_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY lower_path`;
 
 /**
- * The pages valid at `version`, in path order. `current`: the version is
- * the pages' newest (serves: file_page_current, an ordered scan); else
- * serves: file_page_at. (Bodies arrive as hex text: node-pg's protocol
- * parser decodes every field as UTF-8, so binary results would be mangled.)
+ * The pages valid at `version`, in path order; `current`: the version is
+ * the pages' newest. (Bodies arrive as hex text: node-pg's protocol parser
+ * decodes every field as UTF-8, so binary results would be mangled.)
  */
 export async function* pagesAt(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<StoredPage> {
-  const sql = current
-    ? 'SELECT lower_path, lines, raw_bytes, crc32, body FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path'
-    : `SELECT lower_path, lines, raw_bytes, crc32, body FROM deltameta.file_page
-        WHERE table_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY lower_path`;
-  const cursor = `file_pages_${++cursorCounter}`;
-  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql}`, current ? [tableId] : [tableId, version]);
-  try {
-    for (;;) {
-      const { rows } = await client.query<{ lower_path: string; lines: number; raw_bytes: number; crc32: number; body: Buffer }>(
-        `FETCH FORWARD ${fetchPages} FROM ${cursor}`,
-      );
-      for (const row of rows) {
-        yield {
-          lowerPath: row.lower_path,
-          lines: row.lines, rawBytes: row.raw_bytes, crc32: row.crc32 >>> 0, body: row.body,
-        };
-      }
-      if (rows.length < fetchPages) break;
+  const [sql, params] = current ? [currentPagesSql, [tableId]] : [pagesAtSql, [tableId, version]];
+  type PageRow = { lower_path: string; lines: number; raw_bytes: number; crc32: number; body: Buffer };
+  for await (const rows of cursorBatches<PageRow>(client, sql, params, { batchRows: fetchPages, name: 'file_pages' })) {
+    for (const row of rows) {
+      yield {
+        lowerPath: row.lower_path,
+        lines: row.lines, rawBytes: row.raw_bytes, crc32: row.crc32 >>> 0, body: row.body,
+      };
     }
-  } finally {
-    await client.query(`CLOSE ${cursor}`).catch(() => undefined);
   }
 }
