@@ -6,19 +6,17 @@
  * - With `acknowledge.auto` off, a keepalive timer still acknowledges the
  *   last LSN the library *saw* unless `timeoutSeconds` is 0; that would move
  *   the slot past events not yet on Kafka. It is off here, so the only status
- *   updates are the ones `sendStatus` sends.
- * - `acknowledge(lsn)` reports lsn + 1 ("last byte received + 1"). The
- *   positions here are already "next byte" positions (a commit's end LSN, a
- *   keepalive's WAL end), and a transaction whose commit record starts at
- *   exactly that position must not be skipped, so `sendStatus` hands the
- *   library position - 1.
+ *   updates are the ones `acknowledge` sends.
+ * - `acknowledge(lsn)` reports lsn + 1 ("last byte received + 1"): the one
+ *   caller, FlushPosition (flush-position.ts), compensates for it.
  * - The library remembers the last LSN it saw and would restart from it on
  *   a second subscribe of the same service, skipping what was never
  *   acknowledged; every connection here is a new service started from the
  *   slot's own position.
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import { bigIntToLsn, lsnToBigInt } from '../../shared/replication/index.ts';
+import { lsnToBigInt, type Lsn } from '../../shared/replication/index.ts';
+import type { StatusChannel } from './flush-position.ts';
 
 export interface ReplicationStreamOptions {
   readonly postgresUrl: string;
@@ -39,7 +37,7 @@ interface ServiceInternals {
   _connection?: { stream?: { pause?: () => void; resume?: () => void } } | null;
 }
 
-export class ReplicationStream {
+export class ReplicationStream implements StatusChannel {
   /** Settles once the stream has stopped for any reason: an error, the server ending it, or close(). */
   readonly ended: Promise<Error | undefined>;
   private endWith: (reason: Error | undefined) => void = () => undefined;
@@ -95,10 +93,13 @@ export class ReplicationStream {
     return this.open;
   }
 
-  /** Reports `flushPosition` as written, flushed and applied: the slot may forget everything before it. */
-  sendStatus(flushPosition: bigint, requestReply = false): void {
-    if (!this.open || flushPosition <= 0n) return;
-    this.service.acknowledge(bigIntToLsn(flushPosition - 1n), requestReply).catch(() => undefined);
+  /**
+   * A status update: `lsn` + 1 as written, flushed and applied (the slot may
+   * forget everything before it). Only FlushPosition calls it.
+   */
+  acknowledge(lsn: Lsn, requestReply: boolean): void {
+    if (!this.open) return;
+    this.service.acknowledge(lsn, requestReply).catch(() => undefined);
   }
 
   /** Stops reading from the socket (backpressure); the server blocks once the socket buffers are full. */

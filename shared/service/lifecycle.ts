@@ -5,6 +5,7 @@
  * grace time, exits at once: what was in flight is redelivered (Kafka
  * offsets and the replication slot only ever move after work is done).
  */
+import pRetry from 'p-retry';
 import type { Logger } from '../logging/index.ts';
 
 export interface RunningService {
@@ -57,21 +58,75 @@ export function runUntilSignal(
   });
 }
 
-/** Retries `attempt` with exponential backoff and jitter until it succeeds or `isStopped` says to give up. */
-export async function withBackoff<T>(
-  what: string,
-  attempt: () => Promise<T>,
-  options: { maxBackoffMs: number; logger: Logger; isStopped: () => boolean },
-): Promise<T | undefined> {
-  let delayMs = 100;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (options.isStopped()) return undefined;
-      options.logger.warn({ err: error, retryInMs: delayMs }, `${what} failed; retrying`);
-      await new Promise((resolve) => setTimeout(resolve, delayMs * (0.5 + Math.random() / 2)));
-      delayMs = Math.min(delayMs * 2, options.maxBackoffMs);
-    }
+export interface BackoffOptions {
+  /** The longest wait between two attempts. */
+  readonly maxBackoffMs: number;
+  readonly logger: Logger;
+  /**
+   * Ends the retrying: a wait in progress ends at once (a stop never sits
+   * out a backoff), an attempt in progress is let finish, and no new one starts.
+   */
+  readonly signal: AbortSignal;
+  /** Failures that waiting does not fix: thrown at once, not logged as a retry. Default: none. */
+  readonly isPermanent?: (error: unknown) => boolean;
+}
+
+/**
+ * p-retry gives up at once on a TypeError (it takes one for a bug) and on
+ * a thrown non-Error; here every failure that is not permanent is retried,
+ * so each one travels wrapped and is unwrapped before it is logged or thrown.
+ */
+class FailedAttempt extends Error {
+  constructor(readonly error: unknown) {
+    super('attempt failed', { cause: error });
+  }
+}
+
+/** The first wait; each next one doubles, up to maxBackoffMs. */
+const firstBackoffMs = 100;
+
+/**
+ * Retries `attempt` with exponential backoff and jitter (each wait between
+ * half and all of its backoff) until it succeeds, fails permanently (thrown),
+ * or `signal` aborts (undefined, unless the attempt then running succeeded:
+ * its result is never dropped, since it may hold a connection to close).
+ * Each failed attempt is logged as a warning with its backoff (`retryInMs`).
+ */
+export async function withBackoff<T>(what: string, attempt: () => Promise<T>, options: BackoffOptions): Promise<T | undefined> {
+  const isPermanent = options.isPermanent ?? (() => false);
+  let succeeded: { readonly value: T } | undefined;
+  try {
+    return await pRetry(
+      async () => {
+        try {
+          const value = await attempt();
+          succeeded = { value };
+          return value;
+        } catch (error) {
+          throw new FailedAttempt(error);
+        }
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        factor: 2,
+        // randomize multiplies by [1, 2): waits of [backoff / 2, backoff).
+        minTimeout: firstBackoffMs / 2,
+        randomize: true,
+        maxTimeout: options.maxBackoffMs,
+        signal: options.signal,
+        onFailedAttempt: ({ error, retriesConsumed }) => {
+          const cause = error instanceof FailedAttempt ? error.error : error;
+          if (options.signal.aborted || isPermanent(cause)) return;
+          const retryInMs = Math.min(firstBackoffMs * 2 ** retriesConsumed, options.maxBackoffMs);
+          options.logger.warn({ err: cause, retryInMs }, `${what} failed; retrying`);
+        },
+        shouldRetry: ({ error }) => !isPermanent(error instanceof FailedAttempt ? error.error : error),
+      },
+    );
+  } catch (error) {
+    if (succeeded) return succeeded.value;
+    const cause = error instanceof FailedAttempt ? error.error : error;
+    if (options.signal.aborted && !isPermanent(cause)) return undefined;
+    throw cause;
   }
 }

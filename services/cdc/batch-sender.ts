@@ -1,0 +1,170 @@
+/**
+ * Batch sending: the rows the flush position holds go to the commits topic
+ * as commit events, one send in flight at a time, each send retried until
+ * Kafka has it (never skipped); each acknowledged send is reported to the
+ * flush position.
+ */
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { PipelineConfig } from '../../shared/config/index.ts';
+import { encodeCommitEvent } from '../../shared/contracts/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { CdcMetrics } from '../../shared/metrics/index.ts';
+import { bigIntToLsn } from '../../shared/replication/index.ts';
+import { withBackoff } from '../../shared/service/index.ts';
+import { commitEventFromRow } from './commit-row.ts';
+import { CdcRowError } from './errors.ts';
+import type { FlushPosition } from './flush-position.ts';
+import type { PublisherLifecycle } from './publisher-state.ts';
+import { TableNames } from './table-names.ts';
+import type { TakenBatch } from './transaction-queue.ts';
+
+export interface BatchSenderOptions {
+  readonly pipeline: PipelineConfig;
+  readonly pool: Pool;
+  readonly kafka: Kafka;
+  readonly flush: FlushPosition;
+  readonly lifecycle: PublisherLifecycle;
+  readonly logger: Logger;
+  readonly metrics: CdcMetrics;
+  /** A batch was taken: fewer events are buffered (reading from the slot may resume). */
+  readonly onTaken: () => void;
+  /** A send failed in a way no retry fixes: a row that cannot become an event, or a bug. */
+  readonly onFailure: (error: unknown) => void;
+}
+
+export class BatchSender {
+  private readonly pipeline: PipelineConfig;
+  private readonly flush: FlushPosition;
+  private readonly lifecycle: PublisherLifecycle;
+  private readonly tableNames: TableNames;
+  private producer: Producer;
+  private producerConnected = false;
+  private sending: Promise<void> | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: BatchSenderOptions) {
+    this.pipeline = options.pipeline;
+    this.flush = options.flush;
+    this.lifecycle = options.lifecycle;
+    this.tableNames = new TableNames(options.pool);
+    this.producer = this.createProducer();
+  }
+
+  get connected(): boolean {
+    return this.producerConnected;
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.producerConnected = true;
+  }
+
+  async disconnect(): Promise<void> {
+    this.producerConnected = false;
+    await this.producer.disconnect().catch((error: unknown) => this.options.logger.warn({ err: error }, 'Kafka producer disconnect failed'));
+  }
+
+  /**
+   * kafkajs does no lingering of its own: a send goes when cdcBatchMaxEvents
+   * are waiting, or cdcLingerMs after the first one. One send is in flight at
+   * a time; what arrives meanwhile goes in the next send, right after.
+   */
+  scheduleSend(): void {
+    if (this.sending || this.flush.unsentRows === 0 || !this.lifecycle.maySend) return;
+    if (this.flush.unsentRows >= this.pipeline.cdcBatchMaxEvents || this.pipeline.cdcLingerMs === 0 || this.lifecycle.stopping) {
+      this.startSending();
+      return;
+    }
+    this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.startSending();
+    }, this.pipeline.cdcLingerMs);
+  }
+
+  /** For a graceful stop: sends what is buffered, send after send, until nothing is left or sending may not go on. */
+  async sendRemaining(): Promise<void> {
+    while (this.sending || (this.flush.unsentRows > 0 && this.lifecycle.maySend)) {
+      if (!this.sending) this.startSending();
+      await this.sending;
+    }
+  }
+
+  cancelLinger(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+  }
+
+  private startSending(): void {
+    if (this.sending) return;
+    this.cancelLinger();
+    this.sending = this.drain()
+      .catch((error: unknown) => this.options.onFailure(error))
+      .finally(() => {
+        this.sending = undefined;
+        this.scheduleSend();
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.flush.unsentRows > 0 && this.lifecycle.maySend) {
+      const batch = this.flush.takeBatch(this.pipeline.cdcBatchMaxEvents);
+      this.options.onTaken();
+      // Aborted meanwhile: this send is not acknowledged, whatever became of it.
+      if (!(await this.publish(batch)) || this.lifecycle.discarding) return;
+      this.flush.batchPublished(batch);
+    }
+  }
+
+  private createProducer(): Producer {
+    // acks -1 on every send; idempotence needs one request in flight, which also keeps per-partition order.
+    return this.options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  /** Publishes a batch, retrying until Kafka has it (never skipping it); false if aborted first. */
+  private async publish(batch: TakenBatch): Promise<boolean> {
+    const retry = { maxBackoffMs: this.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.discardSignal };
+    const loaded = await withBackoff('looking up table names', async () => {
+      await this.tableNames.load(batch.rows.map(({ row }) => row.tableId));
+      return true;
+    }, retry);
+    if (!loaded) return false;
+    const messages: Message[] = batch.rows.map(({ row, commitEndLsn }) => {
+      const table = this.tableNames.get(row.tableId);
+      if (table === undefined) {
+        throw new CdcRowError(bigIntToLsn(commitEndLsn), `table_id ${row.tableId} is not in deltameta.delta_table`, { tableId: row.tableId, version: row.version });
+      }
+      const event = commitEventFromRow(row, table, commitEndLsn);
+      return { key: event.table, value: encodeCommitEvent(event) };
+    });
+    const sent = await withBackoff('publishing to Kafka', () => this.send(messages), retry);
+    if (!sent) return false;
+    this.options.metrics.eventsTotal.inc(messages.length);
+    this.options.logger.debug({ events: messages.length, lsn: bigIntToLsn(batch.rows.at(-1)?.commitEndLsn ?? 0n) }, 'published');
+    return true;
+  }
+
+  private async send(messages: Message[]): Promise<true> {
+    if (!this.producerConnected) {
+      // kafkajs gave up after its own retries: start over with a new producer (new producer id, fresh sequences).
+      await this.producer.disconnect().catch(() => undefined);
+      this.producer = this.createProducer();
+      await this.producer.connect();
+      this.producerConnected = true;
+    }
+    const endTimer = this.options.metrics.publishDurationSeconds.startTimer();
+    try {
+      await this.producer.send({ topic: this.pipeline.commitsTopic, acks: -1, messages });
+    } catch (error) {
+      this.producerConnected = false;
+      throw error;
+    }
+    endTimer();
+    return true;
+  }
+}

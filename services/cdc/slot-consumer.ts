@@ -1,0 +1,217 @@
+/**
+ * Slot consumption: delta_commit transactions from the replication slot go
+ * to the flush position's queue, whole and in commit order. The stream is
+ * reopened whenever it ends (from the slot, which redelivers what was not
+ * acknowledged), and paused while Kafka is behind.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Pgoutput } from 'pg-logical-replication';
+import type { PipelineConfig } from '../../shared/config/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { bigIntToLsn, lsnToBigInt, type Lsn } from '../../shared/replication/index.ts';
+import { withBackoff } from '../../shared/service/index.ts';
+import { commitRowFromTuple, type CommitRow } from './commit-row.ts';
+import type { FlushPosition } from './flush-position.ts';
+import type { PublisherLifecycle } from './publisher-state.ts';
+import { ReplicationStream } from './replication-stream.ts';
+import { readSlot } from './setup.ts';
+
+export interface SlotConsumerOptions {
+  readonly postgresUrl: string;
+  readonly pipeline: PipelineConfig;
+  readonly pool: Pool;
+  readonly flush: FlushPosition;
+  readonly lifecycle: PublisherLifecycle;
+  readonly logger: Logger;
+  /** Received events held in memory before reading from the slot pauses. */
+  readonly maxBufferedRows: number;
+  /** A transaction was queued. */
+  readonly onTransaction: () => void;
+  /** A row that cannot become an event. */
+  readonly onFailure: (error: unknown) => void;
+}
+
+/** How long a graceful stop waits for the server to confirm the final flush position. */
+const stopConfirmTimeoutMs = 5_000;
+
+export class SlotConsumer {
+  private readonly flush: FlushPosition;
+  private readonly lifecycle: PublisherLifecycle;
+  private stream: ReplicationStream | undefined;
+  private supervisor: Promise<void> | undefined;
+  private openTransaction: { commitLsn: string; rows: CommitRow[] } | undefined;
+  /** Commit end of the newest transaction received: a reconnect redelivers older ones, which are dropped. */
+  private receivedPosition = 0n;
+  private paused = false;
+
+  constructor(private readonly options: SlotConsumerOptions) {
+    this.flush = options.flush;
+    this.lifecycle = options.lifecycle;
+  }
+
+  get isStreaming(): boolean {
+    return this.stream?.isOpen === true;
+  }
+
+  get receivedLsn(): Lsn {
+    return bigIntToLsn(this.receivedPosition);
+  }
+
+  /** The slot's confirmed position: what is before it was published (by this process or another), and is not expected again. */
+  resumeFrom(slotPosition: bigint): void {
+    this.flush.adoptSlotPosition(slotPosition);
+    if (slotPosition > this.receivedPosition) this.receivedPosition = slotPosition;
+  }
+
+  /**
+   * Connects, then reconnects whenever the stream ends, until stopped.
+   * False if stopped before it streamed (stop() closes what there is).
+   */
+  async start(): Promise<boolean> {
+    // The slot can still be held by the walsender of a process that just died: retry until it is free.
+    const stream = await withBackoff('connecting to the replication slot', () => this.openStream(), this.retryUntilStopped());
+    if (!stream || this.lifecycle.stopping) return false;
+    this.supervisor = this.superviseStream();
+    return true;
+  }
+
+  /** Reading from the slot pauses while this many events wait for Kafka, and resumes at half. */
+  resumeIfCaughtUp(): void {
+    if (this.paused && this.flush.unsentRows <= this.options.maxBufferedRows / 2) {
+      this.paused = false;
+      this.stream?.resume();
+    }
+  }
+
+  /** Closes the stream at once (an abort: nothing more is confirmed). */
+  async closeStream(): Promise<void> {
+    await this.stream?.close();
+  }
+
+  /**
+   * Ends streaming for good (the lifecycle is stopping). With
+   * `confirmFlush`, first sends the flush position and waits until the slot
+   * shows it: false if it did not within stopConfirmTimeoutMs.
+   */
+  async close(confirmFlush: boolean): Promise<boolean> {
+    const stream = this.stream;
+    const confirmed = !(stream?.isOpen && confirmFlush) || (await this.waitForSlotToConfirm(stream));
+    await stream?.close();
+    await this.supervisor;
+    // The supervisor may have opened another stream before it saw the stop.
+    await this.stream?.close();
+    return confirmed;
+  }
+
+  /**
+   * The server applies a status update asynchronously, and closing right
+   * after sending it could leave the slot behind (harmless, but it repeats events).
+   */
+  private async waitForSlotToConfirm(stream: ReplicationStream): Promise<boolean> {
+    const deadline = Date.now() + stopConfirmTimeoutMs;
+    for (let attempt = 0; stream.isOpen && Date.now() < deadline; attempt++) {
+      // Asking for a reply makes the walsender read it now even when it is busy decoding.
+      if (attempt % 50 === 0) this.flush.resend(true);
+      const slot = await readSlot(this.options.pool, this.options.pipeline.slotName).catch(() => undefined);
+      if (slot?.position !== undefined && slot.position >= this.flush.current) return true;
+      await delay(10);
+    }
+    return false;
+  }
+
+  private retryUntilStopped() {
+    return { maxBackoffMs: this.options.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.stopSignal };
+  }
+
+  private async openStream(): Promise<ReplicationStream> {
+    const { postgresUrl, pipeline, pool } = this.options;
+    const stream = await ReplicationStream.open(
+      { postgresUrl, slotName: pipeline.slotName, publicationName: pipeline.publicationName, applicationName: 'deltameta-cdc-replication' },
+      { onMessage: (message) => this.onMessage(message), onKeepalive: (walEnd, replyRequested) => this.onKeepalive(walEnd, replyRequested) },
+    );
+    // Now that this process holds the slot, nobody else moves it. It may be ahead of what this process knows
+    // (another instance published while this one waited for the slot): never report less, never expect older.
+    let slot: Awaited<ReturnType<typeof readSlot>>;
+    try {
+      slot = await readSlot(pool, pipeline.slotName);
+    } catch (error) {
+      await stream.close();
+      throw error;
+    }
+    if (slot?.position !== undefined) this.resumeFrom(slot.position);
+    this.stream = stream;
+    this.paused = false;
+    this.flush.attach(stream);
+    return stream;
+  }
+
+  /** Reconnects with backoff whenever the stream ends, until stopped; resumes from the slot. */
+  private async superviseStream(): Promise<void> {
+    for (let stream = this.stream; stream; stream = this.stream) {
+      const reason = await stream.ended;
+      if (this.lifecycle.stopping) return;
+      this.options.logger.warn({ err: reason, lsn: this.flush.lsn }, 'replication stream ended; reconnecting from the slot');
+      this.stream = undefined;
+      this.flush.detach();
+      // A transaction cut off mid-way comes again in full.
+      this.openTransaction = undefined;
+      await stream.close();
+      const next = await withBackoff('reconnecting to the replication slot', () => this.openStream(), this.retryUntilStopped());
+      if (this.lifecycle.stopping) {
+        await next?.close();
+        return;
+      }
+      this.options.logger.info({ lsn: this.flush.lsn }, 'replication stream reconnected');
+    }
+  }
+
+  private onMessage(message: Pgoutput.Message): void {
+    if (!this.lifecycle.receiving) return;
+    switch (message.tag) {
+      case 'begin':
+        this.openTransaction = { commitLsn: message.commitLsn ? bigIntToLsn(lsnToBigInt(message.commitLsn)) : 'unknown', rows: [] };
+        return;
+      case 'insert': {
+        const { relation } = message;
+        // The publication could have been altered to carry other tables: only delta_commit rows are commits.
+        if (relation.schema !== 'deltameta' || relation.name !== 'delta_commit') return;
+        const transaction = this.openTransaction;
+        if (!transaction) throw new Error('pgoutput sent an insert outside a transaction');
+        try {
+          transaction.rows.push(commitRowFromTuple(message.new, transaction.commitLsn));
+        } catch (error) {
+          this.options.onFailure(error);
+        }
+        return;
+      }
+      case 'commit': {
+        const transaction = this.openTransaction;
+        this.openTransaction = undefined;
+        if (!transaction || !message.commitEndLsn) throw new Error('pgoutput sent a commit without its begin or end LSN');
+        const commitEndLsn = lsnToBigInt(message.commitEndLsn);
+        if (commitEndLsn <= this.receivedPosition) return;
+        this.receivedPosition = commitEndLsn;
+        this.flush.transactionReceived({ commitEndLsn, rows: transaction.rows });
+        this.pauseIfBehind();
+        this.options.onTransaction();
+        return;
+      }
+      default:
+        // relation and type messages are the plugin's business; origin, truncate and messages are not published.
+        return;
+    }
+  }
+
+  private onKeepalive(walEnd: bigint, replyRequested: boolean): void {
+    this.flush.keepalive(walEnd, replyRequested, this.lifecycle.receiving && this.openTransaction === undefined);
+  }
+
+  private pauseIfBehind(): void {
+    if (!this.paused && this.flush.unsentRows >= this.options.maxBufferedRows) {
+      this.paused = true;
+      this.stream?.pause();
+      this.options.logger.debug({ bufferedEvents: this.flush.unsentRows }, 'Kafka is behind: pausing the replication stream');
+    }
+  }
+}
