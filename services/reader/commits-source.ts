@@ -18,22 +18,24 @@ const actionTables = [
   ['delta_txn', 'txn'], ['delta_domain_metadata', 'domainMetadata'], ['delta_cdc', 'cdc'],
 ] as const;
 
-/** serves: each action table's primary key (table_id, version, ordinal) */
-const actionsSql = `
+// serves: delta_commit primary key (table_id, version), a range
+const commitsInRangeSql = `
+  SELECT version, timestamp_ms, operation, commit_info FROM deltameta.delta_commit
+   WHERE table_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version`;
+
+// serves: each action table's primary key (table_id, version, ordinal)
+const actionsInRangeSql = `
   SELECT version, ordinal, kind, action FROM (
     ${actionTables.map(([table, kind]) => `SELECT version, ordinal, '${kind}' AS kind, action FROM deltameta.${table} WHERE table_id = $1 AND version BETWEEN $2 AND $3`).join('\n    UNION ALL\n    ')}
   ) actions ORDER BY version, ordinal`;
 
 export async function* commitLines(client: PoolClient, tableId: number, query: CommitsQuery): AsyncGenerator<string> {
-  // serves: delta_commit primary key (table_id, version), a range
   const { rows } = await client.query<{ version: number; timestamp_ms: number; operation: string | null; commit_info: unknown }>(
-    `SELECT version, timestamp_ms, operation, commit_info FROM deltameta.delta_commit
-      WHERE table_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version`,
-    [tableId, query.from, query.to],
+    commitsInRangeSql, [tableId, query.from, query.to],
   );
   const actionsByVersion = new Map<number, string[]>();
   if (query.actions) {
-    const actions = await client.query<{ version: number; kind: string; action: string }>(actionsSql, [tableId, query.from, query.to]);
+    const actions = await client.query<{ version: number; kind: string; action: string }>(actionsInRangeSql, [tableId, query.from, query.to]);
     for (const row of actions.rows) {
       let list = actionsByVersion.get(row.version);
       if (!list) actionsByVersion.set(row.version, (list = []));

@@ -3,6 +3,7 @@
  * application/problem+json responses (the Fastify error handler uses it).
  */
 import { DeltametaError } from '../../shared/errors/index.ts';
+import { NotMaterializedError } from '../../shared/materialized/index.ts';
 
 /** Thrown when a request carries no bearer token, or one that matches no configured token (HTTP 401). */
 export class UnauthorizedError extends Error {
@@ -47,6 +48,9 @@ function clientStatusOf(error: unknown): number | undefined {
 export function problemFor(error: unknown): Problem {
   if (error instanceof UnauthorizedError) return problem(401, 'unauthorized', 'Unauthorized', error.message);
   if (error instanceof ForbiddenError) return problem(403, 'forbidden', 'Forbidden', error.message);
+  // Decided by class, whatever its code: the reader answers such versions from the log
+  // tables, so one that escapes is the reader's fault (500), never a missing table (404).
+  if (error instanceof NotMaterializedError) return problem(500, 'internal', 'Internal Server Error', 'the reader failed to answer; see its log');
   if (error instanceof DeltametaError) {
     switch (error.code) {
       case 'NOT_FOUND': return problem(404, 'not-found', 'Not Found', error.message);

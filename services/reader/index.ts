@@ -1,11 +1,17 @@
 /**
  * The reader (services/reader): the /v1 HTTP API over the cache levels
  * L1 in-process LRU ▶ L2 Redis ▶ L3 materialized state ▶ L4 log tail.
+ * Exported: what main.ts, the tests and the benchmark use.
  */
-export { Reader, readOnlyUrl, type ReaderOptions } from './reader.ts';
-export { AccessControl, hashToken, type TokenGrant } from './auth.ts';
-export { ForbiddenError, UnauthorizedError, problemFor, type Problem } from './errors.ts';
-export { HeadTracker } from './head-tracker.ts';
-export { ResponseCache, type CacheLevel, type CachedResponse, type ResponseCacheOptions } from './response-cache.ts';
-export { matchesFilters, parseFileFilters, filtersSql, type FileFilters } from './file-filters.ts';
-export { streamWholeListIfLarge, type WholeListStream } from './whole-list-stream.ts';
+// The process (main.ts, test/integration, test/e2e, bench/reader.ts).
+export { Reader, type ReaderOptions } from './reader.ts';
+// Access control as the tests configure it (test/integration/reader.test.ts).
+export { AccessControl, hashToken } from './auth.ts';
+// The L4 filter semantics and the whole-list stream, checked directly by test/integration/reader.test.ts.
+export { matchesFilters, parseFileFilters } from './file-filters.ts';
+export { streamWholeListIfLarge } from './whole-list-stream.ts';
+// Pure request rules, for their unit tests (test/unit/reader-*.test.ts).
+export { acceptsGzip } from './accept-encoding.ts';
+export { clientHasContent, parseIfNoneMatch } from './conditional-request.ts';
+export { problemFor } from './errors.ts';
+export { versionSelectorOf } from './version-resolution.ts';

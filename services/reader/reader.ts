@@ -10,7 +10,7 @@ import type { Logger } from '../../shared/logging/index.ts';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import { AccessControl } from './auth.ts';
 import { HeadTracker } from './head-tracker.ts';
-import { buildReaderApp } from './reader-server.ts';
+import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
 
 /**

@@ -1,38 +1,54 @@
-/** Query parameters of /v1: parsed and checked once, 400 on anything malformed. */
+/**
+ * Query parameters of /v1 as zod schemas: each route parses its query once
+ * (parseParams), and anything malformed is a 400 whose detail names the
+ * parameter. A repeated key arrives as an array (Fastify's query parser),
+ * so every single-valued parameter starts from onceParam.
+ */
+import { z } from 'zod';
 import { BadRequestError } from '../../shared/errors/index.ts';
 
 export type QueryParams = Readonly<Record<string, string | readonly string[] | undefined>>;
 
-export function single(query: QueryParams, name: string): string | undefined {
-  const value = query[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new BadRequestError(`${name} may be given once`);
-  return value;
+/** A parameter given at most once, as text. */
+export function onceParam(name: string): z.ZodString {
+  return z.string({ error: (issue) => (Array.isArray(issue.input) ? `${name} may be given once` : `${name} must be text`) });
 }
 
-export function integerParam(query: QueryParams, name: string, min: number, max: number): number | undefined {
-  const raw = single(query, name);
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw new BadRequestError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new BadRequestError(`${name} must be an integer from ${min} to ${max}, got ${raw}`);
-  return value;
+export function integerParam(name: string, min: number, max: number): z.ZodType<number, string> {
+  const message = `${name} must be an integer from ${min} to ${max}, got`;
+  return onceParam(name)
+    .regex(/^\d+$/, { error: (issue) => `${message} ${JSON.stringify(issue.input)}`, abort: true })
+    .refine((raw) => {
+      const value = Number(raw);
+      return Number.isSafeInteger(value) && value >= min && value <= max;
+    }, { error: (issue) => `${message} ${String(issue.input)}`, abort: true })
+    .transform(Number);
 }
 
-export function timestampParam(query: QueryParams, name: string): number | undefined {
-  const raw = single(query, name);
-  if (raw === undefined) return undefined;
-  // ISO 8601 with a date; Date.parse alone accepts too much ("1", "May 5")
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : Number.NaN;
-  if (!Number.isFinite(ms)) throw new BadRequestError(`${name} must be an ISO 8601 timestamp, got ${JSON.stringify(raw)}`);
-  return ms;
+/** ISO 8601 with a date, as epoch milliseconds; Date.parse alone accepts too much ("1", "May 5"). */
+export function timestampParam(name: string): z.ZodType<number, string> {
+  return onceParam(name)
+    .refine((raw) => /^\d{4}-\d{2}-\d{2}/.test(raw) && Number.isFinite(Date.parse(raw)), {
+      error: (issue) => `${name} must be an ISO 8601 timestamp, got ${JSON.stringify(issue.input)}`, abort: true,
+    })
+    .transform((raw) => Date.parse(raw));
 }
 
-export function booleanParam(query: QueryParams, name: string): boolean {
-  const raw = single(query, name);
-  if (raw === undefined || raw === 'false') return false;
-  if (raw === 'true' || raw === '') return true;
-  throw new BadRequestError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+/** `true`, `false` or present without a value (`&actions`); absent is false. */
+export function booleanParam(name: string): z.ZodType<boolean, string | undefined> {
+  return onceParam(name)
+    .refine((raw) => raw === 'true' || raw === 'false' || raw === '', {
+      error: (issue) => `${name} must be true or false, got ${JSON.stringify(issue.input)}`, abort: true,
+    })
+    .transform((raw) => raw !== 'false')
+    .optional()
+    .transform((value) => value ?? false);
+}
+
+export function choiceParam<const T extends readonly [string, ...string[]]>(name: string, choices: T): z.ZodType<T[number], string> {
+  return onceParam(name).pipe(z.enum(choices, {
+    error: (issue) => `${name} must be ${choices.slice(0, -1).join(', ')}${choices.length > 1 ? ' or ' : ''}${choices.at(-1) ?? ''}, got ${JSON.stringify(issue.input)}`,
+  }));
 }
 
 /** Opaque paging tokens: base64url JSON. */
@@ -40,13 +56,27 @@ export function encodeToken(value: unknown): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
-export function decodeToken<T>(raw: string, name: string, check: (value: unknown) => value is T): T {
-  let value: unknown;
+function decodedJson(raw: string): unknown {
   try {
-    value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    return JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw new BadRequestError(`${name} is not a token this reader issued`);
+    return undefined;
   }
-  if (!check(value)) throw new BadRequestError(`${name} is not a token this reader issued`);
-  return value;
+}
+
+/** A token this reader issued (encodeToken of a value `shape` accepts); anything else is a 400, whatever is wrong with it. */
+export function tokenParam<T>(name: string, shape: z.ZodType<T>): z.ZodType<T, string> {
+  return onceParam(name).transform((raw, context) => {
+    const parsed = shape.safeParse(decodedJson(raw));
+    if (parsed.success) return parsed.data;
+    context.issues.push({ code: 'custom', message: `${name} is not a token this reader issued`, input: raw });
+    return z.NEVER;
+  });
+}
+
+/** The query as `schema` reads it; BadRequestError with the first problem's message (which names its parameter). */
+export function parseParams<T>(schema: z.ZodType<T>, query: unknown): T {
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  throw new BadRequestError(parsed.error.issues[0]?.message ?? 'malformed query');
 }

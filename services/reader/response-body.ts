@@ -72,17 +72,3 @@ export async function encodeJson(value: unknown, compressMinBytes: number): Prom
   // encodeLines appends "\n": a JSON document may end with whitespace.
   return encodeLines([text], compressMinBytes);
 }
-
-/** Does the Accept-Encoding header allow gzip (q > 0, or "*")? */
-export function acceptsGzip(acceptEncoding: string | undefined): boolean {
-  if (!acceptEncoding) return false;
-  let star = false;
-  for (const part of acceptEncoding.split(',')) {
-    const [coding, ...params] = part.trim().toLowerCase().split(';');
-    const q = params.map((param) => param.trim()).find((param) => param.startsWith('q='));
-    const weight = q === undefined ? 1 : Number(q.slice(2));
-    if (coding === 'gzip' || coding === 'x-gzip') return weight > 0;
-    if (coding === '*') star = weight > 0;
-  }
-  return star;
-}

@@ -28,11 +28,14 @@ export function planFor(range: MaterializedRange | undefined, version: number, l
   return { level: 'l4', source: 'tail', range };
 }
 
+/** Every answer's transaction: one snapshot, and a bug cannot write. */
+export const beginSnapshotSql = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
 export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let reusable = false;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(beginSnapshotSql);
     const result = await work(client);
     await client.query('COMMIT');
     reusable = true;

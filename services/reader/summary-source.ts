@@ -29,14 +29,29 @@ interface Header {
   readonly lastCommitAt: string;
 }
 
-/** serves: delta_metadata / delta_protocol / delta_commit primary keys (newest at or before the version: one backward probe each) */
+// serves: delta_metadata / delta_protocol / delta_commit primary keys (newest at or before the version: one backward probe each)
+const headerAtSql = `
+  SELECT (SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS metadata,
+         (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol,
+         (SELECT committed_at FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS committed_at`;
+
+// serves: table_state primary key
+const watermarkCountsSql = 'SELECT num_files, size_bytes, num_records FROM deltameta.table_state WHERE table_id = $1';
+
+// serves: file_index_live and file_index_removed (the as-of shape of liveFileLines, aggregated)
+const asOfCountsSql = `
+  SELECT count(*)::bigint AS num_files, coalesce(sum(size), 0)::bigint AS size_bytes, coalesce(sum(num_records), 0)::bigint AS num_records
+    FROM deltameta.file_index
+   WHERE table_id = $1 AND added_version <= $2 AND (removed_version IS NULL OR removed_version > $2)`;
+
+// serves: file_index_live (one probe per file key the tail changed)
+const liveRowsOfKeysSql = `
+  SELECT f.size, f.num_records FROM deltameta.file_index f
+    JOIN unnest($2::text[], $3::text[]) AS k(path, dv_id) ON f.path = k.path AND f.dv_id = k.dv_id
+   WHERE f.table_id = $1 AND f.removed_version IS NULL`;
+
 async function headerAt(client: PoolClient, tableId: number, version: number): Promise<Header> {
-  const { rows } = await client.query<{ metadata: string | null; protocol: string | null; committed_at: Date | null }>(
-    `SELECT (SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS metadata,
-            (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol,
-            (SELECT committed_at FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS committed_at`,
-    [tableId, version],
-  );
+  const { rows } = await client.query<{ metadata: string | null; protocol: string | null; committed_at: Date | null }>(headerAtSql, [tableId, version]);
   const row = rows[0];
   return {
     metadata: row?.metadata ? (JSON.parse(row.metadata) as MetadataAction) : null,
@@ -59,24 +74,14 @@ function summaryOf(table: TableRef, version: number, header: Header, counts: Cou
   };
 }
 
-/** serves: table_state primary key */
 async function watermarkCounts(client: PoolClient, tableId: number): Promise<Counts> {
-  const { rows } = await client.query<{ num_files: number; size_bytes: number; num_records: number }>(
-    'SELECT num_files, size_bytes, num_records FROM deltameta.table_state WHERE table_id = $1',
-    [tableId],
-  );
+  const { rows } = await client.query<{ num_files: number; size_bytes: number; num_records: number }>(watermarkCountsSql, [tableId]);
   const row = rows[0];
   return { numFiles: row?.num_files ?? 0, sizeBytes: row?.size_bytes ?? 0, numRecords: row?.num_records ?? 0 };
 }
 
-/** serves: file_index_live and file_index_removed (the as-of shape of liveFileLines, aggregated) */
 async function asOfCounts(client: PoolClient, tableId: number, version: number): Promise<Counts> {
-  const { rows } = await client.query<{ num_files: number; size_bytes: number; num_records: number }>(
-    `SELECT count(*)::bigint AS num_files, coalesce(sum(size), 0)::bigint AS size_bytes, coalesce(sum(num_records), 0)::bigint AS num_records
-       FROM deltameta.file_index
-      WHERE table_id = $1 AND added_version <= $2 AND (removed_version IS NULL OR removed_version > $2)`,
-    [tableId, version],
-  );
+  const { rows } = await client.query<{ num_files: number; size_bytes: number; num_records: number }>(asOfCountsSql, [tableId, version]);
   const row = rows[0];
   return { numFiles: row?.num_files ?? 0, sizeBytes: row?.size_bytes ?? 0, numRecords: row?.num_records ?? 0 };
 }
@@ -92,13 +97,7 @@ async function tailCounts(client: PoolClient, tableId: number, mvVersion: number
     paths.push(path ?? '');
     dvIds.push(dvId ?? '');
   }
-  // serves: file_index_live (one probe per changed key)
-  const { rows } = await client.query<{ size: number; num_records: number | null }>(
-    `SELECT f.size, f.num_records FROM deltameta.file_index f
-       JOIN unnest($2::text[], $3::text[]) AS k(path, dv_id) ON f.path = k.path AND f.dv_id = k.dv_id
-      WHERE f.table_id = $1 AND f.removed_version IS NULL`,
-    [tableId, paths, dvIds],
-  );
+  const { rows } = await client.query<{ size: number; num_records: number | null }>(liveRowsOfKeysSql, [tableId, paths, dvIds]);
   for (const row of rows) {
     counts.numFiles -= 1;
     counts.sizeBytes -= row.size;

@@ -17,7 +17,7 @@ import type { Pool, PoolClient } from '../../shared/db/index.ts';
 import { gzipMember, pagesAnswer, pagesAt, pagesRange } from '../../shared/materialized/index.ts';
 import { fileLines } from './files-source.ts';
 import { noFilters } from './file-filters.ts';
-import { planInSnapshot, type TableRef } from './snapshot-scope.ts';
+import { beginSnapshotSql, planInSnapshot, type TableRef } from './snapshot-scope.ts';
 
 export type WholeListStream =
   | { readonly source: 'file pages'; readonly level: 'l3'; readonly encoding: 'gzip'; readonly stream: Readable }
@@ -27,19 +27,21 @@ export type WholeListStream =
 const estimatedCompressedBytesPerFile = 64;
 const batchBytes = 256 * 1024;
 
+// serves: table_state primary key
+const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE table_id = $1';
+
 export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
   const client = await pool.connect();
   let handedOver = false;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(beginSnapshotSql);
     const range = options.l3Enabled && options.filePagesEnabled ? await pagesRange(client, table.tableId) : undefined;
     if (range && pagesAnswer(range, version)) {
       if (range.bodyBytes <= options.aboveBytes) return undefined;
       handedOver = true;
       return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: Readable.from(pagesMember(client, table.tableId, version, version === range.version)) };
     }
-    // serves: table_state primary key
-    const { rows } = await client.query<{ num_files: number }>('SELECT num_files FROM deltameta.table_state WHERE table_id = $1', [table.tableId]);
+    const { rows } = await client.query<{ num_files: number }>(watermarkFileCountSql, [table.tableId]);
     const estimate = range?.bodyBytes ?? (rows[0]?.num_files ?? 0) * estimatedCompressedBytesPerFile;
     if (estimate <= options.aboveBytes) return undefined;
     const plan = await planInSnapshot(client, table, version, options.l3Enabled);

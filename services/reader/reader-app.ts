@@ -1,0 +1,83 @@
+/**
+ * The /v1 HTTP API (docs/design.md section 4) on Fastify: the access hook,
+ * the request-duration metric, one problem+json error path, and a plugin
+ * per route. Each table route authorizes, resolves the version
+ * (version-resolution.ts), then answers through table-responder.ts: 304 when
+ * the client has the ETag (conditional-request.ts), else the body from
+ * L1 → L2 → L3/L4 (response-cache.ts), sent by response-sending.ts.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { ReaderConfig } from '../../shared/config/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { ReaderMetrics } from '../../shared/metrics/index.ts';
+import { RequestAccess } from './access-hooks.ts';
+import type { AccessControl } from './auth.ts';
+import { TableEtags } from './conditional-request.ts';
+import { UnauthorizedError, problemFor } from './errors.ts';
+import type { HeadTracker } from './head-tracker.ts';
+import { HotTableRecorder } from './hot-tables.ts';
+import type { ResponseCache } from './response-cache.ts';
+import type { RouteContext } from './route-context.ts';
+import { tableCommitsRoute } from './table-commits-route.ts';
+import { tableFilesRoute } from './table-files-route.ts';
+import { TableResponder } from './table-responder.ts';
+import { tableSummaryRoute } from './table-summary-route.ts';
+import { tablesListRoute } from './tables-list-route.ts';
+import { VersionResolver } from './version-resolution.ts';
+
+export interface ReaderDeps {
+  readonly pool: Pool;
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly logger: Logger;
+  readonly metrics: ReaderMetrics;
+  readonly cache: ResponseCache;
+  readonly heads: HeadTracker;
+  readonly access: AccessControl;
+  readonly config: ReaderConfig;
+}
+
+const problemContentType = 'application/problem+json';
+
+export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 256 } });
+  const access = new RequestAccess(deps.access);
+  access.register(app);
+
+  app.addHook('onResponse', (request, reply, done) => {
+    deps.metrics.httpRequestDurationSeconds.observe(
+      { route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    const problem = problemFor(error);
+    if (problem.status >= 500) deps.logger.error({ err: error }, 'request failed');
+    if (error instanceof UnauthorizedError) void reply.header('www-authenticate', 'Bearer realm="deltameta"');
+    return reply.code(problem.status).header('content-type', problemContentType).send(JSON.stringify(problem));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const problem = { type: 'https://deltameta.dev/problems/not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` };
+    return reply.code(404).header('content-type', problemContentType).send(JSON.stringify(problem));
+  });
+
+  const etags = new TableEtags();
+  const context: RouteContext = {
+    pool: deps.pool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
+    versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
+    responder: new TableResponder({
+      pool: deps.pool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,
+      hotTables: new HotTableRecorder({ redis: deps.redis, prefix: deps.prefix, recordIntervalMs: deps.config.hotRecordIntervalMs }),
+    }),
+  };
+  void app.register(tablesListRoute, context);
+  void app.register(tableSummaryRoute, context);
+  void app.register(tableFilesRoute, context);
+  void app.register(tableCommitsRoute, context);
+  return app;
+}

@@ -1,0 +1,22 @@
+/** What the /v1 route plugins are given (reader-app.ts builds it once per app). */
+import type { ReaderConfig } from '../../shared/config/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import type { ReaderMetrics } from '../../shared/metrics/index.ts';
+import type { RequestAccess } from './access-hooks.ts';
+import type { TableEtags } from './conditional-request.ts';
+import type { ResponseCache } from './response-cache.ts';
+import type { TableResponder } from './table-responder.ts';
+import type { VersionResolver } from './version-resolution.ts';
+
+export interface RouteContext {
+  readonly pool: Pool;
+  /** the Redis key prefix (the summaries' plain-JSON L2 keys are the refresher's) */
+  readonly redisPrefix: string;
+  readonly metrics: ReaderMetrics;
+  readonly config: ReaderConfig;
+  readonly cache: ResponseCache;
+  readonly etags: TableEtags;
+  readonly access: RequestAccess;
+  readonly versions: VersionResolver;
+  readonly responder: TableResponder;
+}

@@ -1,0 +1,98 @@
+/**
+ * GET /v1/tables/{name}/files: the live add actions of a version as NDJSON
+ * (files-source.ts), filtered (file-filters.ts) and paged by an opaque
+ * token that pins the version. A whole list comes from the file pages when
+ * they answer (pages-source.ts), and one too big to keep is streamed
+ * (whole-list-stream.ts) instead of going through L1/L2.
+ */
+import type { FastifyPluginCallback } from 'fastify';
+import { z } from 'zod';
+import type { PoolClient } from '../../shared/db/index.ts';
+import { BadRequestError } from '../../shared/errors/index.ts';
+import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
+import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
+import { pagesListBody } from './pages-source.ts';
+import { encodeToken, integerParam, parseParams, tokenParam, type QueryParams } from './request-params.ts';
+import { encodeLines, type EncodedBody } from './response-body.ts';
+import { ndjsonContentType } from './response-sending.ts';
+import type { RouteContext } from './route-context.ts';
+import { inSnapshot, planInSnapshot } from './snapshot-scope.ts';
+import type { ResolvedVersion } from './version-resolution.ts';
+
+const maxPageSize = 10_000_000;
+
+/** A page token: the version (v) and the last key sent (path p, deletion-vector id d). */
+const pageTokenSchema = z.object({ v: z.number().int(), p: z.string(), d: z.string() });
+type PageToken = z.infer<typeof pageTokenSchema>;
+
+const filesQuerySchema = z.object({
+  pageSize: integerParam('pageSize', 1, maxPageSize).optional(),
+  pageToken: tokenParam('pageToken', pageTokenSchema).optional(),
+  version: integerParam('version', 0, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+interface FilesRequest {
+  readonly filters: FileFilters;
+  readonly pageSize: number | undefined;
+  readonly after: FileKeyPosition | undefined;
+  readonly wholeList: boolean;
+}
+
+interface FilesBody {
+  readonly encoded: EncodedBody;
+  readonly nextPageToken: string | undefined;
+  readonly level: 'l3' | 'l4';
+  readonly source?: string;
+}
+
+/** One page (or the whole list) inside the answer's snapshot, with the token of the next page when there is one. */
+async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: FilesRequest, config: RouteContext['config']): Promise<FilesBody> {
+  const plan = await planInSnapshot(client, resolved.table, resolved.version, config.l3Enabled);
+  if (files.wholeList && config.l3Enabled && config.filePagesEnabled) {
+    const fromPages = await pagesListBody(client, resolved.table.tableId, resolved.version, config.compressMinBytes);
+    if (fromPages) return { encoded: fromPages, nextPageToken: undefined, level: 'l3', source: 'file pages' };
+  }
+  const { pageSize } = files;
+  // One line past the page: it says whether there is a next page.
+  const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters: files.filters, after: files.after, limit: pageSize === undefined ? undefined : pageSize + 1 });
+  let last: FileLine | undefined;
+  let more = false;
+  let count = 0;
+  async function* page(): AsyncGenerator<string> {
+    for await (const file of lines) {
+      if (pageSize !== undefined && count === pageSize) {
+        more = true;
+        break;
+      }
+      count++;
+      last = file;
+      yield file.line;
+    }
+  }
+  const encoded = await encodeLines(page(), config.compressMinBytes);
+  const nextPageToken = more && last ? encodeToken({ v: resolved.version, p: last.path, d: last.dvId } satisfies PageToken) : undefined;
+  return { encoded, nextPageToken, level: plan.level };
+}
+
+export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, context, done) => {
+  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/files', async (request, reply) => {
+    const { name } = request.params;
+    context.access.authorize(request, name);
+    const filters = parseFileFilters(request.query);
+    const { pageSize, pageToken: token, version: explicit } = parseParams(filesQuerySchema, request.query);
+    if (token && pageSize === undefined) throw new BadRequestError('pageToken needs pageSize');
+    if (token && explicit !== undefined && explicit !== token.v) throw new BadRequestError(`pageToken is for version ${token.v}, not ${explicit}`);
+    const resolved = await context.versions.resolveRequest(request, name, request.query, token?.v);
+    const after: FileKeyPosition | undefined = token ? { path: token.p, dvId: token.d } : undefined;
+    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
+    const files: FilesRequest = { filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters) };
+    if (files.wholeList && (await context.responder.streamWholeList(request, reply, resolved, canonical))) return reply;
+    return context.responder.answer(request, reply, resolved, { route: 'files', canonical }, async () => {
+      const body = await inSnapshot(context.pool, (client) => filesBody(client, resolved, files, context.config));
+      context.metrics.cacheRequestsTotal.inc({ level: body.level, result: 'hit' });
+      const headers: Record<string, string> = body.nextPageToken ? { 'next-page-token': body.nextPageToken } : {};
+      return { response: { version: resolved.version, contentType: ndjsonContentType, ...body.encoded, headers }, level: body.level, ...(body.source !== undefined ? { source: body.source } : {}) };
+    });
+  });
+  done();
+};
