@@ -9,9 +9,10 @@ import { expect } from 'chai';
 import { Partitioners } from 'kafkajs';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
-import { HeadPointers } from '../../shared/contracts/index.ts';
+import { HeadPointers, type HeadAnnouncement } from '../../shared/contracts/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describeWithEnv } from '../support/env.ts';
 import { PipelineHarness, type ServiceName } from '../support/pipeline.ts';
 import { snapshotOf } from '../support/tables.ts';
@@ -74,6 +75,50 @@ describeWithEnv('pipeline end to end', (env) => {
     return rows[0]?.version ?? -1;
   }
 
+  /** Versions a stage has handled, summed over the tables (each commit adds one): what is on Kafka, where the heads are, what is materialized. */
+  async function versionsThrough(stage: ServiceName): Promise<number> {
+    if (stage === 'cdc') {
+      const admin = env.kafka().admin();
+      await admin.connect();
+      try {
+        const offsets = await admin.fetchTopicOffsets(harness.config.pipeline.commitsTopic);
+        return offsets.reduce((sum, partition) => sum + Number(partition.high) - Number(partition.low), 0);
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    let sum = 0;
+    for (const table of tables) sum += stage === 'invalidator' ? ((await heads.get(table))?.version ?? -1) : await materializedVersion(table);
+    return sum;
+  }
+
+  async function committedVersions(): Promise<number> {
+    let sum = 0;
+    for (const table of tables) sum += await headVersion(table);
+    return sum;
+  }
+
+  /** Events the invalidator ran through the head script and found at or behind the head (its own counter). */
+  async function invalidatorStaleEvents(): Promise<number> {
+    const metrics = await (await fetch(harness.adminUrl('invalidator', '/metrics'))).text();
+    return Number(/^deltameta_invalidator_stale_events_total\{[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  }
+
+  /** The pid of the service process this test process spawned (the harness keeps its child to itself). */
+  function childPid(name: ServiceName): number {
+    const script = `services/${name}/main.ts`;
+    const found = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+      try {
+        const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith(script));
+      } catch {
+        return false;
+      }
+    });
+    if (found.length !== 1) throw new Error(`expected one ${name} process of this test, found ${found.length}`);
+    return Number(found[0]);
+  }
+
   /** Every table's head pointer, materialized state and file pages reach its newest committed version, and the state (pages included) equals the log. */
   async function expectCaughtUp(timeoutMs = 60_000): Promise<void> {
     for (const table of tables) {
@@ -126,26 +171,51 @@ describeWithEnv('pipeline end to end', (env) => {
     expect(Number(/deltameta_commit_to_visible_seconds_count\{[^}]*\} (\d+)/.exec(visible)?.[1] ?? 0)).to.be.greaterThan(0);
   });
 
-  it('ignores duplicate and replayed events, dead-letters poison, and keeps going', async function () {
+  it('ignores duplicate and replayed events that arrive after the head moved, dead-letters poison, and keeps going', async function () {
     this.timeout(60_000);
     const kafka = env.kafka();
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const subscriber = env.redis();
+    const announced: HeadAnnouncement[] = [];
+    const marker = 'test-marker';
+    subscriber.on('message', (_channel: string, message: string) => announced.push(JSON.parse(message) as HeadAnnouncement));
+    await subscriber.subscribe(heads.channel);
     await producer.connect();
     try {
+      // The head moves forward first; only then do the old events arrive, so a
+      // head script that moved backwards would be seen (an old event sent
+      // before the new commit would be overtaken by it whatever the script does).
       const head = await headVersion('orders');
-      const replayed = { schema: 'deltameta.commit.v1', table: 'orders', tableId: 1, version: 1, committedAt: new Date().toISOString(), operation: 'WRITE', adds: 1, removes: 0, metadataChanged: false, protocolChanged: false, lsn: '0/1' };
+      const version = await commitSome('orders', 1);
+      expect(version).to.equal(head + 1);
+      await eventually('the new commit to be visible', async () => (await heads.get('orders'))?.version === version);
+      const current = await heads.get('orders');
+      const staleBefore = await invalidatorStaleEvents();
+      const replayed = { schema: 'deltameta.commit.v1', table: 'orders', tableId: 1, version: 1, committedAt: '2020-01-01T00:00:00.000Z', operation: 'WRITE', adds: 1, removes: 0, metadataChanged: false, protocolChanged: false, lsn: '0/1' };
+      // Sent one by one: the invalidator keeps only the newest version of a table per batch,
+      // so each old event must reach the head script on its own.
+      await producer.send({ topic: harness.config.pipeline.commitsTopic, messages: [{ key: 'orders', value: JSON.stringify(replayed) }] });
+      // Handled: found stale by the script, or (the bug) the head moved.
+      const handled = (count: number) => async (): Promise<boolean> =>
+        (await invalidatorStaleEvents()) >= staleBefore + count || (await heads.get('orders'))?.version !== version;
+      await eventually('the replayed event handled', handled(1));
+      await producer.send({ topic: harness.config.pipeline.commitsTopic, messages: [{ key: 'orders', value: JSON.stringify({ ...replayed, version, committedAt: '2020-01-01T00:00:01.000Z' }) }] });
+      expect(await heads.get('orders'), 'the head did not move back to the replayed version').to.deep.equal(current);
+      await eventually('the duplicate event handled', handled(2));
+      expect(await heads.get('orders'), 'the duplicate changed nothing').to.deep.equal(current);
+      expect((await invalidatorStaleEvents()) - staleBefore, 'both old events found stale by the head script').to.equal(2);
+      // Anything the old events announced was published before this marker, on the same server.
+      await redis.publish(heads.channel, JSON.stringify({ table: marker, version: 0, committedAt: '' }));
+      await eventually('the marker announcement', () => announced.some((entry) => entry.table === marker));
+      expect(announced.filter((entry) => entry.table === 'orders').map((entry) => entry.version), 'announced moves of orders').to.deep.equal([version]);
+
       await producer.send({
         topic: harness.config.pipeline.commitsTopic,
         messages: [
-          { key: 'orders', value: JSON.stringify(replayed) },
           { key: 'orders', value: '{"schema":"deltameta.commit.v1","table":' },
           { key: 'orders', value: JSON.stringify({ ...replayed, version: 'seven' }) },
         ],
       });
-      const version = await commitSome('orders', 1);
-      expect(version).to.equal(head + 1);
-      await eventually('the new commit to be visible', async () => (await heads.get('orders'))?.version === version);
-      expect((await heads.get('orders'))?.version, 'the replayed event did not move the head back').to.equal(version);
       const dlq = kafka.consumer({ groupId: `${env.id}-dlq-reader`, maxWaitTimeInMs: 50 });
       const dead: string[] = [];
       await dlq.connect();
@@ -153,7 +223,8 @@ describeWithEnv('pipeline end to end', (env) => {
         await dlq.subscribe({ topic: harness.config.pipeline.deadLetterTopic, fromBeginning: true });
         await dlq.run({ eachMessage: async ({ message }) => { dead.push(message.headers?.['deltameta-error']?.toString() ?? ''); await Promise.resolve(); } });
         await eventually('two poison events on the dead-letter topic', () => dead.length >= 2);
-        expect(dead.every((reason) => reason.startsWith('not a deltameta.commit.v1 event'))).to.equal(true);
+        expect(dead).to.have.length(2);
+        for (const reason of dead) expect(reason).to.match(/^not a deltameta\.commit\.v1 event/);
       } finally {
         await dlq.disconnect();
       }
@@ -161,6 +232,7 @@ describeWithEnv('pipeline end to end', (env) => {
       expect(Number(/deltameta_invalidator_dead_lettered_total\{[^}]*\} (\d+)/.exec(metrics)?.[1])).to.equal(2);
     } finally {
       await producer.disconnect();
+      subscriber.disconnect();
     }
     await expectCaughtUp();
   });
@@ -168,6 +240,7 @@ describeWithEnv('pipeline end to end', (env) => {
   for (const victim of ['cdc', 'invalidator', 'refresher'] as const) {
     it(`loses no version when ${victim} is SIGKILLed in the middle of a write stream`, async function () {
       this.timeout(180_000);
+      const start = { through: await versionsThrough(victim), committed: await committedVersions() };
       let writing = true;
       const writer = (async () => {
         let written = 0;
@@ -177,9 +250,17 @@ describeWithEnv('pipeline end to end', (env) => {
         }
         return written;
       })();
-      await eventually('some commits in flight', async () => (await heads.get('users'))?.version !== undefined && fileCounter > 10);
-      await harness.kill(victim);
+      // Part of the new stream has gone through the victim when it is frozen...
+      await eventually(`${victim} to handle part of the stream`, async () => (await versionsThrough(victim)) > start.through);
+      const pid = childPid(victim);
+      process.kill(pid, 'SIGSTOP');
+      // ...and versions it has not handled are committed while it cannot run, so the kill lands mid-stream.
       await commitSome('events', 3);
+      const committedAtKill = (await committedVersions()) - start.committed;
+      await harness.kill(victim);
+      const throughAtKill = (await versionsThrough(victim)) - start.through;
+      // (It had handled part of the stream: the wait above said so.)
+      expect(throughAtKill, `${victim} killed before it had handled all of the stream`).to.be.lessThan(committedAtKill);
       await harness.start(victim);
       writing = false;
       expect(await writer).to.be.at.least(30);

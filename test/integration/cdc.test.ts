@@ -240,7 +240,7 @@ describeWithEnv('cdc', (env) => {
   }
 
   /** services/cdc as a real process; its admin port is picked by the OS and read from its log. */
-  function spawnService(config: Config): ServiceProcess {
+  function spawnService(config: Config, extraEnv: NodeJS.ProcessEnv = {}): ServiceProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'services', 'cdc', 'main.ts')], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -253,6 +253,7 @@ describeWithEnv('cdc', (env) => {
         DELTAMETA_DEAD_LETTER_TOPIC: config.pipeline.deadLetterTopic,
         DELTAMETA_CDC_ADMIN_PORT: '0',
         DELTAMETA_LOG_LEVEL: 'info',
+        ...extraEnv,
       },
     });
     children.push(child);
@@ -537,30 +538,57 @@ describeWithEnv('cdc', (env) => {
   it('loses nothing when the process is SIGKILLed mid-stream; answers /healthz, /readyz, /metrics', async function () {
     this.timeout(90_000);
     const config = isolatedConfig();
-    const first = spawnService(config);
-    await waitReady(first);
+    // Sends of 25 events, a partial batch waiting up to a second: events sit
+    // read from the slot and not yet on Kafka for long enough to be caught there.
+    const first = spawnService(config, { DELTAMETA_CDC_BATCH_MAX_EVENTS: '25', DELTAMETA_CDC_LINGER_MS: '1000' });
+    const firstAdmin = await waitReady(first);
     const received = await readTopic(config.pipeline.commitsTopic);
     const tables = ['crash_a', 'crash_b'];
     await createTables(tables);
-    const writing = appendVersions(tables, 100);
+    // Each table gets at least 100 versions and keeps getting more until the second process is up.
+    let writing = true;
+    const writers = tables.map(async (table) => {
+      for (let index = 0; writing || index < 100; index++) await commit(pool, { table, actions: appendActions(`part-${index}.parquet`) });
+    });
+    const writes = Promise.all(writers);
 
-    await eventually('part of the stream on Kafka', () => received.length >= 40);
+    // Measured on the broker (a consumer joining its group lags seconds behind): part of the stream is out,
+    // and events read from the slot wait in the process for their send...
+    await eventually('part of the stream on Kafka and more held in the process', async () => {
+      const { bufferedEvents } = (await (await fetch(`${firstAdmin}/readyz`)).json()) as { bufferedEvents?: number };
+      return (bufferedEvents ?? 0) > 0 && (await messagesOnTopic(config.pipeline.commitsTopic)) >= 40;
+    }, 30_000);
+    // ...when the process is frozen; what is committed from now on it cannot have published when it dies.
+    if (first.child.pid === undefined) throw new Error('cdc has no pid');
+    process.kill(first.child.pid, 'SIGSTOP');
+    for (const table of tables) await commit(pool, { table, actions: appendActions('while-frozen.parquet') });
+    const committedAtKill = (await expectedEvents(tables)).size;
     first.child.kill('SIGKILL');
     expect(await first.exited).to.equal(null);
+    const publishedAtKill = await messagesOnTopic(config.pipeline.commitsTopic);
+    // (At least 40 were out: the wait above said so.)
+    expect(publishedAtKill, 'killed before all of the stream was published').to.be.below(committedAtKill);
+
     const second = spawnService(config);
     const admin = await waitReady(second);
-    await writing;
+    writing = false;
+    await writes;
 
     const expected = await expectedEvents(tables);
-    await eventually('every version on the topic', () => {
+    const missing = (): string[] => {
       const seen = new Set(received.map(({ event }) => `${event.table}@${event.version}`));
-      return [...expected.keys()].every((key) => seen.has(key));
-    }, 30_000);
+      return [...expected.keys()].filter((key) => !seen.has(key));
+    };
+    // A lost version never arrives: the wait ends either way, and the assertion names what is missing.
+    await eventually('every version on the topic', () => missing().length === 0, 30_000).catch(() => undefined);
+    expect(missing(), 'versions committed and never published').to.deep.equal([]);
     const duplicates = received.length - expected.size;
     console.log(`      crash: ${expected.size} versions, ${received.length} events (${duplicates} repeated after the kill)`);
     for (const table of tables) {
-      const versions = received.filter(({ event }) => event.table === table).map(({ event }) => event.version);
-      expect(new Set(versions).size).to.equal(101);
+      const versions = new Set(received.filter(({ event }) => event.table === table).map(({ event }) => event.version));
+      const committed = [...expected.keys()].filter((key) => key.startsWith(`${table}@`)).length;
+      expect(committed, `${table}: versions committed`).to.be.greaterThan(101);
+      expect([...versions].sort((a, b) => a - b), `${table}: versions on the topic`).to.deep.equal([...Array(committed).keys()]);
     }
     const last = received.map(({ event }) => event.lsn).sort(compareLsn).at(-1) as string;
     await eventually('the slot to confirm everything', async () => compareLsn(await slotFlushLsn(config.pipeline.slotName), last) >= 0);
