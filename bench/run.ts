@@ -45,7 +45,7 @@ if (refresh) {
   sections.push('## Refresh cost vs table size', '', `\`${refresh.command}\` (${refresh.when})`, '', '![refresh](bench/refresh.svg)', '',
     '| files | incremental refresh ms (median, min-max) | full rebuild ms | ratio | verify |', '|---|---|---|---|---|',
     ...refresh.rows.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.incrementalMedianMs} (${row.incrementalMinMs}-${row.incrementalMaxMs}) | ${row.fullRebuildMs} | ${row.ratio}× | ${String(row.verified)} |`), '',
-    'Target (DESIGN.md §6): ≤50 ms on a 1M-file table and ≥100× faster than a full recompute.', '');
+    'Target (docs/design.md §6): ≤50 ms on a 1M-file table and ≥100× faster than a full recompute.', '');
   const paged = refresh.rows.filter((row) => row.pagesPassMedianMs !== undefined && row.pagesBuildMs !== undefined);
   if (paged.length > 0) {
     sections.push('### File pages after the same commit', '',
@@ -70,7 +70,7 @@ if (pipeline) {
   sections.push('## Pipeline latency under steady writes', '', `\`${pipeline.command}\` (${pipeline.when}): ${pipeline.commits} commits, ${pipeline.errors} errors, ${pipeline.achievedCommitsPerSecond} commits/s achieved`, '',
     '![pipeline](bench/pipeline.svg)', '', '| latency (ms) | samples | p50 | p95 | p99 | max |', '|---|---|---|---|---|---|',
     row('commit → visible (head pointer announced)', pipeline.commitToVisibleMs), row('commit → refreshed (table_state caught up)', pipeline.commitToRefreshedMs), '',
-    'Targets (DESIGN.md §6): commit → visible p50 ≤15 ms, p99 ≤50 ms; commit → refreshed p99 ≤250 ms, at 50 commits/s.', '');
+    'Targets (docs/design.md §6): commit → visible p50 ≤15 ms, p99 ≤50 ms; commit → refreshed p99 ≤250 ms, at 50 commits/s.', '');
 }
 interface ReaderRow { files: number; endpoint: string; coldMs: number; warmMs: number; hotMs: number; replayMs: number; deltaRsMs: number | null; coldVsReplay: number; hotVsReplay: number; coldVsDeltaRs: number | null; hotVsDeltaRs: number | null; hotSummary32Connections?: { requestsPerSecond: number; p50Ms: number; p99Ms: number } }
 const reader = read<{ measuredAt: string; command?: string; results: ReaderRow[] }>('reader.json');
@@ -95,7 +95,7 @@ if (reader) {
     sections.push('Endpoints: `fullFiles` is the whole list as served (from the file pages); `fullFilesFromRows` the same list with the pages switched off (`DELTAMETA_READER_FILE_PAGES=off`: file_index rows gzipped per request), which is also how a version older than the pages\' first build is answered.', '',
       'Hot summary under 32 connections (a reader process of its own after a 2 s warm-up; autocannon in another process):', '', '| files | requests/s | p50 ms | p99 ms |', '|---|---|---|---|',
       ...loads.map((row) => `| ${row.files.toLocaleString('en-US')} | ${row.hotSummary32Connections?.requestsPerSecond ?? '-'} | ${row.hotSummary32Connections?.p50Ms ?? '-'} | ${row.hotSummary32Connections?.p99Ms ?? '-'} |`), '',
-      'Targets (DESIGN.md §6, 1M files): summary ≥300× cold / ≥3000× hot, pruned list ≥30× / ≥300×, full list ≥3× / ≥20×, history ≥100× / ≥1000×; hot summary ≥25k req/s with p99 ≤3 ms.', '');
+      'Targets (docs/design.md §6, 1M files): summary ≥300× cold / ≥3000× hot, pruned list ≥30× / ≥300×, full list ≥3× / ≥20×, history ≥100× / ≥1000×; hot summary ≥25k req/s with p99 ≤3 ms.', '');
   }
 }
 writeFileSync(path.join(projectRoot, 'docs', 'benchmarks.md'), `${sections.join('\n')}\n`);

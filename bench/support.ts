@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmark scripts: a scratch database, service processes, percentiles. */
 import pg from 'pg';
 import { loadConfig, withDatabase, type Config } from '../shared/config/index.ts';
-import { startServiceProcesses } from '../shared/service/index.ts';
+import { startServiceProcesses, type PipelineServiceName } from '../shared/service/index.ts';
 import { createPool, migrate } from '../shared/db/index.ts';
 
 async function withAdmin(work: (admin: pg.Client) => Promise<unknown>): Promise<void> {
@@ -45,7 +45,7 @@ export interface BenchServices {
 }
 
 /** Runs the pipeline services as processes with names unique to this run; warnings and errors go to stderr. */
-export async function startServices(postgresUrl: string, names: readonly string[], run: string): Promise<BenchServices> {
+export async function startServices(postgresUrl: string, names: readonly PipelineServiceName[], run: string): Promise<BenchServices> {
   return startServiceProcesses(postgresUrl, names, `bench-${run}`, {
     onLine: (service, line, level) => {
       if (level >= 40) process.stderr.write(`${service} | ${line}\n`);

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../../shared/config/index.ts';
+import { type Command } from 'commander';
+import { loadConfig, type Config } from '../../shared/config/index.ts';
 import { createPool, migrate, type Pool } from '../../shared/db/index.ts';
 import { generateTable, replay, type Action } from '../../shared/delta/index.ts';
 import { CommitConflictError } from '../../shared/errors/index.ts';
@@ -14,7 +15,29 @@ import { HeadPointers } from '../../shared/contracts/index.ts';
 import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
 import { createRedis } from '../../shared/clients/index.ts';
 import { formatStatus, stackUp } from '../../shared/stack/index.ts';
-import { startServiceProcesses } from '../../shared/service/index.ts';
+import { pipelineServiceNames, startServiceProcesses, waitUntil } from '../../shared/service/index.ts';
+
+// serves: delta_table name unique index, table_state primary key
+const mvVersionSql = 'SELECT s.mv_version::int AS mv FROM deltameta.table_state s JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1';
+// serves: delta_table name unique index, file_page_state primary key
+const filePagesSql = 'SELECT p.version, p.pages, p.raw_bytes, p.body_bytes FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1';
+interface FilePageState { version: number; pages: number; raw_bytes: number; body_bytes: number }
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('the whole story end to end on a sample table')
+    .action(async () => {
+      await runDemo(loadConfig());
+    });
+}
+
+/** Milliseconds until `probe` holds; polled every 2 ms, since these are the latencies the demo prints. */
+async function msUntil(probe: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  await waitUntil('the pipeline catching up', probe, { timeoutMs: 120_000, intervalMs: 2 });
+  return performance.now() - started;
+}
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -103,7 +126,7 @@ export async function runDemo(config: Config): Promise<void> {
 /** Step 8: the sidecar pipeline turns commits into head-pointer moves and fresh materialized state. */
 async function pipelineStory(config: Config, pool: Pool, table: string): Promise<void> {
   console.log('\n8. The commit-event pipeline: cdc (logical replication → Kafka), invalidator (→ Redis head pointers, BullMQ), refresher (→ materialized state):');
-  const services = await startServiceProcesses(config.postgresUrl, ['cdc', 'invalidator', 'refresher', 'reader'], `demo-${process.pid}`, {
+  const services = await startServiceProcesses(config.postgresUrl, pipelineServiceNames, `demo-${process.pid}`, {
     onLine: (service, line, level) => {
       if (level >= 50) console.log(`   ${service} | ${line}`);
     },
@@ -112,40 +135,26 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
   const heads = new HeadPointers(redis, services.config.pipeline.redisPrefix);
   try {
     console.log(`   services ready (admin ports: ${[...services.adminPorts].map(([name, port]) => `${name} ${port}`).join(', ')})`);
-    const mvVersion = async (): Promise<number> => {
-      const { rows } = await pool.query<{ mv: number }>('SELECT s.mv_version::int AS mv FROM deltameta.table_state s JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table]);
-      return rows[0]?.mv ?? -1;
-    };
-    const waitFor = async (probe: () => Promise<boolean>): Promise<number> => {
-      const started = performance.now();
-      while (!(await probe())) {
-        if (performance.now() - started > 120_000) throw new Error('the pipeline did not catch up within 2 minutes');
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-      return performance.now() - started;
-    };
+    const mvVersion = async (): Promise<number> => (await pool.query<{ mv: number }>(mvVersionSql, [table])).rows[0]?.mv ?? -1;
+    const filePages = async (): Promise<FilePageState | undefined> => (await pool.query<FilePageState>(filePagesSql, [table])).rows[0];
     // The first refresh of a table builds its state from the whole log.
     const head = (await snapshotLines(pool, table)).version;
-    const build = await waitFor(async () => (await mvVersion()) >= head);
+    const build = await msUntil(async () => (await mvVersion()) >= head);
     console.log(`   first refresh built the materialized state of ${table} up to version ${head} (${build.toFixed(0)} ms after start)`);
     for (let i = 0; i < 5; i++) {
       const actions: Action[] = [{ kind: 'add', add: { path: `date=2026-01-02/demo-pipeline-${i}.parquet`, partitionValues: { date: '2026-01-02' }, size: 4096, modificationTime: Date.now(), dataChange: true } }];
       const { version } = await commit(pool, { table, actions });
-      const visible = await waitFor(async () => ((await heads.get(table))?.version ?? -1) >= version);
-      const refreshed = visible + (await waitFor(async () => (await mvVersion()) >= version));
+      const visible = await msUntil(async () => ((await heads.get(table))?.version ?? -1) >= version);
+      const refreshed = visible + (await msUntil(async () => (await mvVersion()) >= version));
       console.log(`   commit version ${version}: visible (head pointer) after ${visible.toFixed(1)} ms, materialized after ${refreshed.toFixed(1)} ms`);
     }
     const latestVersion = (await snapshotLines(pool, table)).version;
     let files = 0;
     for await (const line of liveFileLines(pool, table, latestVersion)) if (line) files++;
     // The refresher's pass after each refresh: the live list as compressed pages (what whole-list reads are served from).
-    await waitFor(async () => ((await pool.query<{ version: number }>(
-      'SELECT p.version FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table],
-    )).rows[0]?.version ?? -1) >= latestVersion);
+    await msUntil(async () => ((await filePages())?.version ?? -1) >= latestVersion);
     const verification = await verifyTable(pool, table);
-    const { rows: [pages] } = await pool.query<{ pages: number; raw_bytes: number; body_bytes: number }>(
-      'SELECT p.pages, p.raw_bytes, p.body_bytes FROM deltameta.file_page_state p JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table],
-    );
+    const pages = await filePages();
     console.log(`   verify: materialized state ${verification.ok ? 'equals' : 'DIFFERS FROM'} the log at version ${verification.watermark} (${files} live files from file_index;`
       + ` file pages: ${pages?.pages ?? 0} pages, ${((pages?.raw_bytes ?? 0) / 1e6).toFixed(1)} MB of add lines kept as ${((pages?.body_bytes ?? 0) / 1e6).toFixed(1)} MB of DEFLATE)`);
     if (!verification.ok) throw new Error(verification.problems.join('\n'));

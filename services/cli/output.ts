@@ -1,6 +1,5 @@
-/** Writing CLI output: NDJSON with backpressure, and progress bars only on a terminal. */
+/** Writing CLI output: NDJSON with backpressure. */
 import { once } from 'node:events';
-import { SingleBar } from 'cli-progress';
 
 /** Writes lines to stdout, waiting when the pipe is full; stops quietly if the reader went away (head, less). */
 export async function writeLines(lines: AsyncIterable<string> | Iterable<string>): Promise<number> {
@@ -27,28 +26,4 @@ export async function writeLines(lines: AsyncIterable<string> | Iterable<string>
     process.stdout.off('error', onError);
   }
   return count;
-}
-
-export interface Progress {
-  update(done: number, total: number): void;
-  stop(): void;
-}
-
-export function progressBar(label: string): Progress {
-  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`, stream: process.stderr, hideCursor: true });
-  let started = false;
-  return {
-    update(done, total) {
-      if (!started) {
-        bar.start(total, done);
-        started = true;
-      }
-      bar.setTotal(total);
-      bar.update(done);
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
 }

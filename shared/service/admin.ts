@@ -1,5 +1,5 @@
 /**
- * The admin port every service has (DESIGN.md: cdc 9401, invalidator 9402,
+ * The admin port every service has (docs/design.md: cdc 9401, invalidator 9402,
  * refresher 9403, reader 9404): /metrics for Prometheus, /healthz (the
  * process is alive), /readyz (it does its job: connected, caught up enough).
  */

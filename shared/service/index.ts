@@ -1,3 +1,9 @@
 export { startAdminServer, type AdminServer, type ReadinessCheck } from './admin.ts';
 export { runUntilSignal, withBackoff, type RunningService } from './lifecycle.ts';
-export { startServiceProcesses, type ServiceProcesses } from './service-processes.ts';
+export { isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
+export {
+  parsePipelineServices, pipelineServiceNames, ServiceProcess,
+  type PipelineServiceName, type ServiceExit, type SpawnServiceOptions,
+} from './service-process.ts';
+export { startServiceProcesses, terminateAll, type ServiceProcesses } from './service-processes.ts';
+export { waitUntil, WaitTimeoutError, type ProbeResult, type WaitOptions } from './wait.ts';

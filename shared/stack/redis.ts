@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { projectRoot, type Config } from '../config/index.ts';
 import { StackError } from '../errors/index.ts';
-import { waitUntil } from './health.ts';
+import { waitUntil } from '../service/index.ts';
 import { livePid, stopPid } from './process.ts';
 import { findOnPath, installSystemPackages, run } from './system.ts';
 import type { ServiceStatus, StackService } from './types.ts';

@@ -1,0 +1,94 @@
+/**
+ * The Delta log commands: `gen` (a synthetic table on disk), `import` and
+ * `export` (between `_delta_log` and PostgreSQL), `commit` (one version),
+ * `replay` and `snapshot` (the live files at a version, from the files and
+ * from PostgreSQL: byte-identical, the correctness contract of docs/design.md).
+ */
+import { type Command } from 'commander';
+import { generateTable, parseActionLines, replay } from '../../shared/delta/index.ts';
+import { commit, describeImport, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
+import {
+  addVersionOptions, checkpointIntervalOption, integer, readStdin, tableOption, versionSelector, withPool, type VersionOptions,
+} from './options.ts';
+import { writeLines } from './output.ts';
+import { withProgress } from './progress.ts';
+
+export function registerLogCommands(program: Command): void {
+  program
+    .command('commit')
+    .description('commit one version from Delta commit-file lines on stdin; prints the version (conflict: exit 3)')
+    .addOption(tableOption())
+    .option('--read-version <v>', 'the version the actions were decided on (omit for a blind commit)', integer('--read-version', -1))
+    .action(async (options: { table: string; readVersion?: number }) => {
+      const actions = parseActionLines(await readStdin(), '<stdin>').map((located) => located.action);
+      const result = await withPool((pool) =>
+        commit(pool, { table: options.table, actions, ...(options.readVersion !== undefined ? { readVersion: options.readVersion } : {}), source: '<stdin>' }),
+      );
+      console.log(result.version);
+      if (result.alreadyCommitted) console.error(`deltameta: already committed as version ${result.version} (same commitInfo.txnId)`);
+    });
+
+  addVersionOptions(program
+    .command('replay')
+    .description('file-based log replay: NDJSON of the live add actions, sorted by path')
+    .argument('<dir>', 'Delta table folder (holding _delta_log)'))
+    .action(async (dir: string, options: VersionOptions) => {
+      const state = await replay(dir, versionSelector(options));
+      await writeLines(state.liveLines());
+    });
+
+  addVersionOptions(program
+    .command('snapshot')
+    .description('the same NDJSON as replay, from PostgreSQL')
+    .addOption(tableOption()))
+    .action(async (options: VersionOptions & { table: string }) => {
+      await withPool(async (pool) => {
+        const snapshot = await snapshotLines(pool, options.table, versionSelector(options));
+        await writeLines(snapshot.lines);
+      });
+    });
+
+  program
+    .command('import')
+    .description("import (or incrementally sync) a Delta table's log into PostgreSQL")
+    .argument('<dir>', 'Delta table folder (holding _delta_log)')
+    .addOption(tableOption())
+    .option('--history', 'import every retained version, not just the newest checkpoint and its tail')
+    .action(async (dir: string, options: { table: string; history?: boolean }) => {
+      const started = Date.now();
+      const result = await withProgress(`import ${options.table}`, (progress) => withPool((pool) =>
+        importTable(pool, dir, options.table, { history: options.history === true, onProgress: (p) => progress.update(p.stepsDone, p.stepsTotal) }),
+      ));
+      const seconds = (Date.now() - started) / 1000;
+      console.log(describeImport(result, options.table, dir));
+      if (result.rows > 0) console.error(`${result.rows} rows in ${seconds.toFixed(1)} s (${Math.round(result.rows / seconds)} rows/s)`);
+    });
+
+  program
+    .command('export')
+    .description("write the table's log back as _delta_log (JSON commits, Parquet checkpoints, _last_checkpoint)")
+    .addOption(tableOption())
+    .argument('<dir>', 'target table folder (its _delta_log must be empty or absent)')
+    .addOption(checkpointIntervalOption())
+    .action(async (dir: string, options: { table: string; checkpointInterval: number }) => {
+      const result = await withProgress(`export ${options.table}`, (progress) => withPool((pool) =>
+        exportTable(pool, options.table, dir, { checkpointInterval: options.checkpointInterval, onProgress: (done, total) => progress.update(done, total) }),
+      ));
+      console.log(`${options.table}: wrote versions ${result.fromVersion}..${result.toVersion}, checkpoints at [${result.checkpoints.join(', ')}] into ${dir}`);
+    });
+
+  program
+    .command('gen')
+    .description('write a realistic synthetic Delta table (a real _delta_log), deterministic by seed')
+    .argument('<dir>', 'target table folder')
+    .requiredOption('--files <n>', 'live files at the last version', integer('--files'))
+    .requiredOption('--commits <n>', 'commits after the create', integer('--commits', 1))
+    .option('--partitions <n>', 'partitions (0: unpartitioned)', integer('--partitions'), 10)
+    .addOption(checkpointIntervalOption())
+    .option('--seed <n>', 'random seed', integer('--seed'), 1)
+    .option('--no-deletion-vectors', 'no deletion-vector updates (protocol 1/2)')
+    .action(async (dir: string, options: { files: number; commits: number; partitions: number; checkpointInterval: number; seed: number; deletionVectors: boolean }) => {
+      const result = await withProgress('gen', (progress) => generateTable(dir, { ...options, onProgress: (done, total) => progress.update(done, total) }));
+      console.log(`${dir}: ${result.versions} versions, ${result.liveFiles} live files, ${result.actions} actions, checkpoints at [${result.checkpoints.join(', ')}]`);
+    });
+}
