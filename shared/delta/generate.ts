@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { BadRequestError } from '../errors/index.ts';
 import type { Action, AddAction, DeletionVectorDescriptor, MetadataAction, ProtocolAction, RemoveAction, TxnAction } from './actions.ts';
 import { commitFileName } from './listing.ts';
-import { writeParquetCheckpoint } from './parquet.ts';
+import { writeParquetCheckpoint } from './parquet-write.ts';
 
 export interface GenerateOptions {
   /** live files at the last version */

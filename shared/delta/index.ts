@@ -6,5 +6,6 @@ export {
   applySegment, buildSegment, checkFirstVersion, checkOneVersion, checkPartitionValues, oldestReconstructableVersion, parseTimestamp, readCheckpoint, readJsonActions,
   replay, TableState, versionAtTimestamp, versionTimestamps, type LocatedAction, type LogSegment, type ReplayOptions, type SegmentStep,
 } from './replay.ts';
-export { readParquetActions, writeParquetCheckpoint } from './parquet.ts';
+export { readParquetActions } from './parquet-read.ts';
+export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
 export { generateTable, TableGenerator, type GenerateOptions, type GenerateResult } from './generate.ts';

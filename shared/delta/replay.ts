@@ -16,7 +16,7 @@ import {
 } from './actions.ts';
 import { commitFileName, fileModificationTimeMs, listLog, type CheckpointFiles, type LogListing } from './listing.ts';
 import { compareCodePoints } from './order.ts';
-import { readParquetActions } from './parquet.ts';
+import { readParquetActions } from './parquet-read.ts';
 import { parseActionLines } from './parse.ts';
 
 export type SegmentStep =

@@ -1,0 +1,252 @@
+/**
+ * Reading Delta checkpoints in Parquet form (PROTOCOL.md "Checkpoints"):
+ * any checkpoint Parquet file — classic single-part, a part of a multi-part
+ * checkpoint, the Parquet top-level file of a V2 checkpoint or a V2 sidecar
+ * — yields its actions exactly as the JSON form of the same action would
+ * hold them, so replay does not care which form a file came from. A file
+ * that cannot be read as one fails as a bad JSON commit does: a
+ * LogFormatError (BAD_INPUT) naming the file.
+ *
+ * THE ONE FILE ALLOWED TO IMPORT HYPARQUET INTERNALS (hyparquet/src/*.js),
+ * which is why package.json pins hyparquet exactly.
+ *
+ * Memory is bounded by a row group, never by the file: a checkpoint of a
+ * large table (millions of files) must not need memory proportional to the
+ * table. Reading holds one row group's compressed column chunks and one
+ * decoded page per leaf column.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import zlib from 'node:zlib';
+import {
+  parquetMetadataAsync,
+  parquetSchema,
+  type AsyncBuffer,
+  type ColumnMetaData,
+  type Compressors,
+  type DecodedArray,
+  type RowGroup,
+} from 'hyparquet';
+// Page decoding below hyparquet's row API (see below). These modules are
+// exported by the package ("./src/*.js") but are not its documented surface:
+// a hyparquet upgrade must run test/unit/parquet-checkpoint.test.ts.
+import { parquetHeader } from 'hyparquet/src/column.js';
+import { convert, convertWithDictionary, DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
+import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
+import { readPlain } from 'hyparquet/src/plain.js';
+import { LogFormatError } from '../errors/index.ts';
+import type { Action } from './actions.ts';
+import { columnAction } from './parquet-actions.ts';
+import { compileField, readField, type Field, type LeafColumn, type LevelCursor } from './parquet-assembly.ts';
+
+// hyparquet's row API (parquetRead) assembles a whole row group into nested
+// arrays and objects for every column, nulls included, before handing out a
+// single row: for a 50,000-row group of adds that is over 300 MB of live
+// heap, and a Spark checkpoint's row group can hold several hundred thousand
+// adds. So rows are assembled here instead, straight from the column pages
+// (Dremel record assembly, parquet-assembly.ts), using hyparquet only for
+// the file metadata and for decoding pages. What stays in memory is a row
+// group's compressed column chunks plus one decoded page per leaf column.
+
+type ColumnDecoder = Parameters<typeof convert>[1];
+
+/** A leaf column with the page decoder hyparquet needs for it (all but the chunk's codec). */
+interface LeafDecoder {
+  readonly path: string;
+  readonly maxDef: number;
+  readonly decoder: Omit<ColumnDecoder, 'codec'>;
+}
+
+// Checkpoint writers compress with SNAPPY (Spark), nothing (delta-rs) or,
+// when configured, GZIP/ZSTD; hyparquet decodes only SNAPPY by itself.
+const zstdDecompressSync: unknown = (zlib as unknown as Record<string, unknown>)['zstdDecompressSync'];
+const compressors: Compressors = {
+  GZIP: (input) => zlib.gunzipSync(input),
+  BROTLI: (input) => zlib.brotliDecompressSync(input),
+  // Node >= 22.15 only; on older Node a ZSTD checkpoint fails naming the codec.
+  ...(typeof zstdDecompressSync === 'function'
+    ? { ZSTD: (input: Uint8Array): Uint8Array => (zstdDecompressSync as (data: Uint8Array) => Buffer)(input) }
+    : {}),
+};
+
+/**
+ * An AsyncBuffer over one open file handle. hyparquet's own
+ * asyncBufferFromFile opens a new read stream per slice; positional reads on
+ * one handle cost one descriptor for the whole scan and cannot leak streams.
+ */
+function fileHandleBuffer(handle: FileHandle, byteLength: number, file: string): AsyncBuffer {
+  return {
+    byteLength,
+    async slice(start: number, end: number = byteLength): Promise<ArrayBuffer> {
+      const length = Math.max(0, end - start);
+      const bytes = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
+        // A short file is a truncated checkpoint; returning zeros would decode as garbage.
+        if (bytesRead === 0) throw new LogFormatError(file, undefined, `unexpected end of file at byte ${start + done}`);
+        done += bytesRead;
+      }
+      return bytes.buffer;
+    },
+  };
+}
+
+function leafDecoder(leaf: LeafColumn): LeafDecoder {
+  const { element } = leaf;
+  return {
+    path: leaf.path,
+    maxDef: leaf.maxDef,
+    decoder: { pathInSchema: leaf.pathInSchema, type: element.type ?? 'BYTE_ARRAY', element, schemaPath: leaf.schemaPath, parsers: DEFAULT_PARSERS, compressors, utf8: true },
+  };
+}
+
+/** The file's metadata and its action columns prepared for assembly. */
+async function openCheckpoint(buffer: AsyncBuffer, file: string): Promise<{ rowGroups: RowGroup[]; columns: Field[]; leaves: LeafDecoder[] }> {
+  try {
+    const metadata = await parquetMetadataAsync(buffer);
+    const root = parquetSchema(metadata);
+    const leafColumns: LeafColumn[] = [];
+    const columns = root.children.map((child) => compileField(child, [root], 0, 0, false, leafColumns));
+    return { rowGroups: metadata.row_groups, columns, leaves: leafColumns.map(leafDecoder) };
+  } catch (error) {
+    // A truncated or non-Parquet file, or a schema hyparquet cannot read: say which file.
+    if (error instanceof LogFormatError) throw error;
+    throw new LogFormatError(file, undefined, error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+/**
+ * Yields one action per non-null action column of each row (a well-formed
+ * checkpoint has exactly one per row), in file order.
+ */
+export async function* readParquetActions(file: string): AsyncGenerator<Action> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const buffer = fileHandleBuffer(handle, size, file);
+    const { rowGroups, columns, leaves } = await openCheckpoint(buffer, file);
+    for (const [groupIndex, group] of rowGroups.entries()) {
+      const where = `row group ${groupIndex}`;
+      const cursors = await openRowGroup(buffer, group, leaves, file, where);
+      const rows = Number(group.num_rows);
+      for (let row = 0; row < rows; row++) {
+        for (const column of columns) {
+          const action = columnAction(column, readField(column, cursors), file);
+          if (action) yield action;
+        }
+      }
+      // Entries left over mean the levels and the schema disagree; the rows
+      // already yielded would have been assembled from the wrong entries.
+      for (const [index, cursor] of cursors.entries()) {
+        if (cursor.remaining()) throw new LogFormatError(file, undefined, `${where}: column ${leaves[index]?.path ?? index} has entries beyond ${rows} rows`);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A cursor on each leaf column's chunk in one row group; the chunks' compressed bytes are read now. */
+async function openRowGroup(buffer: AsyncBuffer, group: RowGroup, leaves: readonly LeafDecoder[], file: string, where: string): Promise<LeafCursor[]> {
+  const chunks = new Map<string, ColumnMetaData>();
+  for (const chunk of group.columns) {
+    if (chunk.file_path) throw new LogFormatError(file, undefined, `${where}: column chunks in other files are not supported`);
+    if (chunk.meta_data) chunks.set(chunk.meta_data.path_in_schema.join('.'), chunk.meta_data);
+  }
+  return Promise.all(leaves.map(async (leaf) => {
+    const meta = chunks.get(leaf.path);
+    if (!meta) throw new LogFormatError(file, undefined, `${where}: no column chunk for ${leaf.path}`);
+    // Some writers put 0 in dictionary_page_offset for "none".
+    const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+    const bytes = await buffer.slice(start, start + Number(meta.total_compressed_size));
+    return new LeafCursor(new Uint8Array(bytes), { ...leaf.decoder, codec: meta.codec }, leaf.maxDef, file, `${where} ${leaf.path}`);
+  }));
+}
+
+/**
+ * The (repetition level, definition level, value) entries of one column
+ * chunk, decoded a page at a time as assembly reaches them.
+ */
+class LeafCursor implements LevelCursor {
+  private readonly reader: { view: DataView; offset: number };
+  private dictionary: DecodedArray | undefined;
+  private defs: ArrayLike<number> = [];
+  private reps: ArrayLike<number> = [];
+  private values: ArrayLike<unknown> = [];
+  private count = 0;
+  private index = 0;
+  private valueIndex = 0;
+
+  constructor(
+    bytes: Uint8Array, private readonly decoder: ColumnDecoder, private readonly maxDef: number,
+    private readonly file: string, private readonly where: string,
+  ) {
+    this.reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+  }
+
+  /** Whether an entry is left, decoding the next data page when the current one is used up. */
+  remaining(): boolean {
+    while (this.index >= this.count) {
+      if (this.reader.offset >= this.reader.view.byteLength) return false;
+      try {
+        this.readPage();
+      } catch (error) {
+        // hyparquet's messages name neither the file nor the column.
+        throw new LogFormatError(this.file, undefined, `${this.where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    }
+    return true;
+  }
+
+  peekDef(): number {
+    if (!this.remaining()) throw new LogFormatError(this.file, undefined, `${this.where}: fewer entries than rows`);
+    return this.defs.length ? this.defs[this.index] ?? 0 : this.maxDef;
+  }
+
+  /** 0 at the end of the chunk: nothing continues a repeated field there. */
+  peekRep(): number {
+    if (!this.remaining()) return 0;
+    return this.reps.length ? this.reps[this.index] ?? 0 : 0;
+  }
+
+  /** Consumes one entry; its value if defined down to the leaf, else undefined. */
+  take(): unknown {
+    const def = this.peekDef();
+    this.index++;
+    return def === this.maxDef ? this.values[this.valueIndex++] : undefined;
+  }
+
+  private readPage(): void {
+    const header = parquetHeader(this.reader);
+    const { view } = this.reader;
+    const body = new Uint8Array(view.buffer, view.byteOffset + this.reader.offset, header.compressed_page_size);
+    this.reader.offset += header.compressed_page_size;
+    this.index = 0;
+    this.valueIndex = 0;
+    this.count = 0;
+    const { decoder } = this;
+    if (header.type === 'DICTIONARY_PAGE' && header.dictionary_page_header) {
+      const page = decompressPage(body, header.uncompressed_page_size, decoder.codec, decoder.compressors);
+      const pageReader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
+      const plain = readPlain(pageReader, decoder.type, header.dictionary_page_header.num_values, decoder.element.type_length);
+      this.dictionary = convert(plain, decoder);
+    } else if (header.type === 'DATA_PAGE' && header.data_page_header) {
+      const page = decompressPage(body, header.uncompressed_page_size, decoder.codec, decoder.compressors);
+      const { definitionLevels, repetitionLevels, dataPage } = readDataPage(page, header.data_page_header, decoder);
+      this.setPage(header.data_page_header.num_values, definitionLevels, repetitionLevels, convertWithDictionary(dataPage, this.dictionary, header.data_page_header.encoding, decoder));
+    } else if (header.type === 'DATA_PAGE_V2' && header.data_page_header_v2) {
+      const { definitionLevels, repetitionLevels, dataPage } = readDataPageV2(body, header, decoder);
+      this.setPage(header.data_page_header_v2.num_values, definitionLevels, repetitionLevels, convertWithDictionary(dataPage, this.dictionary, header.data_page_header_v2.encoding, decoder));
+    }
+    // Index pages carry no entries.
+  }
+
+  private setPage(count: number, defs: number[] | undefined, reps: number[], values: DecodedArray): void {
+    this.count = count;
+    // hyparquet leaves the level arrays empty when every entry is at the
+    // maximum (no nulls) or the column has no such levels.
+    this.defs = defs ?? [];
+    this.reps = reps;
+    this.values = values;
+  }
+}
