@@ -1,3 +1,8 @@
+// What main.ts and the integration tests run: the publisher and the errors it throws.
 export { CommitPublisher, type CdcDeps, type CdcReadiness } from './commit-publisher.ts';
 export { CdcRowError } from './errors.ts';
 export { ReplicationSetupError } from './setup.ts';
+// The pure logic behind the flush rule, for its unit tests.
+export { FlushPosition, type StatusChannel } from './flush-position.ts';
+export { PublisherLifecycle, type PublisherState } from './publisher-state.ts';
+export { TransactionQueue, type ReceivedTransaction, type TakenBatch } from './transaction-queue.ts';

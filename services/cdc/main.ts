@@ -1,7 +1,7 @@
 /**
  * services/cdc: delta_commit inserts from the logical replication slot →
  * deltameta.commit.v1 events on the commits topic (key = table). The slot
- * moves only after Kafka has the events. See shared/cdc.
+ * moves only after Kafka has the events (the rule: flush-position.ts).
  */
 import { CommitPublisher } from './index.ts';
 import { loadConfig } from '../../shared/config/index.ts';

@@ -1,7 +1,7 @@
 /**
  * What the CDC publisher needs in PostgreSQL before it streams, created when
  * missing and safe when several instances start at once: the publication and
- * the slot (the topics: ensureCommitTopics in shared/events). The publication
+ * the slot (the topics: ensureCommitTopics in shared/contracts). The publication
  * comes first: pgoutput reads it with the catalog as of each decoded change,
  * so a slot older than its publication fails on the changes in between.
  */
@@ -30,6 +30,29 @@ function sqlState(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
+// serves: pg_publication_pubname_index
+const publicationExistsSql = 'SELECT 1 FROM pg_publication WHERE pubname = $1';
+
+/** DDL takes no parameters: `publication` is quoted by quoteIdentifier. */
+function createPublicationSql(publication: string): string {
+  return `CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE deltameta.delta_commit WITH (publish = 'insert')`;
+}
+
+// serves: pg_publication_pubname_index (pg_publication_tables reads pg_publication_rel by publication)
+const publicationCarriesCommitsSql = `
+  SELECT p.pubinsert,
+         EXISTS (SELECT 1 FROM pg_publication_tables t
+                  WHERE t.pubname = p.pubname AND t.schemaname = 'deltameta' AND t.tablename = 'delta_commit') AS has_table
+    FROM pg_publication p WHERE p.pubname = $1`;
+
+// serves: no index: creates the slot, reads no table
+const createSlotSql = `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`;
+
+// serves: no index: pg_replication_slots is the max_replication_slots entries in shared memory
+const readSlotSql = `
+  SELECT plugin, slot_type, database = current_database() AS same_database, confirmed_flush_lsn::text
+    FROM pg_replication_slots WHERE slot_name = $1`;
+
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -37,22 +60,16 @@ function quoteIdentifier(name: string): string {
 /** Creates the publication when missing; an existing one must publish delta_commit inserts, or commits would be skipped. */
 export async function ensurePublication(pool: Pool, publicationName: string): Promise<boolean> {
   let created = false;
-  const { rows } = await pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publicationName]);
+  const { rows } = await pool.query(publicationExistsSql, [publicationName]);
   if (rows.length === 0) {
     try {
-      await pool.query(`CREATE PUBLICATION ${quoteIdentifier(publicationName)} FOR TABLE deltameta.delta_commit WITH (publish = 'insert')`);
+      await pool.query(createPublicationSql(publicationName));
       created = true;
     } catch (error) {
       if (!alreadyExists.has(sqlState(error) ?? '')) throw error;
     }
   }
-  const { rows: checks } = await pool.query<{ pubinsert: boolean; has_table: boolean }>(
-    `SELECT p.pubinsert,
-            EXISTS (SELECT 1 FROM pg_publication_tables t
-                     WHERE t.pubname = p.pubname AND t.schemaname = 'deltameta' AND t.tablename = 'delta_commit') AS has_table
-       FROM pg_publication p WHERE p.pubname = $1`,
-    [publicationName],
-  );
+  const { rows: checks } = await pool.query<{ pubinsert: boolean; has_table: boolean }>(publicationCarriesCommitsSql, [publicationName]);
   const check = checks[0];
   if (!check?.pubinsert || !check.has_table) {
     throw new ReplicationSetupError('publication', publicationName, 'it exists but does not publish inserts into deltameta.delta_commit');
@@ -95,7 +112,7 @@ export async function ensureSlot(pool: Pool, slotName: string): Promise<{ positi
       continue;
     }
     try {
-      await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slotName]);
+      await pool.query(createSlotSql, [slotName]);
       created = true;
     } catch (error) {
       if (!alreadyExists.has(sqlState(error) ?? '')) throw error;
@@ -106,8 +123,7 @@ export async function ensureSlot(pool: Pool, slotName: string): Promise<{ positi
 /** The slot's confirmed flush position, undefined while it is being created; undefined slot when there is none. */
 export async function readSlot(pool: Pool, slotName: string): Promise<{ position: bigint | undefined } | undefined> {
   const { rows } = await pool.query<{ plugin: string | null; slot_type: string; same_database: boolean; confirmed_flush_lsn: string | null }>(
-    `SELECT plugin, slot_type, database = current_database() AS same_database, confirmed_flush_lsn::text
-       FROM pg_replication_slots WHERE slot_name = $1`,
+    readSlotSql,
     [slotName],
   );
   const slot = rows[0];

@@ -1,5 +1,8 @@
 import type { Pool } from '../../shared/db/index.ts';
 
+// serves: delta_table primary key
+const tableNamesByIdSql = 'SELECT table_id, name FROM deltameta.delta_table WHERE table_id = ANY($1::bigint[])';
+
 /**
  * Table names by table_id, for the event key. Names never change once a
  * table exists (delta_table.name is its identity), so a name is looked up
@@ -18,11 +21,7 @@ export class TableNames {
   async load(tableIds: Iterable<number>): Promise<void> {
     const missing = [...new Set(tableIds)].filter((tableId) => !this.names.has(tableId));
     if (missing.length === 0) return;
-    // serves: delta_table primary key
-    const { rows } = await this.pool.query<{ table_id: number; name: string }>(
-      'SELECT table_id, name FROM deltameta.delta_table WHERE table_id = ANY($1::bigint[])',
-      [missing],
-    );
+    const { rows } = await this.pool.query<{ table_id: number; name: string }>(tableNamesByIdSql, [missing]);
     for (const row of rows) this.names.set(Number(row.table_id), row.name);
   }
 }
