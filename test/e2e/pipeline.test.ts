@@ -186,8 +186,9 @@ describeWithEnv('pipeline end to end', (env) => {
       // head script that moved backwards would be seen (an old event sent
       // before the new commit would be overtaken by it whatever the script does).
       const head = await headVersion('orders');
-      const version = await commitSome('orders', 1);
-      expect(version).to.equal(head + 1);
+      // Two commits, so the replayed version 1 is older than the head even when this test runs alone.
+      const version = await commitSome('orders', 2);
+      expect(version).to.equal(head + 2);
       await eventually('the new commit to be visible', async () => (await heads.get('orders'))?.version === version);
       const current = await heads.get('orders');
       const staleBefore = await invalidatorStaleEvents();
