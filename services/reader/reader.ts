@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { ReaderConfig } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
+import { InternalError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import { AccessControl } from './auth.ts';
@@ -56,7 +57,7 @@ export class Reader {
   }
 
   get port(): number {
-    if (this.listeningPort === undefined) throw new Error('the reader is not listening');
+    if (this.listeningPort === undefined) throw new InternalError('the reader is not listening (port read before start())');
     return this.listeningPort;
   }
 

@@ -5,6 +5,7 @@
  * uncompressed list never sits in memory.
  */
 import { createGzip, constants as zlibConstants, type ZlibOptions } from 'node:zlib';
+import { InternalError } from '../../shared/errors/index.ts';
 
 export type BodyEncoding = 'gzip' | 'identity';
 
@@ -61,8 +62,8 @@ export async function encodeLines(lines: AsyncIterable<string> | Iterable<string
     gzip.once('error', reject);
   });
   gzip.end();
-  await finished;
-  if (gzipError) throw gzipError;
+  const failure = await finished.then(() => gzipError, (error: unknown) => error);
+  if (failure !== undefined) throw new InternalError('compressing a response body failed', { cause: failure });
   return { body: Buffer.concat(compressed), encoding: 'gzip' };
 }
 
