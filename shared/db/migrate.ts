@@ -27,14 +27,14 @@ export function readMigrations(dir = migrationsDir): MigrationFile[] {
   const migrations = files.map((file) => {
     const match = /^(\d{6})_([a-z0-9_]+)\.sql$/.exec(file);
     if (!match?.[1] || !match[2]) {
-      throw new MigrationError(file, { cause: new Error('file name must look like 000001_name.sql') });
+      throw new MigrationError(file, { reason: 'file name must look like 000001_name.sql' });
     }
     const sql = readFileSync(path.join(dir, file), 'utf8');
     return { version: Number(match[1]), name: match[2], file, sql, checksum: createHash('sha256').update(sql).digest('hex') };
   });
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
-      throw new MigrationError(migration.file, { cause: new Error(`expected version ${index + 1}: versions must be 1, 2, 3, … without gaps`) });
+      throw new MigrationError(migration.file, { reason: `expected version ${index + 1}: versions must be 1, 2, 3, … without gaps` });
     }
   });
   return migrations;
@@ -67,7 +67,7 @@ export async function migrate(pool: Pool, dir = migrationsDir): Promise<{ applie
       const checksum = done.get(migration.version);
       if (checksum !== undefined) {
         if (checksum !== migration.checksum) {
-          throw new MigrationError(migration.file, { cause: new Error('it was changed after it was applied; migrations are immutable, add a new one') });
+          throw new MigrationError(migration.file, { reason: 'it was changed after it was applied; migrations are immutable, add a new one' });
         }
         continue;
       }

@@ -2,10 +2,11 @@ export * from './actions.ts';
 export { parseActionLines, parseActionObject, type LineAction } from './parse.ts';
 export { commitFileName, listLog, type CheckpointFiles, type LogListing } from './listing.ts';
 export { compareCodePoints } from './order.ts';
-export {
-  applySegment, buildSegment, checkFirstVersion, checkOneVersion, checkPartitionValues, oldestReconstructableVersion, parseTimestamp, readCheckpoint, readJsonActions,
-  replay, TableState, versionAtTimestamp, versionTimestamps, type LocatedAction, type LogSegment, type ReplayOptions, type SegmentStep,
-} from './replay.ts';
+export { applySegment, readCheckpoint, readJsonActions, replay, type ReplayOptions } from './replay.ts';
+export { buildSegment, oldestReconstructableVersion, type LogSegment, type SegmentStep } from './segment.ts';
+export { checkFirstVersion, checkOneVersion, checkPartitionValues, TableState, type LocatedAction } from './table-state.ts';
+export { parseTimestamp, versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';
 export { readParquetActions } from './parquet-read.ts';
 export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
-export { generateTable, TableGenerator, type GenerateOptions, type GenerateResult } from './generate.ts';
+export { generateTable, type GenerateOptions, type GenerateResult } from './generate.ts';
+export { TableGenerator, type TableGeneratorOptions } from './table-generator.ts';

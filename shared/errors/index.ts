@@ -58,12 +58,16 @@ export class SystemPackageMissingError extends DeltametaError {
   }
 }
 
-/** Thrown when a migration file cannot be applied; nothing of that migration is kept. */
+/**
+ * Thrown when a migration file cannot be applied (nothing of that migration
+ * is kept), or is misnamed or changed after it was applied: with the
+ * database's error as `cause`, or our own `reason`.
+ */
 export class MigrationError extends DeltametaError {
   readonly file: string;
-  constructor(file: string, options: { cause: unknown }) {
-    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
-    super('MIGRATION_FAILED', `migration ${file} failed: ${reason}`, options);
+  constructor(file: string, failure: { cause: unknown } | { reason: string }) {
+    const reason = 'reason' in failure ? failure.reason : failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+    super('MIGRATION_FAILED', `migration ${file} failed: ${reason}`, 'cause' in failure ? { cause: failure.cause } : undefined);
     this.file = file;
   }
 }

@@ -7,6 +7,7 @@
  * inside one batch leaves two rows, and time travel to any version of the
  * batch still finds the right one.
  */
+import { InternalError } from '../errors/index.ts';
 
 export interface KeyAction {
   readonly version: number;
@@ -37,7 +38,7 @@ export interface KeyReconciliation {
 /** `actions` must be non-empty and sorted by (version, ordinal). */
 export function reconcileKey(actions: readonly KeyAction[]): KeyReconciliation {
   const first = actions[0];
-  if (!first) throw new Error('reconcileKey needs at least one action');
+  if (!first) throw new InternalError('reconcileKey needs at least one action');
   const intervals: FileInterval[] = [];
   actions.forEach((action, index) => {
     if (action.add === null) return;
