@@ -73,8 +73,7 @@ export class FlushPosition {
   /** A committed transaction from the slot; one without rows is complete on arrival, once those before it are. */
   transactionReceived(transaction: ReceivedTransaction): void {
     this.queue.push(transaction);
-    this.queue.releaseCompleted();
-    this.advanceTo(transaction.commitEndLsn); // MUTATION
+    this.advanceTo(this.queue.releaseCompleted());
   }
 
   /** The next rows to send, oldest first, at most `maxRows`. */
