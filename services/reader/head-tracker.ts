@@ -24,6 +24,7 @@ interface Waiter {
 }
 
 export class HeadTracker {
+  // A Map, not an LRU: one entry per table read, and forgetting a head would let a stale Redis read move it back.
   private readonly known = new Map<string, KnownHead>();
   private readonly waiters = new Set<Waiter>();
   private readonly pointers: HeadPointers;

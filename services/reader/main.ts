@@ -1,16 +1,15 @@
 /**
- * services/reader: the /v1 HTTP API (DESIGN.md section 4), answering from
- * L1 (in-process LRU) ▶ L2 (Redis) ▶ L3 (materialized state) ▶ L4 (log tail),
- * with /metrics, /healthz and /readyz on its admin port.
+ * services/reader: the /v1 HTTP API (docs/design.md section 4, "HTTP
+ * reader"), answering from L1 (in-process LRU) ▶ L2 (Redis) ▶ L3
+ * (materialized state) ▶ L4 (log tail), with /metrics, /healthz and
+ * /readyz on its admin port.
  */
-import { loadConfig } from '../../shared/config/index.ts';
-import { createLogger } from '../../shared/logging/index.ts';
-import { createRegistry } from '../../shared/metrics/index.ts';
-import { loadReaderConfig } from '../../shared/config/index.ts';
-import { readerMetrics } from '../../shared/metrics/index.ts';
-import { Reader } from './index.ts';
 import { createRedis } from '../../shared/clients/index.ts';
+import { loadConfig, loadReaderConfig } from '../../shared/config/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { Reader } from './index.ts';
 
 const config = loadConfig();
 const readerConfig = loadReaderConfig();

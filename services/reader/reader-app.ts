@@ -1,5 +1,5 @@
 /**
- * The /v1 HTTP API (docs/design.md section 4) on Fastify: the access hook,
+ * The /v1 HTTP API (docs/design.md section 4, "HTTP reader") on Fastify: the access hook,
  * the request-duration metric, one problem+json error path, and a plugin
  * per route. Each table route authorizes, resolves the version
  * (version-resolution.ts), then answers through table-responder.ts: 304 when

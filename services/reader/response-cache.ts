@@ -74,6 +74,7 @@ const entryOverheadBytes = 256;
 
 export class ResponseCache {
   private readonly l1: LRUCache<string, CachedResponse> | undefined;
+  // A Map, not an LRU: misses being produced now, each removed when it settles; evicting one would only start a second producer.
   private readonly inFlight = new Map<string, Promise<{ response: CachedResponse; level: CacheLevel; source?: string }>>();
 
   constructor(

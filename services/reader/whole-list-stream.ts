@@ -1,8 +1,8 @@
 /**
- * Whole file lists too big for the reader to hold (DESIGN.md: bounded
- * memory): streamed to the client from one REPEATABLE READ snapshot, which
- * the stream holds until it ends or is destroyed (a client gone away), and
- * never kept in L1/L2.
+ * Whole file lists too big for the reader to hold (docs/design.md section
+ * 6: reader memory within its cache budget): streamed to the client from
+ * one REPEATABLE READ snapshot, which the stream holds until it ends or is
+ * destroyed (a client gone away), and never kept in L1/L2.
  * - From the file pages when they answer the version: the gzip member is
  *   assembled on the way (header, the stored segments, the trailer with the
  *   combined CRC-32), nothing compressed.
