@@ -14,6 +14,9 @@ import {
   checkOneVersion, checkPartitionValues, fileKey, type Action, type CommitInfo, type LocatedAction, type MetadataAction,
 } from '../delta/index.ts';
 import { BadRequestError, CommitConflictError, LogFormatError, NotFoundError } from '../errors/index.ts';
+import {
+  commitClockSql, commitOfTxnIdSql, createTableSql, latestTxnVersionsSql, metadataAtSql, winningCommitsSql, winningRemovesSql, winningTxnsSql,
+} from './commit-sql.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable } from './tables.ts';
 
@@ -154,20 +157,14 @@ async function attemptCommit(
     if (!prepared.metadata || !prepared.changesProtocol) {
       throw new NotFoundError(`table ${JSON.stringify(request.table)} does not exist; creating it needs a commit with protocol and metaData`);
     }
-    const { rows } = await client.query<{ table_id: number }>(
-      `INSERT INTO deltameta.delta_table (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING table_id`,
-      [request.table],
-    );
+    const { rows } = await client.query<{ table_id: number }>(createTableSql, [request.table]);
     if (rows.length === 0) throw new CommitConflictError(request.table, 'table-exists', -1, 0, 'another writer created the table first');
     table = { tableId: (rows[0] as { table_id: number }).table_id, name: request.table, location: null, logStartVersion: 0, headVersion: -1 };
     created = true;
   }
   const txnId = prepared.commitInfo?.txnId;
   if (typeof txnId === 'string') {
-    const { rows } = await client.query<{ version: number }>(
-      'SELECT version FROM deltameta.delta_commit WHERE table_id = $1 AND txn_id = $2',
-      [table.tableId, txnId],
-    );
+    const { rows } = await client.query<{ version: number }>(commitOfTxnIdSql, [table.tableId, txnId]);
     if (rows[0]) return { kind: 'committed', result: { version: rows[0].version, alreadyCommitted: true, created: false } };
   }
   const head = table.headVersion;
@@ -186,11 +183,7 @@ async function attemptCommit(
   const batch = new RowBatch(table.tableId);
   prepared.actions.forEach((action, ordinal) => batch.addAction(version, ordinal, action, summary));
   // Strictly increasing timestamps per table, as time travel needs.
-  const { rows: clock } = await client.query<{ now_ms: number; previous_ms: number | null }>(
-    `SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms,
-            (SELECT timestamp_ms FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS previous_ms`,
-    [table.tableId, head],
-  );
+  const { rows: clock } = await client.query<{ now_ms: number; previous_ms: number | null }>(commitClockSql, [table.tableId, head]);
   const nowMs = clock[0]?.now_ms ?? Date.now();
   const timestampMs = Math.max(nowMs, (clock[0]?.previous_ms ?? -Infinity) + 1);
   batch.addCommit(
@@ -219,11 +212,8 @@ async function checkConflicts(
   since: number,
   head: number,
 ): Promise<void> {
-  // serves: delta_commit primary key (table_id, version) range
   const { rows: winners } = await client.query<{ version: number; metadata_changed: boolean; protocol_changed: boolean }>(
-    `SELECT version, metadata_changed, protocol_changed FROM deltameta.delta_commit
-      WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version`,
-    [tableId, since, head],
+    winningCommitsSql, [tableId, since, head],
   );
   for (const winner of winners) {
     if (winner.protocol_changed) {
@@ -238,11 +228,7 @@ async function checkConflicts(
     }
   }
   if (prepared.removedKeys.size > 0 || prepared.readPaths.size > 0) {
-    // serves: delta_remove primary key (table_id, version, ordinal): only the winners' removes are read
-    const { rows: removes } = await client.query<{ version: number; path: string; dv_id: string }>(
-      `SELECT version, path, dv_id FROM deltameta.delta_remove WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version`,
-      [tableId, since, head],
-    );
+    const { rows: removes } = await client.query<{ version: number; path: string; dv_id: string }>(winningRemovesSql, [tableId, since, head]);
     for (const remove of removes) {
       const key = `${remove.path}\u0000${remove.dv_id}`;
       if (prepared.removedKeys.has(key)) {
@@ -255,8 +241,7 @@ async function checkConflicts(
   }
   if (prepared.appIds.size > 0) {
     const { rows: txns } = await client.query<{ version: number; app_id: string }>(
-      `SELECT version, app_id FROM deltameta.delta_txn WHERE table_id = $1 AND version > $2 AND version <= $3 AND app_id = ANY($4)`,
-      [tableId, since, head, [...prepared.appIds.keys()]],
+      winningTxnsSql, [tableId, since, head, [...prepared.appIds.keys()]],
     );
     const first = txns[0];
     if (first) {
@@ -268,11 +253,8 @@ async function checkConflicts(
 /** A txn version must move forward per appId: an old one means this batch was already committed (idempotent writers). */
 async function checkTxnVersions(client: PoolClient, tableName: string, tableId: number, prepared: PreparedCommit, head: number): Promise<void> {
   if (prepared.appIds.size === 0) return;
-  // serves: delta_txn_app (table_id, app_id, version DESC)
   const { rows } = await client.query<{ app_id: string; txn_version: number; version: number }>(
-    `SELECT DISTINCT ON (app_id) app_id, txn_version, version FROM deltameta.delta_txn
-      WHERE table_id = $1 AND app_id = ANY($2) AND version <= $3 ORDER BY app_id, version DESC, ordinal DESC`,
-    [tableId, [...prepared.appIds.keys()], head],
+    latestTxnVersionsSql, [tableId, [...prepared.appIds.keys()], head],
   );
   for (const row of rows) {
     const ours = prepared.appIds.get(row.app_id) ?? 0;
@@ -287,10 +269,7 @@ async function checkTxnVersions(client: PoolClient, tableName: string, tableId: 
 async function checkAgainstMetadata(client: PoolClient, tableId: number, head: number, prepared: PreparedCommit, source: string): Promise<void> {
   let metadata = prepared.metadata;
   if (!metadata) {
-    const { rows } = await client.query<{ action: string }>(
-      'SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1',
-      [tableId, head],
-    );
+    const { rows } = await client.query<{ action: string }>(metadataAtSql, [tableId, head]);
     metadata = rows[0] ? (JSON.parse(rows[0].action) as MetadataAction) : undefined;
   }
   prepared.actions.forEach((action, index) => {
