@@ -1,7 +1,9 @@
 /**
  * `deltameta up`: runs the services against the stack as child processes,
  * each line of their logs prefixed with the service's name; SIGTERM/SIGINT
- * is passed on and `up` exits when they have all stopped.
+ * is passed on (SIGHUP as SIGTERM: the children have their own process
+ * group, so a closed terminal reaches only `up`) and `up` exits when they
+ * have all stopped.
  */
 import { type Config } from '../../shared/config/index.ts';
 import { createPool, migrate } from '../../shared/db/index.ts';
@@ -20,13 +22,15 @@ export async function runServices(config: Config, names: readonly string[]): Pro
   const prefix = (name: string): string => `${name.padEnd(11)} | `;
   const services = wanted.map((name) => ServiceProcess.spawn(name, {
     env: process.env,
+    ownProcessGroup: true,
     onLine: (line) => process.stdout.write(`${prefix(name)}${line}\n`),
   }));
   const forward = (signal: NodeJS.Signals): void => {
-    for (const service of services) service.signal(signal);
+    for (const service of services) service.signal(signal === 'SIGHUP' ? 'SIGTERM' : signal);
   };
   process.on('SIGTERM', forward);
   process.on('SIGINT', forward);
+  process.on('SIGHUP', forward);
   const codes = await Promise.all(services.map(async (service) => {
     const { code, signal } = await service.exited;
     process.stdout.write(`${prefix(service.name)}exited (${code ?? signal})\n`);
@@ -34,5 +38,6 @@ export async function runServices(config: Config, names: readonly string[]): Pro
   }));
   process.off('SIGTERM', forward);
   process.off('SIGINT', forward);
+  process.off('SIGHUP', forward);
   return codes.some((code) => code !== 0) ? 1 : 0;
 }

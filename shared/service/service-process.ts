@@ -28,6 +28,12 @@ export interface SpawnServiceOptions {
   onLine?: (line: string, level: number) => void;
   /** How many of the latest lines `output` keeps. Default 500. */
   recentLines?: number;
+  /**
+   * In a process group of its own, so a terminal's Ctrl-C reaches only the
+   * parent, which passes it on once (`deltameta up`): had the child seen it
+   * too, the two SIGINTs would count as a second Ctrl-C and skip the graceful stop.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** Throws BAD_INPUT for a name that is not one of the pipeline's services. */
@@ -70,7 +76,9 @@ export class ServiceProcess {
     this.name = name;
     const main = path.join(projectRoot, 'services', name, 'main.ts');
     if (!existsSync(main)) throw new DeltametaError('BAD_INPUT', `no service named ${JSON.stringify(name)} (services/${name}/main.ts)`);
-    this.child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: projectRoot, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', main], {
+      cwd: projectRoot, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownProcessGroup === true,
+    });
     killOnParentExit(this.child);
     const keep = options.recentLines ?? 500;
     const onLine = (line: string): void => {
