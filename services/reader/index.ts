@@ -7,8 +7,7 @@
 export { Reader, type ReaderOptions } from './reader.ts';
 // Access control as the tests configure it (test/integration/reader.test.ts).
 export { AccessControl, hashToken } from './auth.ts';
-// The L4 filter semantics and the whole-list stream, checked directly by test/integration/reader.test.ts.
-export { matchesFilters, parseFileFilters } from './file-filters.ts';
+// The whole-list stream, whose snapshot test/integration/reader.test.ts watches directly.
 export { streamWholeListIfLarge } from './whole-list-stream.ts';
 // Pure request rules, for their unit tests (test/unit/reader-*.test.ts).
 export { acceptsGzip } from './accept-encoding.ts';
