@@ -15,6 +15,15 @@ export interface PipelineStatus {
   tables: Array<{ table: string; head: number; visible: number | null; materialized: number | null; pages: number | null }>;
 }
 
+interface TableVersions { name: string; head: number; materialized: number | null; pages: number | null }
+
+// serves: delta_commit primary key (table_id, version) for max(version), table_state and file_page_state primary keys
+const tableVersionsSql = `
+  SELECT t.name, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head,
+         (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized,
+         (SELECT version FROM deltameta.file_page_state p WHERE p.table_id = t.table_id) AS pages
+    FROM deltameta.delta_table t ORDER BY t.name`;
+
 export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
   const pool = createPool(config.postgresUrl, { max: 1, applicationName: 'deltameta-status' });
   const redis = createRedis(config, 'deltameta-status');
@@ -31,12 +40,8 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
       lagMessages = null;
     }
     const depth = await queueDepth(queue);
-    const { rows: tables } = await pool.query<{ name: string; head: number; materialized: number | null; pages: number | null }>(
-      `SELECT t.name, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head,
-              (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized,
-              (SELECT version FROM deltameta.file_page_state p WHERE p.table_id = t.table_id) AS pages
-         FROM deltameta.delta_table t ORDER BY t.name`,
-    ).catch(() => ({ rows: [] as Array<{ name: string; head: number; materialized: number | null; pages: number | null }> }));
+    // Before `migrate` there are no tables to report.
+    const { rows: tables } = await pool.query<TableVersions>(tableVersionsSql).catch(() => ({ rows: [] as TableVersions[] }));
     const heads = new HeadPointers(redis, config.pipeline.redisPrefix);
     const tableRows = await Promise.all(tables.map(async (row) => ({
       table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized, pages: row.pages,
