@@ -67,7 +67,10 @@ async function prepareVenv(): Promise<string> {
   await rm(markerFile, { force: true });
   // existsSync follows the symlink: a venv whose base python disappeared is
   // re-created in place (`venv` upgrades an existing folder).
-  if (!existsSync(venvPython)) await runToStderr('python3', ['-m', 'venv', venvDir]);
+  if (!existsSync(venvPython)) {
+    await requireVenvModule();
+    await runToStderr('python3', ['-m', 'venv', venvDir]);
+  }
   // Pinned `==` versions, so installing over an older set up- or downgrades
   // exactly what changed.
   await runToStderr(venvPip, ['install', '-q', '-r', requirementsFile]);
@@ -77,6 +80,21 @@ async function prepareVenv(): Promise<string> {
   await writeFile(temporary, `${wanted}\n`);
   await rename(temporary, markerFile);
   return venvPython;
+}
+
+/**
+ * Debian splits `venv`'s pip bootstrap (ensurepip) into python3-venv, so a
+ * bare python3 fails halfway through `-m venv` and leaves a venv without
+ * pip. Checked first so the failure names the package.
+ * TODO: install it as shared/stack installs its packages (installSystemPackages,
+ * when root on Debian) once shared/stack/index.ts exports that function.
+ */
+async function requireVenvModule(): Promise<void> {
+  try {
+    await promisify(execFile)('python3', ['-c', 'import ensurepip, venv'], { cwd: projectRoot });
+  } catch (error) {
+    throw new Error("python3's venv module (with ensurepip) is missing: apt-get install python3-venv", { cause: error });
+  }
 }
 
 async function readMarker(): Promise<string | undefined> {
