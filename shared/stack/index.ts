@@ -10,6 +10,7 @@ import { serviceNames, type ServiceName, type ServiceStatus, type StackService }
 
 export { serviceNames, type ServiceName, type ServiceState, type ServiceStatus } from './types.ts';
 export { localSuperuser } from './postgres.ts';
+export { installSystemPackages } from './system.ts';
 
 function services(config: Config, only: readonly ServiceName[]): StackService[] {
   const all: StackService[] = [new PostgresService(config), new RedisService(config), new KafkaService(config)];
