@@ -30,6 +30,7 @@ import { FlushPosition } from './flush-position.ts';
 import { PublisherLifecycle } from './publisher-state.ts';
 import { ensurePublication, ensureSlot, isPermanentSetupError } from './setup.ts';
 import { SlotConsumer } from './slot-consumer.ts';
+import { InternalError } from '../../shared/errors/index.ts';
 
 export interface CdcDeps {
   readonly logger: Logger;
@@ -108,7 +109,7 @@ export class CommitPublisher {
 
   /** Creates what is missing (publication, slot, topics), connects, and resolves once the slot streams. */
   start(): Promise<void> {
-    if (this.starting) throw new Error('CommitPublisher.start() was already called');
+    if (this.starting) throw new InternalError('CommitPublisher.start() was already called');
     this.lifecycle.moveTo('starting');
     this.starting = this.startOnce();
     return this.starting;

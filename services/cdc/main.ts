@@ -38,4 +38,4 @@ void publisher.whenFailed().then(async (error) => {
   await service.stop().catch(() => undefined);
   process.exit(1);
 });
-await runUntilSignal(logger, service);
+await runUntilSignal(logger, service, { shutdownGraceMs: config.shutdownGraceMs });

@@ -16,6 +16,7 @@ import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { ReplicationStream } from './replication-stream.ts';
 import { readSlot } from './setup.ts';
+import { InternalError } from '../../shared/errors/index.ts';
 
 export interface SlotConsumerOptions {
   readonly postgresUrl: string;
@@ -177,7 +178,7 @@ export class SlotConsumer {
         // The publication could have been altered to carry other tables: only delta_commit rows are commits.
         if (relation.schema !== 'deltameta' || relation.name !== 'delta_commit') return;
         const transaction = this.openTransaction;
-        if (!transaction) throw new Error('pgoutput sent an insert outside a transaction');
+        if (!transaction) throw new InternalError('pgoutput sent an insert outside a transaction');
         try {
           transaction.rows.push(commitRowFromTuple(message.new, transaction.commitLsn));
         } catch (error) {
@@ -188,7 +189,7 @@ export class SlotConsumer {
       case 'commit': {
         const transaction = this.openTransaction;
         this.openTransaction = undefined;
-        if (!transaction || !message.commitEndLsn) throw new Error('pgoutput sent a commit without its begin or end LSN');
+        if (!transaction || !message.commitEndLsn) throw new InternalError('pgoutput sent a commit without its begin or end LSN');
         const commitEndLsn = lsnToBigInt(message.commitEndLsn);
         if (commitEndLsn <= this.receivedPosition) return;
         this.receivedPosition = commitEndLsn;

@@ -9,7 +9,7 @@ import { type Command } from 'commander';
 import { loadConfig, type Config } from '../../shared/config/index.ts';
 import { createPool, migrate, type Pool } from '../../shared/db/index.ts';
 import { generateTable, replay, type Action } from '../../shared/delta/index.ts';
-import { CommitConflictError } from '../../shared/errors/index.ts';
+import { CommitConflictError, InternalError } from '../../shared/errors/index.ts';
 import { commit, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
 import { HeadPointers } from '../../shared/contracts/index.ts';
 import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
@@ -88,7 +88,7 @@ export async function runDemo(config: Config): Promise<void> {
       const sql = await timed(() => snapshotDigest(pool, table, version));
       const same = files.value.sha256 === sql.value.sha256 ? 'identical' : 'DIFFERENT';
       console.log(`   version ${version}: ${files.value.lines} files, replay ${files.ms.toFixed(0)} ms, snapshot ${sql.ms.toFixed(0)} ms, sha256 ${sql.value.sha256}: ${same}`);
-      if (same !== 'identical') throw new Error(`replay and snapshot disagree at version ${version}`);
+      if (same !== 'identical') throw new InternalError(`replay and snapshot disagree at version ${version}`);
     }
 
     console.log('\n6. Commits with optimistic concurrency: two writers read version 60 and both delete the same file:');
@@ -99,7 +99,7 @@ export async function runDemo(config: Config): Promise<void> {
     console.log(`   writer A committed version ${first.version}`);
     try {
       await commit(pool, { table, actions: removal, readVersion: 60 });
-      throw new Error('writer B should have conflicted');
+      throw new InternalError('writer B should have conflicted');
     } catch (error) {
       if (!(error instanceof CommitConflictError)) throw error;
       console.log(`   writer B: ${error.message} (CLI exit code 3)`);
@@ -157,7 +157,7 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
     const pages = await filePages();
     console.log(`   verify: materialized state ${verification.ok ? 'equals' : 'DIFFERS FROM'} the log at version ${verification.watermark} (${files} live files from file_index;`
       + ` file pages: ${pages?.pages ?? 0} pages, ${((pages?.raw_bytes ?? 0) / 1e6).toFixed(1)} MB of add lines kept as ${((pages?.body_bytes ?? 0) / 1e6).toFixed(1)} MB of DEFLATE)`);
-    if (!verification.ok) throw new Error(verification.problems.join('\n'));
+    if (!verification.ok) throw new InternalError(verification.problems.join('\n'));
     await readerStory(services.readerPort(), table, latestVersion, pool);
   } finally {
     redis.disconnect();
@@ -167,7 +167,7 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
 
 /** Step 9: the reader answers from its cache levels, each answer naming its version and level. */
 async function readerStory(port: number | undefined, table: string, version: number, pool: Pool): Promise<void> {
-  if (port === undefined) throw new Error('the reader did not report its port');
+  if (port === undefined) throw new InternalError('the reader did not report its port');
   console.log(`\n9. The reader (http://127.0.0.1:${port}/v1): version-exact answers from L3 (materialized state), then L1 (in-process LRU):`);
   const base = `http://127.0.0.1:${port}/v1/tables/${table}`;
   const show = async (label: string, url: string, headers: Record<string, string> = {}): Promise<Response> => {
@@ -191,6 +191,6 @@ async function readerStory(port: number | undefined, table: string, version: num
   let expected = '';
   for await (const line of snapshot.lines) expected += `${line}\n`;
   console.log(`   latest file list: ${listed.trimEnd().split('\n').length} lines at version ${version}, ${listed === expected ? 'byte-identical to' : 'DIFFERENT FROM'} the snapshot of the log`);
-  if (listed !== expected) throw new Error('the reader and the log disagree');
+  if (listed !== expected) throw new InternalError('the reader and the log disagree');
   await show('unknown table', `http://127.0.0.1:${port}/v1/tables/no_such_table`);
 }

@@ -37,4 +37,4 @@ await runUntilSignal(logger, {
     await queue.close();
     redis.disconnect();
   },
-});
+}, { shutdownGraceMs: config.shutdownGraceMs });

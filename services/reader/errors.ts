@@ -6,20 +6,18 @@ import { DeltametaError } from '../../shared/errors/index.ts';
 import { NotMaterializedError } from '../../shared/materialized/index.ts';
 
 /** Thrown when a request carries no bearer token, or one that matches no configured token (HTTP 401). */
-export class UnauthorizedError extends Error {
+export class UnauthorizedError extends DeltametaError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UnauthorizedError';
+    super('UNAUTHORIZED', message);
   }
 }
 
 /** Thrown when the request's token does not cover the table (HTTP 403). */
-export class ForbiddenError extends Error {
+export class ForbiddenError extends DeltametaError {
   readonly table: string;
   readonly tokenName: string;
   constructor(tokenName: string, table: string) {
-    super(`token ${JSON.stringify(tokenName)} does not cover table ${JSON.stringify(table)}`);
-    this.name = 'ForbiddenError';
+    super('FORBIDDEN', `token ${JSON.stringify(tokenName)} does not cover table ${JSON.stringify(table)}`);
     this.table = table;
     this.tokenName = tokenName;
   }
@@ -46,13 +44,13 @@ function clientStatusOf(error: unknown): number | undefined {
 }
 
 export function problemFor(error: unknown): Problem {
-  if (error instanceof UnauthorizedError) return problem(401, 'unauthorized', 'Unauthorized', error.message);
-  if (error instanceof ForbiddenError) return problem(403, 'forbidden', 'Forbidden', error.message);
-  // Decided by class, whatever its code: the reader answers such versions from the log
+  // Checked by class before the codes: the reader answers such versions from the log
   // tables, so one that escapes is the reader's fault (500), never a missing table (404).
   if (error instanceof NotMaterializedError) return problem(500, 'internal', 'Internal Server Error', 'the reader failed to answer; see its log');
   if (error instanceof DeltametaError) {
     switch (error.code) {
+      case 'UNAUTHORIZED': return problem(401, 'unauthorized', 'Unauthorized', error.message);
+      case 'FORBIDDEN': return problem(403, 'forbidden', 'Forbidden', error.message);
       case 'NOT_FOUND': return problem(404, 'not-found', 'Not Found', error.message);
       case 'VERSION_GONE': return problem(410, 'version-gone', 'Version Gone', error.message);
       case 'BAD_INPUT':

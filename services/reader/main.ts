@@ -30,4 +30,4 @@ await runUntilSignal(logger, {
     await admin.close();
     redis.disconnect();
   },
-});
+}, { shutdownGraceMs: config.shutdownGraceMs });

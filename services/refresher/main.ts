@@ -33,4 +33,4 @@ await runUntilSignal(logger, {
     redis.disconnect();
     await pool.end();
   },
-});
+}, { shutdownGraceMs: config.shutdownGraceMs });

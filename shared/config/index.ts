@@ -90,6 +90,8 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Upper bound for any one service of the stack to become healthy. Default 120 s (Kafka's JVM is the slow one). */
   readonly stackStartTimeoutMs: number;
+  /** A service's graceful stop (SIGTERM) that takes longer exits at once; what was in flight is redelivered. Default 30 s. */
+  readonly shutdownGraceMs: number;
 }
 
 const defaults = {
@@ -174,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     logLevel: read(env, 'DELTAMETA_LOG_LEVEL', logLevelSchema, 'info'),
     stackStartTimeoutMs: read(env, 'DELTAMETA_STACK_START_TIMEOUT_MS', positiveMs, 120_000),
+    shutdownGraceMs: read(env, 'DELTAMETA_SHUTDOWN_GRACE_MS', positiveMs, 30_000),
   };
 }
 

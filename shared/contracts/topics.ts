@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { Config } from '../config/index.ts';
+import { TimedOutError } from '../errors/index.ts';
 
 /** How long a fresh broker may take to report a just-created topic with leaders. */
 const settleTimeoutMs = 60_000;
@@ -49,7 +50,7 @@ export async function ensureCommitTopics(kafka: Kafka, config: Config): Promise<
       } catch (error) {
         if (!isRetriable(error) || Date.now() > deadline) throw error;
       }
-      if (Date.now() > deadline) throw new Error(`topics ${specs.map(({ topic }) => topic).join(', ')} have no leaders after ${settleTimeoutMs} ms`);
+      if (Date.now() > deadline) throw new TimedOutError(`topics ${specs.map(({ topic }) => topic).join(', ')} have no leaders after ${settleTimeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
     }
   } finally {

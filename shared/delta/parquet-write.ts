@@ -194,7 +194,7 @@ function metadataRow(metaData: MetadataAction): Row {
   // Missing collections are written empty, the way the reader fills them in.
   const partitionColumns: unknown = metaData.partitionColumns ?? [];
   if (!Array.isArray(partitionColumns) || !partitionColumns.every((c): c is string => typeof c === 'string')) {
-    throw new TypeError(`checkpoint ${where}: partitionColumns must be an array of strings`);
+    throw new BadRequestError(`checkpoint ${where}: partitionColumns must be an array of strings`);
   }
   return {
     id: requiredString(metaData.id, where, 'id'),
@@ -243,7 +243,7 @@ function domainMetadataRow(domainMetadata: DomainMetadataAction): Row {
 // malformed action is rejected here, naming it.
 
 function fail(where: string, field: string, expected: string, value: unknown): never {
-  throw new TypeError(`checkpoint ${where}: ${field} must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`);
+  throw new BadRequestError(`checkpoint ${where}: ${field} must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`);
 }
 
 function requiredString(value: unknown, where: string, field: string): string {

@@ -1,7 +1,7 @@
 /**
- * Errors are values with a code. Each class says when it is thrown; one place
- * (the CLI's exit-code map, later the reader's problem+json handler) turns
- * codes into process exit codes and HTTP responses.
+ * Errors are values with a code. Each class says when it is thrown; one map
+ * turns codes into process exit codes (exitCodeByErrorCode, below) and one
+ * into HTTP problem responses (services/reader/errors.ts, problemFor).
  */
 
 export type ErrorCode =
@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'VERSION_GONE'
   | 'NOT_MATERIALIZED'
+  | 'TIMED_OUT'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'INTERNAL';
 
 export class DeltametaError extends Error {
@@ -120,6 +123,13 @@ export class VersionGoneError extends DeltametaError {
  * log tables hold without its commit row, a page bound without its page, a
  * precondition a caller broke): a bug or drift, never the request's fault.
  */
+/** Thrown when something waited on did not happen within its bound (a service's /readyz, a graceful stop, a topic's leaders). */
+export class TimedOutError extends DeltametaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TIMED_OUT', message, options);
+  }
+}
+
 export class InternalError extends DeltametaError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('INTERNAL', message, options);
@@ -163,6 +173,11 @@ export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   STACK_FAILED: 5,
   SYSTEM_PACKAGE_MISSING: 5,
   MIGRATION_FAILED: 6,
+  // Something waited on (a service's readiness, its stop, a topic's leaders) did not happen in time.
+  TIMED_OUT: 5,
+  // Access control (the reader's 401 and 403): a client that is not allowed.
+  UNAUTHORIZED: 7,
+  FORBIDDEN: 7,
   // Internal conditions, not the caller's fault: 1, as for any unexpected failure.
   // (NOT_MATERIALIZED: the caller should have answered from the log tables instead.)
   NOT_MATERIALIZED: 1,

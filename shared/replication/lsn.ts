@@ -1,10 +1,11 @@
 /** PostgreSQL WAL positions ("16/B374D848") as comparable bigints. */
+import { BadRequestError } from '../errors/index.ts';
 
 export type Lsn = string;
 
 export function lsnToBigInt(lsn: Lsn): bigint {
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
-  if (!match?.[1] || !match[2]) throw new TypeError(`not an LSN: ${JSON.stringify(lsn)}`);
+  if (!match?.[1] || !match[2]) throw new BadRequestError(`not an LSN: ${JSON.stringify(lsn)}`);
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 

@@ -16,9 +16,10 @@ export interface RunningService {
 export function runUntilSignal(
   logger: Logger,
   service: RunningService,
-  options: { shutdownGraceMs?: number; exitWhenStopped?: boolean } = {},
+  options: { shutdownGraceMs: number; exitWhenStopped?: boolean },
 ): Promise<void> {
-  const graceMs = options.shutdownGraceMs ?? 30_000;
+  const graceMs = options.shutdownGraceMs;
+  let detach = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -46,10 +47,16 @@ export function runUntilSignal(
         },
       );
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    // `on`, not `once`: a second SIGTERM must reach the branch above, not Node's default handler.
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    detach = () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+
   });
-  if (options.exitWhenStopped === false) return stopped;
+  if (options.exitWhenStopped === false) return stopped.then(detach);
   // Once everything is flushed and closed, exit: a client library's reconnect
   // timer (kafkajs, ioredis after a broker or Redis restart) must not keep a
   // stopped service alive.

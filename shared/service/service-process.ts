@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { projectRoot } from '../config/index.ts';
-import { DeltametaError } from '../errors/index.ts';
+import { DeltametaError, InternalError, TimedOutError } from '../errors/index.ts';
 import { waitUntil, WaitTimeoutError } from './wait.ts';
 
 export const pipelineServiceNames = ['cdc', 'invalidator', 'refresher', 'reader'] as const;
@@ -129,7 +129,7 @@ export class ServiceProcess {
   }
 
   adminUrl(route: string): string {
-    if (this.announcedAdminPort === undefined) throw new Error(`${this.name} has not announced its admin port`);
+    if (this.announcedAdminPort === undefined) throw new InternalError(`${this.name} has not announced its admin port`);
     return `http://127.0.0.1:${this.announcedAdminPort}${route}`;
   }
 
@@ -146,9 +146,9 @@ export class ServiceProcess {
       if (!(error instanceof WaitTimeoutError)) throw error;
       if (error.reason === 'gone') {
         const exit = await this.exited;
-        throw new Error(`${this.name} exited with ${exit.code ?? exit.signal}:\n${this.tail()}`, { cause: error });
+        throw new InternalError(`${this.name} exited with ${exit.code ?? exit.signal}:\n${this.tail()}`, { cause: error });
       }
-      throw new Error(`${this.name} not ready after ${timeoutMs} ms:\n${this.tail()}`, { cause: error });
+      throw new TimedOutError(`${this.name} not ready after ${timeoutMs} ms:\n${this.tail()}`, { cause: error });
     }
   }
 
@@ -177,7 +177,7 @@ export class ServiceProcess {
     clearTimeout(timer);
     if (outcome !== 'overran') return outcome;
     await this.kill();
-    throw new Error(`${this.name} did not stop within ${graceMs} ms of SIGTERM:\n${this.tail()}`);
+    throw new TimedOutError(`${this.name} did not stop within ${graceMs} ms of SIGTERM:\n${this.tail()}`);
   }
 
   private tail(lines = 30): string {

@@ -4,6 +4,7 @@
  * the benchmarks, which must not collide with a `deltameta up` on the same stack.
  */
 import { loadConfig, type Config } from '../config/index.ts';
+import { TimedOutError } from '../errors/index.ts';
 import { isolatedEnvironment, runPipelineNames } from './isolated-run.ts';
 import { ServiceProcess, type PipelineServiceName } from './service-process.ts';
 
@@ -19,7 +20,7 @@ export interface ServiceProcesses {
 export async function terminateAll(services: Iterable<ServiceProcess>): Promise<void> {
   const results = await Promise.allSettled([...services].map((service) => service.terminate()));
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
-  if (failures.length > 0) throw new Error(failures.join('\n\n'));
+  if (failures.length > 0) throw new TimedOutError(failures.join('\n\n'));
 }
 
 export async function startServiceProcesses(

@@ -7,6 +7,7 @@
  * as "not yet", and its last error must reach the timeout's message.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { TimedOutError } from '../errors/index.ts';
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -20,7 +21,7 @@ export interface WaitOptions {
 export type ProbeResult<T> = T | undefined | false;
 
 /** Thrown by `waitUntil` when the deadline passed (`reason: 'timeout'`) or `whileAlive` said no (`reason: 'gone'`). */
-export class WaitTimeoutError extends Error {
+export class WaitTimeoutError extends TimedOutError {
   readonly what: string;
   readonly reason: 'timeout' | 'gone';
   readonly timeoutMs: number;
@@ -32,7 +33,6 @@ export class WaitTimeoutError extends Error {
       reason === 'gone' ? `${what}: the process exited before it became ready` : `${what}: not ready after ${timeoutMs} ms${detail}`,
       { cause: lastError },
     );
-    this.name = 'WaitTimeoutError';
     this.what = what;
     this.reason = reason;
     this.timeoutMs = timeoutMs;

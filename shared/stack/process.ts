@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { StackError } from '../errors/index.ts';
 
 export function isAlive(pid: number): boolean {
   try {
@@ -62,7 +63,7 @@ export function spawnDaemon(options: {
       detached: true,
       stdio: ['ignore', logFd, logFd],
     });
-    if (child.pid === undefined) throw new Error(`could not start ${options.command}`);
+    if (child.pid === undefined) throw new StackError(path.basename(options.command), `could not start ${options.command}`, { logPath: options.logPath });
     child.unref();
     writeFileSync(options.pidFile, `${child.pid}\n`);
     return child.pid;

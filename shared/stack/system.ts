@@ -7,7 +7,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SystemPackageMissingError } from '../errors/index.ts';
+import { StackError, SystemPackageMissingError } from '../errors/index.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -39,7 +39,7 @@ export function runVisible(command: string, args: readonly string[], env?: NodeJ
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`));
+      else reject(new StackError(command, `${command} ${args.join(' ')} exited with ${code ?? signal}`));
     });
   });
 }

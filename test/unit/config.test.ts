@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { loadConfig, withDatabase } from '../../shared/config/index.ts';
-import { ConfigError } from '../../shared/errors/index.ts';
+import { BadRequestError, ConfigError } from '../../shared/errors/index.ts';
 import { compareLsn, lsnToBigInt, bigIntToLsn } from '../../shared/replication/index.ts';
 
 describe('config', function () {
-  it('defaults to the local stack ports of DESIGN.md', function () {
+  it('defaults to the local stack ports of docs/design.md', function () {
     const config = loadConfig({ HOME: '/home/someone' });
     expect(config.postgresUrl).to.equal('postgres://deltameta:deltameta@127.0.0.1:55432/deltameta');
     expect(config.redisUrl).to.equal('redis://127.0.0.1:56379');
@@ -39,6 +39,6 @@ describe('LSN arithmetic', function () {
     expect(compareLsn('1/0', '0/FFFFFFFF')).to.equal(1);
     expect(compareLsn('16/B374D848', '16/b374d848')).to.equal(0);
     expect(bigIntToLsn(lsnToBigInt('16/B374D848') + 1n)).to.equal('16/B374D849');
-    expect(() => lsnToBigInt('16-B3')).to.throw(TypeError, /not an LSN/);
+    expect(() => lsnToBigInt('16-B3')).to.throw(BadRequestError, /not an LSN/);
   });
 });

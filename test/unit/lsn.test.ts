@@ -1,6 +1,7 @@
 /** The LSN helpers: WAL positions ("16/B374D848") as comparable bigints, and back. */
 import { expect } from 'chai';
 import { bigIntToLsn, compareLsn, lsnToBigInt } from '../../shared/replication/index.ts';
+import { BadRequestError } from '../../shared/errors/index.ts';
 
 const highest = (1n << 64n) - 1n;
 
@@ -21,7 +22,7 @@ describe('LSN helpers', () => {
 
     for (const malformed of ['', '0', '/0', '0/', '0/0/0', ' 0/0', '0/0 ', 'G/0', '0/-1', '-1/0', '0x1/0', '1.5/0', '123456789/0', '0/123456789']) {
       it(`refuses ${JSON.stringify(malformed)}`, () => {
-        expect(() => lsnToBigInt(malformed)).to.throw(TypeError, /not an LSN/);
+        expect(() => lsnToBigInt(malformed)).to.throw(BadRequestError, /not an LSN/);
       });
     }
   });
@@ -58,7 +59,7 @@ describe('LSN helpers', () => {
     });
 
     it('refuses a malformed side', () => {
-      expect(() => compareLsn('0/0', 'nope')).to.throw(TypeError, /not an LSN/);
+      expect(() => compareLsn('0/0', 'nope')).to.throw(BadRequestError, /not an LSN/);
     });
   });
 });

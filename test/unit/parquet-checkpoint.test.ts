@@ -9,6 +9,7 @@ import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
 import {
   addLine, readParquetActions, writeParquetCheckpoint, type Action, type AddAction, type Json, type JsonObject,
 } from '../../shared/delta/index.ts';
+import { BadRequestError } from '../../shared/errors/index.ts';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const helper = path.join(repoRoot, 'test/unit/parquet-checkpoint-helper.py');
@@ -238,7 +239,7 @@ describe('parquet checkpoints', function () {
     } catch (caught) {
       error = caught;
     }
-    expect(error).to.be.instanceOf(TypeError);
+    expect(error).to.be.instanceOf(BadRequestError);
     expect((error as Error).message).to.match(/add bad\.parquet: size must be an integer/);
     expect(fs.readdirSync(dir)).to.deep.equal([]);
   });
