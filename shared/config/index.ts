@@ -101,6 +101,11 @@ const defaults = {
   kafkaControllerPort: 59093,
 } as const;
 
+/** Defaults that library functions also use when called without configuration (tests, the CLI's verify, benchmarks). */
+export const pipelineDefaults = {
+  refreshBatchMaxVersions: 500,
+} as const;
+
 const read = readVariable;
 
 const port = z.coerce.number().int().min(1, 'must be a port number').max(65535, 'must be a port number');
@@ -159,7 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
       cdcLingerMs: read(env, 'DELTAMETA_CDC_LINGER_MS', nonNegativeInt, 2),
       reconnectMaxBackoffMs: read(env, 'DELTAMETA_RECONNECT_MAX_BACKOFF_MS', positiveInt, 10_000),
       kafkaMaxWaitMs: read(env, 'DELTAMETA_KAFKA_MAX_WAIT_MS', positiveInt, 10),
-      refreshBatchMaxVersions: read(env, 'DELTAMETA_REFRESH_BATCH_MAX_VERSIONS', positiveInt, 500),
+      refreshBatchMaxVersions: read(env, 'DELTAMETA_REFRESH_BATCH_MAX_VERSIONS', positiveInt, pipelineDefaults.refreshBatchMaxVersions),
       refreshConcurrency: read(env, 'DELTAMETA_REFRESH_CONCURRENCY', positiveInt, 4),
       mvRefreshIntervalMs: read(env, 'DELTAMETA_MV_REFRESH_INTERVAL_MS', positiveInt, 30_000),
       fileIndexRetentionMs: read(env, 'DELTAMETA_FILE_INDEX_RETENTION_MS', positiveInt, 7 * 24 * 3600 * 1000),

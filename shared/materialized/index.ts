@@ -4,7 +4,7 @@
  * refresher through these functions, derived from the log tables and
  * rebuildable from them.
  */
-export { refreshTable, defaultRefreshBatchMaxVersions, type RefreshOptions, type RefreshResult } from './refresh-table.ts';
+export { refreshTable, type RefreshOptions, type RefreshResult } from './refresh-table.ts';
 export { rebuildTable, type RebuildResult } from './rebuild-table.ts';
 export { verifyTable, type VerifyOptions, type VerifyResult } from './verify-table.ts';
 export { liveFileLines, materializedRange, type MaterializedRange } from './live-files.ts';

@@ -78,7 +78,11 @@ function xPowerModP(n: number, k: number): number {
   return p;
 }
 
-/** CRC-32 of A followed by B, from crc(A), crc(B) and B's length. */
+/**
+ * CRC-32 of A followed by B, from crc(A), crc(B) and B's length. By hand
+ * (zlib's crc32_combine: crc(A) times x^(8·len B) mod P, in GF(2)): Node's zlib exposes crc32 but
+ * not the combine, and no maintained npm package does it without the bytes.
+ */
 export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
   if (lengthB <= 0) return crcA >>> 0;
   return (multiplyModP(xPowerModP(lengthB, 3), crcA >>> 0) ^ (crcB >>> 0)) >>> 0;
@@ -116,7 +120,10 @@ export class GzipAssembler {
   }
 }
 
-/** Pages (in path order) framed as one gzip member, chunk by chunk: header, the bodies as stored, trailer. `assembler` holds the totals after. */
+/**
+ * Pages (in path order) framed as one gzip member, chunk by chunk: header, the bodies as stored, trailer. `assembler` holds the totals after.
+ * Framed by hand: a gzip library would re-compress the bodies, which is exactly the work the pages exist to avoid.
+ */
 export async function* gzipMember(pages: AsyncIterable<PageBody>, assembler = new GzipAssembler()): AsyncGenerator<Buffer> {
   yield gzipHeader;
   for await (const page of pages) {

@@ -13,6 +13,7 @@ import { BadRequestError, NotFoundError } from '../errors/index.ts';
 import { applyVersions } from './apply-versions.ts';
 import { lockTableState } from '../contracts/index.ts';
 import { resolveTable, type TableRef } from './table-ref.ts';
+import { pipelineDefaults } from '../config/index.ts';
 
 export interface RefreshOptions {
   /** Versions per transaction. Default 500 (the refresher passes DELTAMETA_REFRESH_BATCH_MAX_VERSIONS). */
@@ -37,8 +38,6 @@ export interface RefreshResult {
   readonly rowsInserted: number;
   readonly rowsClosed: number;
 }
-
-export const defaultRefreshBatchMaxVersions = 500;
 
 interface Watermark {
   /** the version the state reflects; log_start_version - 1 without state */
@@ -72,7 +71,7 @@ export async function readWatermark(client: PoolClient, tableId: number): Promis
 }
 
 function checkOptions(options: RefreshOptions): { batchMaxVersions: number; upToVersion: number | undefined } {
-  const batchMaxVersions = options.batchMaxVersions ?? defaultRefreshBatchMaxVersions;
+  const batchMaxVersions = options.batchMaxVersions ?? pipelineDefaults.refreshBatchMaxVersions;
   if (!Number.isSafeInteger(batchMaxVersions) || batchMaxVersions < 1) {
     throw new BadRequestError(`batchMaxVersions must be a positive integer, got ${batchMaxVersions}`);
   }
