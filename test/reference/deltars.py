@@ -6,9 +6,13 @@ reads one JSON document from stdout. Anything that goes wrong is raised, so
 the traceback lands on stderr with a non-zero exit and the caller's error
 shows it: a reference that guesses is worse than none.
 
-    files <dir> [--version V]   live add paths at V (latest when omitted)
+    state <dir> [--version V]   the table at V (latest when omitted): version,
+                                metadata, protocol, every live add action and
+                                its deletion vector, in the comparable form
+                                test/reference/comparable-state.ts documents
     all-versions <dir>          the same for every version delta-rs can load
     write-sample <dir> --seed S write a realistic multi-version table
+    write-dv-files <dir>        write the DV files a generated log names
 """
 
 from __future__ import annotations
@@ -16,20 +20,75 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
+
+from deltars_dv_files import write_dv_files
+from deltars_sample import write_sample
 
 
 # --------------------------------------------------------------------------
 # Reading
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-def live_files(table: DeltaTable) -> list[str]:
+
+def comparable(value: Any) -> Any:
+    """An Arrow value as JSON, in the form comparable-state.ts gives the log's strings."""
+    # datetime is a date subclass: test it first.
+    if isinstance(value, datetime):
+        # timestamp_ntz arrives naive; its wall-clock digits are read as UTC
+        # on both sides, so naive and aware compare by the same digits.
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return (aware - EPOCH) // timedelta(microseconds=1)
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise SystemExit(f"no comparable form for a {type(value).__name__}: {value!r}")
+
+
+def comparable_stats(values: dict[str, Any] | None) -> dict[str, Any]:
+    # delta-rs has a struct field for every indexed column and fills it with
+    # null where a file's stats JSON has no entry (older files after a schema
+    # merge); the log has no entry. Both sides drop nulls and empty structs.
+    out: dict[str, Any] = {}
+    for name, value in (values or {}).items():
+        if isinstance(value, dict):
+            nested = comparable_stats(value)
+            if nested:
+                out[name] = nested
+        elif value is not None:
+            out[name] = comparable(value)
+    return out
+
+
+def deletion_vectors(table: DeltaTable) -> dict[str, dict[str, int]]:
+    """Per live file (decoded relative path): how many rows its DV deletes and the first one."""
+    # deletion_vectors() gives no descriptor, only each file's keep mask
+    # (one bool per row, False where deleted), keyed by an absolute URI,
+    # and it reads every DV file to build it.
+    root = table.table_uri.rstrip("/") + "/"
+    found: dict[str, dict[str, int]] = {}
+    for row in pa.table(table.deletion_vectors()).to_pylist():
+        uri = row["filepath"]
+        if not uri.startswith(root):
+            raise SystemExit(f"deletion vector of {uri}, outside the table {root}")
+        deleted = [index for index, keep in enumerate(row["selection_vector"]) if not keep]
+        key = unquote(uri[len(root) :])
+        if key in found or not deleted:
+            raise SystemExit(f"deletion vector of {uri}: listed twice or deletes nothing")
+        found[key] = {"cardinality": len(deleted), "firstDeletedRow": deleted[0]}
+    return found
+
+
+def live_files(table: DeltaTable) -> list[dict[str, Any]]:
     # get_add_actions()'s `path` column is the add action's `path` string
     # verbatim as the log (or checkpoint) holds it: URL-encoded, and not even
     # re-normalised (a hand-written `%3a` stays lower-case, a raw space stays
@@ -37,12 +96,60 @@ def live_files(table: DeltaTable) -> list[str]:
     # absolute filesystem paths, which would need re-encoding and could not
     # reproduce a writer's own encoding choices. delta-rs also reconciles
     # add/remove by this exact string, so the log form is the one to compare.
-    return sorted(table.get_add_actions().column("path").to_pylist())
+    # Not exposed at all: dataChange, tags, baseRowId,
+    # defaultRowCommitVersion, clusteringProvider, stats' tightBounds and the
+    # DV descriptor itself.
+    dvs = deletion_vectors(table)
+    files = []
+    for row in pa.table(table.get_add_actions(flatten=False)).to_pylist():
+        files.append(
+            {
+                "path": row["path"],
+                # Typed by the schema here (Utf8, Int64, Date32, ...); None
+                # stays None: a null partition value is a value.
+                "partitionValues": {name: comparable(value) for name, value in (row.get("partition") or {}).items()},
+                "size": row["size_bytes"],
+                "modificationTime": row["modification_time"],
+                "numRecords": row.get("num_records"),
+                "minValues": comparable_stats(row.get("min")),
+                "maxValues": comparable_stats(row.get("max")),
+                "nullCount": comparable_stats(row.get("null_count")),
+                "deletionVector": dvs.pop(unquote(row["path"]), None),
+            }
+        )
+    if dvs:
+        raise SystemExit(f"deletion vectors of files that are not live: {sorted(dvs)}")
+    return sorted(files, key=lambda file: file["path"])
 
 
-def files_at(table_dir: str, version: int | None) -> dict[str, object]:
+def sorted_or_none(features: list[str] | None) -> list[str] | None:
+    # Features are a set: the order a writer lists them in carries nothing.
+    return None if features is None else sorted(features)
+
+
+def table_state(table_dir: str, version: int | None) -> dict[str, object]:
     table = DeltaTable(table_dir, version=version)
-    return {"version": table.version(), "files": live_files(table)}
+    metadata = table.metadata()
+    protocol = table.protocol()
+    return {
+        "version": table.version(),
+        "metadata": {
+            "id": metadata.id,
+            "name": metadata.name,
+            "description": metadata.description,
+            "partitionColumns": list(metadata.partition_columns),
+            "configuration": dict(metadata.configuration),
+            "createdTime": metadata.created_time,
+            "schema": json.loads(table.schema().to_json()),
+        },
+        "protocol": {
+            "minReaderVersion": protocol.min_reader_version,
+            "minWriterVersion": protocol.min_writer_version,
+            "readerFeatures": sorted_or_none(protocol.reader_features),
+            "writerFeatures": sorted_or_none(protocol.writer_features),
+        },
+        "files": live_files(table),
+    }
 
 
 COMMIT = re.compile(r"^(\d{20})\.json$")
@@ -87,135 +194,7 @@ def loadable_versions(table_dir: str) -> list[int]:
 def all_versions(table_dir: str) -> list[dict[str, object]]:
     # A fresh DeltaTable per version rather than load_as_version() on one
     # object: each answer is then built the way a cold reader builds it.
-    return [files_at(table_dir, version) for version in loadable_versions(table_dir)]
-
-
-# --------------------------------------------------------------------------
-# Writing the sample table
-
-# Data values come only from the seed; the wall clock appears nowhere in the
-# data (commitInfo timestamps and file UUIDs still vary, which is expected).
-BASE_TIME = datetime(2024, 3, 1, tzinfo=timezone.utc)
-DELETE_BELOW = 15.0
-SCHEMA = pa.schema(
-    [
-        ("date", pa.string()),
-        ("id", pa.int64()),
-        ("amount", pa.float64()),
-        ("label", pa.string()),
-        ("event_time", pa.timestamp("us", tz="UTC")),
-        ("is_valid", pa.bool_()),
-    ]
-)
-WITH_NOTE = SCHEMA.append(pa.field("note", pa.string()))
-LABELS = ["alpha", "beta", "gamma", "delta", "epsilon"]
-
-
-class SampleData:
-    """Seeded row batches with ids that never repeat across commits."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.next_id = 1
-
-    def batch(self, rows_per_date: dict[str, int], with_note: bool = False) -> pa.Table:
-        columns: dict[str, list[object]] = {name: [] for name in (WITH_NOTE if with_note else SCHEMA).names}
-        for date, count in rows_per_date.items():
-            day = datetime.fromisoformat(date).replace(tzinfo=timezone.utc)
-            for row in range(count):
-                columns["date"].append(date)
-                columns["id"].append(self.next_id)
-                self.next_id += 1
-                # Every partition's batch gets one amount below DELETE_BELOW
-                # and the rest above it, so the data-predicate delete later
-                # has to rewrite files (remove + add of the survivors)
-                # whatever the seed, rather than drop or keep them whole.
-                low = row == 0
-                amount = self.rng.uniform(0, DELETE_BELOW) if low else self.rng.uniform(DELETE_BELOW, 1000)
-                columns["amount"].append(round(amount, 2))
-                columns["label"].append(self.rng.choice(LABELS))
-                columns["event_time"].append(day + timedelta(seconds=self.rng.randrange(86_400)))
-                # The first two rows differ so a delete on is_valid also keeps survivors.
-                columns["is_valid"].append(row != 1 and self.rng.random() < 0.8)
-                if with_note:
-                    columns["note"].append(f"note-{self.rng.randrange(10_000)}")
-        return pa.table(columns, schema=WITH_NOTE if with_note else SCHEMA)
-
-
-def expect(condition: bool, what: str) -> None:
-    # The sample promises its callers removes, rewrites and a compaction;
-    # if a delta-rs upgrade quietly turned an operation into a no-op, the
-    # sample would stop testing what it claims to, so fail loudly instead.
-    if not condition:
-        raise SystemExit(f"write-sample: {what}")
-
-
-def write_sample(table_dir: str, seed: int) -> dict[str, object]:
-    data = SampleData(seed)
-    d1, d2, d3, d4, d5 = (f"2024-03-0{day}" for day in range(1, 6))
-
-    # v0: create, partitioned by a string date.
-    write_deltalake(
-        table_dir,
-        data.batch({d1: 6, d2: 5, d3: 4}),
-        partition_by=["date"],
-        mode="error",
-        name="deltameta_sample",
-        description=f"delta-rs reference sample, seed {seed}",
-    )
-    table = DeltaTable(table_dir)
-
-    def append(rows_per_date: dict[str, int], with_note: bool = False) -> None:
-        write_deltalake(table, data.batch(rows_per_date, with_note), mode="append")
-
-    # v1-v4: small appends spread over partitions, so partitions pile up
-    # several small files each for the compaction to merge.
-    append({d1: 4, d2: 3})
-    append({d2: 5, d3: 3, d4: 4})
-    append({d1: 3, d3: 5})
-    append({d2: 4, d4: 3})
-
-    # v5: replace one partition by predicate: removes all its files, adds one.
-    write_deltalake(table, data.batch({d2: 7}), mode="overwrite", predicate=f"date = '{d2}'")
-    table.update_incremental()
-    table.create_checkpoint()  # in the middle: at v5
-
-    # v6: more appends after the checkpoint.
-    append({d1: 5, d3: 4, d4: 3})
-
-    # v7: a data-predicate delete, which rewrites the files it touches (all
-    # of one partition's, merged into one) and leaves the others alone.
-    metrics = table.delete(f"date = '{d1}' AND amount < {DELETE_BELOW}")
-    expect(metrics["num_removed_files"] > 0 and metrics["num_added_files"] > 0, f"delete did not rewrite files: {metrics}")
-
-    # v8
-    append({d1: 3, d4: 4})
-
-    # v9: compaction: many small files out, fewer larger ones in.
-    metrics = table.optimize.compact()
-    expect(metrics["numFilesRemoved"] > metrics["numFilesAdded"] > 0, f"compaction merged nothing: {metrics}")
-
-    # v10: schema evolution: a new column merged in, so a metaData action.
-    write_deltalake(table, data.batch({d3: 4, d5: 5}, with_note=True), mode="append", schema_mode="merge")
-    table.update_incremental()
-    expect("note" in [field.name for field in table.schema().fields], "schema merge added no column")
-
-    # v11, v12
-    append({d1: 4, d5: 3}, with_note=True)
-    write_deltalake(table, data.batch({d4: 6}, with_note=True), mode="overwrite", predicate=f"date = '{d4}'")
-    table.update_incremental()
-    # The second checkpoint deliberately sits two commits before the end, as
-    # on any real table between checkpoints: a reader has to combine it with
-    # a JSON tail holding both adds and removes.
-    table.create_checkpoint()  # at v12
-
-    # v13, v14: the tail after the last checkpoint.
-    append({d2: 4, d5: 2}, with_note=True)
-    metrics = table.delete(f"is_valid = false AND date = '{d5}'")
-    expect(metrics["num_removed_files"] > 0, f"tail delete removed nothing: {metrics}")
-
-    table.update_incremental()
-    return {"versions": table.version() + 1}
+    return [table_state(table_dir, version) for version in loadable_versions(table_dir)]
 
 
 # --------------------------------------------------------------------------
@@ -224,24 +203,29 @@ def write_sample(table_dir: str, seed: int) -> dict[str, object]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    files = commands.add_parser("files", help="live add paths at one version")
-    files.add_argument("dir")
-    files.add_argument("--version", type=int, default=None)
-    every = commands.add_parser("all-versions", help="live add paths at every loadable version")
+    state = commands.add_parser("state", help="the table at one version")
+    state.add_argument("dir")
+    state.add_argument("--version", type=int, default=None)
+    every = commands.add_parser("all-versions", help="the table at every loadable version")
     every.add_argument("dir")
     sample = commands.add_parser("write-sample", help="write a multi-version sample table")
     sample.add_argument("dir")
     sample.add_argument("--seed", type=int, required=True)
+    dv_files = commands.add_parser("write-dv-files", help="write the DV files the JSON commits name")
+    dv_files.add_argument("dir")
     args = parser.parse_args(argv)
 
-    if args.command == "files":
-        result: object = files_at(args.dir, args.version)
+    if args.command == "state":
+        result: object = table_state(args.dir, args.version)
     elif args.command == "all-versions":
         result = all_versions(args.dir)
+    elif args.command == "write-dv-files":
+        result = write_dv_files(args.dir)
     else:
         result = write_sample(args.dir, args.seed)
-    # One JSON document on stdout and nothing else: the caller parses it whole.
-    json.dump(result, sys.stdout)
+    # One JSON document on stdout and nothing else: the caller parses it
+    # whole. NaN or Infinity would not be JSON: fail instead of printing them.
+    json.dump(result, sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -1,8 +1,10 @@
 /**
  * The delta-rs reference harness checks itself before the project's tests
  * trust it: the sample table must really contain what it promises, and
- * delta-rs's answers must agree with a reading of the log done here in
- * TypeScript, independently of both delta-rs and the project's own parser.
+ * delta-rs's answers (metadata, protocol, whole live add actions, deletion
+ * vectors) must agree with a reading of the log done here in TypeScript,
+ * independently of both delta-rs and the project's own parser. That also
+ * checks comparable-state.ts, which both sides' answers go through.
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +13,17 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../shared/config/index.ts';
-import { deltaRsAllVersions, deltaRsFiles, deltaRsWriteSample, ensureDeltaRs } from '../support/deltars.ts';
+import { type AddAction, generateTable, type MetadataAction, type ProtocolAction } from '../../shared/delta/index.ts';
+import {
+  type ComparableState,
+  deltaRsAllVersions,
+  deltaRsState,
+  deltaRsWriteDeletionVectorFiles,
+  deltaRsWriteSample,
+  ensureDeltaRs,
+  type WrittenDeletionVector,
+} from '../support/deltars.ts';
+import { comparableState } from './comparable-state.ts';
 
 type Action = Record<string, unknown>;
 
@@ -44,12 +56,23 @@ function readCommit(tableDir: string, version: number): Action[] {
     });
 }
 
-/** The `path` of an add or remove action, or undefined for any other action. */
-function actionPath(action: Action, kind: 'add' | 'remove'): string | undefined {
+/** The body of an add or remove action, or undefined for any other action. */
+function fileAction(action: Action, kind: 'add' | 'remove'): Record<string, unknown> | undefined {
   const body = action[kind];
   if (!isRecord(body)) return undefined;
   if (typeof body['path'] !== 'string') throw new Error(`${kind} action without a path: ${JSON.stringify(action)}`);
-  return body['path'];
+  return body;
+}
+
+const actionPath = (action: Action, kind: 'add' | 'remove'): string | undefined => fileAction(action, kind)?.['path'] as string | undefined;
+
+/** A logical file: the path string as written plus the DV's storage type, path and offset (PROTOCOL.md). */
+function fileKey(body: Record<string, unknown>): string {
+  const dv = body['deletionVector'];
+  if (!isRecord(dv)) return `${String(body['path'])}\u0000`;
+  const offset = typeof dv['offset'] === 'number' ? `@${dv['offset']}` : '';
+  const dvId = `${String(dv['storageType'])}${String(dv['pathOrInlineDv'])}${offset}`;
+  return `${String(body['path'])}\u0000${dvId}`;
 }
 
 function operation(actions: Action[]): string | undefined {
@@ -57,19 +80,42 @@ function operation(actions: Action[]): string | undefined {
   return isRecord(info) && typeof info['operation'] === 'string' ? info['operation'] : undefined;
 }
 
-/** Applies the adds and removes of each commit, in log order, keyed by the path string as written. */
-function replay(start: Iterable<string>, tableDir: string, versions: Iterable<number>): string[] {
-  const live = new Set(start);
+interface ReplayedLog {
+  readonly live: Map<string, Record<string, unknown>>;
+  metadata: Record<string, unknown> | undefined;
+  protocol: Record<string, unknown> | undefined;
+}
+
+/** Applies the actions of each commit in log order: the newest action on a file key wins. */
+function replay(tableDir: string, versions: Iterable<number>, start?: ReplayedLog): ReplayedLog {
+  const log: ReplayedLog = { live: new Map(start?.live), metadata: start?.metadata, protocol: start?.protocol };
   for (const version of versions) {
     for (const action of readCommit(tableDir, version)) {
-      const removed = actionPath(action, 'remove');
-      if (removed !== undefined) live.delete(removed);
-      const added = actionPath(action, 'add');
-      if (added !== undefined) live.add(added);
+      const removed = fileAction(action, 'remove');
+      if (removed !== undefined) log.live.delete(fileKey(removed));
+      const added = fileAction(action, 'add');
+      if (added !== undefined) log.live.set(fileKey(added), added);
+      if (isRecord(action['metaData'])) log.metadata = action['metaData'];
+      if (isRecord(action['protocol'])) log.protocol = action['protocol'];
     }
   }
-  return [...live].sort();
+  return log;
 }
+
+/** The replayed log in delta-rs's form; the log's JSON is taken for the project's action types, unchecked, as delta-rs takes it. */
+function replayedState(version: number, log: ReplayedLog, written: readonly WrittenDeletionVector[] = []): ComparableState {
+  return comparableState(
+    {
+      version,
+      metadata: log.metadata as MetadataAction | undefined,
+      protocol: log.protocol as ProtocolAction | undefined,
+      adds: [...log.live.values()] as AddAction[],
+    },
+    written,
+  );
+}
+
+const pathsOf = (state: ComparableState): string[] => state.files.map((file) => file.path);
 
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
@@ -126,10 +172,11 @@ describe('delta-rs reference harness', function () {
   it('lists every version with non-empty sorted files, and fewer files after the compaction', async function () {
     const all = await deltaRsAllVersions(tableDir);
     expect(all.map((snapshot) => snapshot.version)).to.deep.equal(range(0, versions - 1));
-    for (const { version, files } of all) {
-      expect(files, `files at version ${version}`).to.not.be.empty;
-      expect(files, `order at version ${version}`).to.deep.equal([...files].sort());
-      expect(new Set(files).size, `duplicates at version ${version}`).to.equal(files.length);
+    for (const state of all) {
+      const files = pathsOf(state);
+      expect(files, `files at version ${state.version}`).to.not.be.empty;
+      expect(files, `order at version ${state.version}`).to.deep.equal([...files].sort());
+      expect(new Set(files).size, `duplicates at version ${state.version}`).to.equal(files.length);
     }
 
     const compaction = range(1, versions - 1).find((version) => operation(readCommit(tableDir, version)) === 'OPTIMIZE');
@@ -137,30 +184,70 @@ describe('delta-rs reference harness', function () {
     expect(all[compaction]?.files.length).to.be.below(all[compaction - 1]?.files.length ?? 0);
 
     // One version at a time must agree with the batch answer.
-    expect(await deltaRsFiles(tableDir, compaction)).to.deep.equal(all[compaction]);
-    expect(await deltaRsFiles(tableDir)).to.deep.equal(all.at(-1));
+    expect(await deltaRsState(tableDir, compaction)).to.deep.equal(all[compaction]);
+    expect(await deltaRsState(tableDir)).to.deep.equal(all.at(-1));
+  });
+
+  it('reports every live file with partition values, size, modification time and stats, so that comparing them can fail', async function () {
+    const latest = await deltaRsState(tableDir);
+    expect(latest.metadata.partitionColumns).to.deep.equal(['date']);
+    expect(latest.metadata.schema).to.have.nested.property('fields[0].name');
+    for (const file of latest.files) {
+      const what = `${file.path} at ${latest.version}`;
+      expect(file.partitionValues, what).to.have.property('date').that.matches(/^2024-03-0\d$/);
+      expect(file.size, what).to.be.above(0);
+      expect(file.modificationTime, what).to.be.above(Date.UTC(2024, 0, 1));
+      expect(file.numRecords, what).to.be.above(0);
+      // Typed: the timestamp column is a number (microseconds), ids are numbers.
+      expect(file.minValues, what).to.include.keys('id', 'amount', 'label', 'event_time', 'is_valid');
+      expect(file.minValues['event_time'], what).to.be.a('number');
+      expect(file.maxValues['id'], what).to.be.a('number').and.to.be.at.least(file.minValues['id'] as number);
+      expect(file.nullCount, what).to.have.property('id', 0);
+      expect(file.deletionVector, what).to.equal(null);
+    }
+    // The schema merge left older files without stats for `note`: the sample holds both kinds.
+    expect(latest.files.some((file) => 'note' in file.minValues)).to.equal(true);
+    expect(latest.files.some((file) => !('note' in file.minValues))).to.equal(true);
   });
 
   it('agrees at the latest version with the latest checkpoint plus a TypeScript replay of the JSON tail', async function () {
     const pointer: unknown = JSON.parse(readFileSync(path.join(tableDir, '_delta_log', '_last_checkpoint'), 'utf8'));
     if (!isRecord(pointer) || typeof pointer['version'] !== 'number') throw new Error('_last_checkpoint names no version');
     const checkpoint = pointer['version'];
-    const latest = await deltaRsFiles(tableDir);
+    const latest = await deltaRsState(tableDir);
     expect(latest.version).to.equal(versions - 1);
     // A tail that is empty or only adds would make this comparison weak.
     const tail = range(checkpoint + 1, latest.version);
     expect(tail, 'commits after the last checkpoint').to.not.be.empty;
     expect(tail.some((version) => readCommit(tableDir, version).some((action) => actionPath(action, 'remove') !== undefined))).to.equal(true);
 
-    const base = await deltaRsFiles(tableDir, checkpoint);
+    // The checkpoint (Parquet) is read by delta-rs only; the tail, here. The
+    // tail changes no metadata, so the checkpoint's carries the schema.
+    const base = await deltaRsState(tableDir, checkpoint);
     expect(base.version).to.equal(checkpoint);
-    expect(replay(base.files, tableDir, tail)).to.deep.equal(latest.files);
+    const tailLog = replay(tableDir, tail);
+    expect(tailLog.metadata ?? tailLog.protocol, 'metaData or protocol in the tail').to.equal(undefined);
+    const metadata: MetadataAction = {
+      ...base.metadata,
+      format: { provider: 'parquet', options: {} },
+      schemaString: JSON.stringify(base.metadata.schema),
+      configuration: Object.fromEntries(Object.entries(base.metadata.configuration).flatMap(([key, value]) => (value === null ? [] : [[key, value]]))),
+    };
+    const tailAdds = replayedState(latest.version, { ...tailLog, metadata, protocol: { minReaderVersion: 1, minWriterVersion: 2 } }).files;
+    const removed = new Set(tail.flatMap((version) => readCommit(tableDir, version).flatMap((action) => actionPath(action, 'remove') ?? [])));
+    const added = new Set(tailAdds.map((file) => file.path));
+    const expected = [...base.files.filter((file) => !removed.has(file.path) && !added.has(file.path)), ...tailAdds].sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+    );
+    expect(latest.files).to.deep.equal(expected);
+    expect(latest.metadata).to.deep.equal(base.metadata);
+    expect(latest.protocol).to.deep.equal(base.protocol);
   });
 
   it('agrees at every version with a TypeScript replay of the JSON commits from version 0', async function () {
     const all = await deltaRsAllVersions(tableDir);
-    for (const { version, files } of all) {
-      expect(replay([], tableDir, range(0, version)), `version ${version}`).to.deep.equal(files);
+    for (const state of all) {
+      expect(state, `version ${state.version}`).to.deep.equal(replayedState(state.version, replay(tableDir, range(0, state.version))));
     }
   });
 
@@ -205,16 +292,48 @@ describe('delta-rs reference harness', function () {
     // Same files, other spellings, except the last which matches exactly.
     write(1, [remove('p=a%20b/part-0.parquet'), remove('p=c%3Ad/part-1.parquet'), remove('p=e%20f/part-2.parquet'), remove('p=g%3Ah/part-3.parquet')]);
 
-    expect(await deltaRsFiles(dir, 0)).to.deep.equal({
-      version: 0,
-      files: ['p=a%2520b/part-0.parquet', 'p=c%3ad/part-1.parquet', 'p=e f/part-2.parquet', 'p=g%3Ah/part-3.parquet'],
-    });
-    const after = await deltaRsFiles(dir);
-    expect(after).to.deep.equal({
-      version: 1,
-      files: ['p=a%2520b/part-0.parquet', 'p=c%3ad/part-1.parquet', 'p=e f/part-2.parquet'],
-    });
-    expect(replay([], dir, [0, 1])).to.deep.equal(after.files);
+    const first = await deltaRsState(dir, 0);
+    expect(first.version).to.equal(0);
+    expect(pathsOf(first)).to.deep.equal(['p=a%2520b/part-0.parquet', 'p=c%3ad/part-1.parquet', 'p=e f/part-2.parquet', 'p=g%3Ah/part-3.parquet']);
+    const after = await deltaRsState(dir);
+    expect(after.version).to.equal(1);
+    expect(pathsOf(after)).to.deep.equal(['p=a%2520b/part-0.parquet', 'p=c%3ad/part-1.parquet', 'p=e f/part-2.parquet']);
+    expect(replayedState(1, replay(dir, [0, 1]))).to.deep.equal(after);
+  });
+
+  it('reads the deletion vectors of a generated log once their files exist, as a TypeScript replay says at every version', async function () {
+    if (workDir === undefined) throw new Error('no work folder');
+    const dir = path.join(workDir, 'generated-dvs');
+    // Chosen so that several commits set DVs, one file's DV is replaced by a
+    // newer one, DVs are still live at the end (asserted below), and every
+    // DV path decodes: the generator spells them with random z85 characters,
+    // and about one in eight is no z85 encoding of a UUID at all.
+    await generateTable(dir, { files: 80, commits: 50, partitions: 4, checkpointInterval: 10, seed: 83, deletionVectors: true });
+
+    // delta-rs reads each DV's file, not just the descriptor: the generator
+    // writes none, so before they are written delta-rs refuses the table.
+    let failure: unknown;
+    try {
+      await deltaRsState(dir);
+    } catch (error) {
+      failure = error;
+    }
+    expect((failure as Error | undefined)?.message).to.match(/File not found: .*deletion_vector_[0-9a-f-]{36}\.bin/);
+
+    const written = await deltaRsWriteDeletionVectorFiles(dir);
+    const all = await deltaRsAllVersions(dir);
+    expect(all.map((state) => state.version)).to.deep.equal(range(0, 50));
+    for (const state of all) {
+      expect(state, `version ${state.version}`).to.deep.equal(replayedState(state.version, replay(dir, range(0, state.version)), written));
+    }
+
+    const latest = all.at(-1);
+    expect(latest?.protocol).to.deep.equal({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['deletionVectors'] });
+    const withDvs = (latest?.files ?? []).flatMap((file) => (file.deletionVector ? [file.deletionVector] : []));
+    expect(withDvs, 'live files with a DV at the last version').to.have.length.of.at.least(2);
+    expect(withDvs.some((dv) => dv.firstDeletedRow > 0), 'a DV whose rows do not start at 0').to.equal(true);
+    const replaced = all.some((state) => state.files.some((file) => (file.deletionVector?.cardinality ?? 0) > Math.min(...written.map((dv) => dv.descriptor.cardinality))));
+    expect(replaced, 'a file whose DV was replaced by a larger one').to.equal(true);
   });
 
   it('fails with the Python error when delta-rs cannot load the table', async function () {
@@ -222,11 +341,11 @@ describe('delta-rs reference harness', function () {
     const empty = mkdtempSync(path.join(workDir, 'not-a-table-'));
     let failure: unknown;
     try {
-      await deltaRsFiles(empty);
+      await deltaRsState(empty);
     } catch (error) {
       failure = error;
     }
     expect(failure).to.be.instanceOf(Error);
-    expect((failure as Error).message).to.match(/deltars\.py files/).and.to.match(/Traceback|Error/);
+    expect((failure as Error).message).to.match(/deltars\.py state/).and.to.match(/Traceback|Error/);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * delta-rs (the Python `deltalake` package, pinned in
  * infra/python/requirements.txt) as an independent reference for the
- * project's Delta log import, replay and export: tests ask it which files are
- * live at a version and compare with their own answer. The Python side is
+ * project's Delta log import, replay and export: tests ask it what a table is
+ * at a version (metadata, protocol, every live add action with its stats and
+ * deletion vector) and compare with their own answer, brought into the same
+ * form by test/reference/comparable-state.ts. The Python side is
  * test/reference/deltars.py; it runs from a project-local virtual
  * environment, `<checkout>/.venv`, that `ensureDeltaRs` creates on first use.
  *
@@ -16,6 +18,12 @@
  * spelled `p=a b/x` does not cancel an add spelled `p=a%20b/x`. Its other
  * listing, `file_uris()`, returns decoded absolute paths instead, so no
  * conversion is needed as long as the script reads `get_add_actions()`.
+ *
+ * Deletion vectors: delta-rs 1.6 cannot write them (its DELETE rewrites the
+ * file even with delta.enableDeletionVectors), and it reads a DV's file
+ * whenever it lists DVs, so tables with DVs come from the project's
+ * generator, with `deltaRsWriteDeletionVectorFiles` writing the files its log
+ * names.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,12 +33,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { projectRoot } from '../../shared/config/index.ts';
-
-export interface DeltaRsSnapshot {
-  version: number;
-  /** Live add paths in log form, sorted by JS default string order. */
-  files: string[];
-}
+import { type DeletionVectorDescriptor } from '../../shared/delta/index.ts';
+import { installSystemPackages } from '../../shared/stack/index.ts';
 
 const venvDir = path.join(projectRoot, '.venv');
 const venvPython = path.join(venvDir, 'bin', 'python');
@@ -85,15 +89,21 @@ async function prepareVenv(): Promise<string> {
 /**
  * Debian splits `venv`'s pip bootstrap (ensurepip) into python3-venv, so a
  * bare python3 fails halfway through `-m venv` and leaves a venv without
- * pip. Checked first so the failure names the package.
- * TODO: install it as shared/stack installs its packages (installSystemPackages,
- * when root on Debian) once shared/stack/index.ts exports that function.
+ * pip. Checked first, and installed as the local stack installs its packages:
+ * with apt-get when root on Debian, otherwise an error that names the package.
  */
 async function requireVenvModule(): Promise<void> {
+  if (await hasVenvModule()) return;
+  await installSystemPackages(['python3-venv'], "python3's venv module (with ensurepip) is missing");
+  if (!(await hasVenvModule())) throw new Error("python3's venv module (with ensurepip) is still missing after installing python3-venv");
+}
+
+async function hasVenvModule(): Promise<boolean> {
   try {
     await promisify(execFile)('python3', ['-c', 'import ensurepip, venv'], { cwd: projectRoot });
-  } catch (error) {
-    throw new Error("python3's venv module (with ensurepip) is missing: apt-get install python3-venv", { cause: error });
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -148,33 +158,77 @@ async function runReference(args: readonly string[]): Promise<unknown> {
   }
 }
 
-const snapshotSchema = z.object({
-  version: z.number().int().nonnegative(),
-  files: z.array(z.string()),
+/** JSON values as both sides give them once made comparable (no NaN: the script refuses to print it). */
+const jsonValue: z.ZodType<ComparableJson> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+export type ComparableJson = null | boolean | number | string | ComparableJson[] | { [key: string]: ComparableJson };
+
+const fileSchema = z.object({
+  /** the add action's path in log form (URL-encoded), verbatim */
+  path: z.string(),
+  /** typed by the schema's column types; timestamps as microseconds since the epoch, dates as `YYYY-MM-DD` */
+  partitionValues: z.record(z.string(), jsonValue),
+  size: z.number().int(),
+  modificationTime: z.number().int(),
+  numRecords: z.number().int().nullable(),
+  /** per column, nested for structs; a column without a value is absent (null and absent are one) */
+  minValues: z.record(z.string(), jsonValue),
+  maxValues: z.record(z.string(), jsonValue),
+  nullCount: z.record(z.string(), jsonValue),
+  /** what delta-rs reads from the DV's file: the number of deleted rows and the first of them */
+  deletionVector: z.object({ cardinality: z.number().int().positive(), firstDeletedRow: z.number().int().nonnegative() }).nullable(),
 });
+
+const stateSchema = z.object({
+  version: z.number().int().nonnegative(),
+  metadata: z.object({
+    id: z.string(),
+    name: z.string().nullable(),
+    description: z.string().nullable(),
+    partitionColumns: z.array(z.string()),
+    configuration: z.record(z.string(), z.string().nullable()),
+    createdTime: z.number().int().nullable(),
+    /** the schemaString, parsed */
+    schema: jsonValue,
+  }),
+  protocol: z.object({
+    minReaderVersion: z.number().int(),
+    minWriterVersion: z.number().int(),
+    /** sorted: features are a set */
+    readerFeatures: z.array(z.string()).nullable(),
+    writerFeatures: z.array(z.string()).nullable(),
+  }),
+  /** live add actions, sorted by path in JS default string order */
+  files: z.array(fileSchema),
+});
+
+export type ComparableFile = z.infer<typeof fileSchema>;
+/** A table at a version, as delta-rs reports it and as comparable-state.ts puts a Delta log's state. */
+export type ComparableState = z.infer<typeof stateSchema>;
 
 // Python sorts by code point, JS by UTF-16 unit; they differ only beyond the
 // BMP, but the contract is JS order, so sort here.
-function normalise(snapshot: z.infer<typeof snapshotSchema>): DeltaRsSnapshot {
-  return { version: snapshot.version, files: [...snapshot.files].sort() };
+function sortedFiles(state: ComparableState): ComparableState {
+  return { ...state, files: [...state.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
 }
 
-/** Live add paths that delta-rs reports for the table at `version` (latest when omitted). */
-export async function deltaRsFiles(tableDir: string, version?: number): Promise<{ version: number; files: string[] }> {
-  const args = ['files', tableDir];
+/** The table as delta-rs reads it at `version` (latest when omitted). */
+export async function deltaRsState(tableDir: string, version?: number): Promise<ComparableState> {
+  const args = ['state', tableDir];
   if (version !== undefined) {
     if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`not a table version: ${version}`);
     args.push('--version', String(version));
   }
-  return normalise(snapshotSchema.parse(await runReference(args)));
+  return sortedFiles(stateSchema.parse(await runReference(args)));
 }
 
 /** The same for every version delta-rs can load, oldest first; versions whose commits were cleaned up are skipped. */
-export async function deltaRsAllVersions(tableDir: string): Promise<Array<{ version: number; files: string[] }>> {
+export async function deltaRsAllVersions(tableDir: string): Promise<ComparableState[]> {
   return z
-    .array(snapshotSchema)
+    .array(stateSchema)
     .parse(await runReference(['all-versions', tableDir]))
-    .map(normalise);
+    .map(sortedFiles);
 }
 
 /**
@@ -187,4 +241,31 @@ export async function deltaRsWriteSample(tableDir: string, options: { seed: numb
   return z
     .object({ versions: z.number().int().positive() })
     .parse(await runReference(['write-sample', tableDir, '--seed', String(options.seed)]));
+}
+
+export interface WrittenDeletionVector {
+  readonly descriptor: DeletionVectorDescriptor;
+  /** the DV deletes rows firstDeletedRow .. firstDeletedRow + cardinality - 1 */
+  readonly firstDeletedRow: number;
+}
+
+/**
+ * Writes the file of every deletion vector (storage type `u`) that an add
+ * action of the table's JSON commits names, as the generator leaves them
+ * unwritten. Each DV deletes `cardinality` consecutive rows from a start
+ * that differs between DVs, so delta-rs's answer tells DVs apart.
+ */
+export async function deltaRsWriteDeletionVectorFiles(tableDir: string): Promise<WrittenDeletionVector[]> {
+  const descriptor = z
+    .object({
+      storageType: z.string(),
+      pathOrInlineDv: z.string(),
+      offset: z.number().int().optional(),
+      sizeInBytes: z.number().int(),
+      cardinality: z.number().int(),
+    })
+    .passthrough();
+  return z
+    .array(z.object({ descriptor, firstDeletedRow: z.number().int().nonnegative() }))
+    .parse(await runReference(['write-dv-files', tableDir]));
 }
