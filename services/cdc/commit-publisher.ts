@@ -20,7 +20,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Config, PipelineConfig } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
-import { createKafka } from '../../shared/clients/index.ts';
 import { ensureCommitTopics, slotLag } from '../../shared/contracts/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { CdcMetrics } from '../../shared/metrics/index.ts';
@@ -35,8 +34,8 @@ import { InternalError } from '../../shared/errors/index.ts';
 export interface CdcDeps {
   readonly logger: Logger;
   readonly metrics: CdcMetrics;
-  /** The Kafka client to produce with. Default: one for `config.kafkaBrokers` (tests pass one that can block or fail sends). */
-  readonly kafka?: Kafka;
+  /** The Kafka client to produce with, built by main.ts (tests pass one that can block or fail sends). */
+  readonly kafka: Kafka;
 }
 
 export interface CdcReadiness {
@@ -80,13 +79,9 @@ export class CommitPublisher {
   constructor(private readonly config: Config, private readonly deps: CdcDeps) {
     this.pipeline = config.pipeline;
     this.logger = deps.logger;
+    // The publisher's own pool, not one passed in: stop() and abort() decide when its connections may close.
     this.pool = createPool(config.postgresUrl, { max: 2, applicationName: 'deltameta-cdc' });
-    this.kafka = deps.kafka ?? createKafka({
-      clientId: 'deltameta-cdc',
-      brokers: config.kafkaBrokers,
-      logger: deps.logger,
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
-    });
+    this.kafka = deps.kafka;
     const shared = { pipeline: this.pipeline, pool: this.pool, flush: this.flush, lifecycle: this.lifecycle, logger: this.logger };
     this.consumer = new SlotConsumer({
       ...shared,
