@@ -22,6 +22,7 @@
  * (storage type, path, offset, sizeInBytes are only seen through the file
  * that delta-rs managed to read at that place).
  */
+import { expect } from 'chai';
 import { type AddAction, deletionVectorUniqueId, type MetadataAction, type ProtocolAction } from '../../shared/delta/index.ts';
 import { type ComparableFile, type ComparableJson, type ComparableState, type WrittenDeletionVector } from '../support/deltars.ts';
 
@@ -170,4 +171,19 @@ export function comparableState(state: LogState, written: readonly WrittenDeleti
       .map((add) => comparableFile(add, schema, partitionTypes, dvFirstRows))
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   };
+}
+
+/**
+ * Deep equality of two tables, part by part and file by file: one deep
+ * equality of the whole would fail just as surely, but its diff is larger
+ * than mocha prints (maxDiffSize), so the failure would show nothing.
+ */
+export function expectSameTable(actual: ComparableState, expected: ComparableState, what: string): void {
+  expect(actual.version, `${what}: version`).to.equal(expected.version);
+  expect(actual.metadata, `${what}: metadata`).to.deep.equal(expected.metadata);
+  expect(actual.protocol, `${what}: protocol`).to.deep.equal(expected.protocol);
+  expect(actual.files.map((file) => file.path), `${what}: live paths`).to.deep.equal(expected.files.map((file) => file.path));
+  actual.files.forEach((file, index) => {
+    expect(file, `${what}: ${file.path}`).to.deep.equal(expected.files[index]);
+  });
 }
