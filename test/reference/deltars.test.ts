@@ -9,11 +9,11 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../shared/config/index.ts';
-import { type AddAction, generateTable, type MetadataAction, type ProtocolAction } from '../../shared/delta/index.ts';
+import { generateTable, type MetadataAction } from '../../shared/delta/index.ts';
 import {
   type ComparableState,
   deltaRsAllVersions,
@@ -21,99 +21,9 @@ import {
   deltaRsWriteDeletionVectorFiles,
   deltaRsWriteSample,
   ensureDeltaRs,
-  type WrittenDeletionVector,
 } from '../support/deltars.ts';
-import { comparableState, expectSameTable } from './comparable-state.ts';
-
-type Action = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const logName = (version: number, suffix: string): string => `${String(version).padStart(20, '0')}${suffix}`;
-
-function logFiles(tableDir: string): string[] {
-  return readdirSync(path.join(tableDir, '_delta_log'));
-}
-
-function commitVersions(tableDir: string): number[] {
-  return logFiles(tableDir)
-    .flatMap((name) => /^(\d{20})\.json$/.exec(name)?.[1] ?? [])
-    .map(Number)
-    .sort((a, b) => a - b);
-}
-
-function readCommit(tableDir: string, version: number): Action[] {
-  const text = readFileSync(path.join(tableDir, '_delta_log', logName(version, '.json')), 'utf8');
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const action: unknown = JSON.parse(line);
-      if (!isRecord(action)) throw new Error(`commit ${version} holds a line that is not an action: ${line}`);
-      return action;
-    });
-}
-
-/** The body of an add or remove action, or undefined for any other action. */
-function fileAction(action: Action, kind: 'add' | 'remove'): Record<string, unknown> | undefined {
-  const body = action[kind];
-  if (!isRecord(body)) return undefined;
-  if (typeof body['path'] !== 'string') throw new Error(`${kind} action without a path: ${JSON.stringify(action)}`);
-  return body;
-}
-
-const actionPath = (action: Action, kind: 'add' | 'remove'): string | undefined => fileAction(action, kind)?.['path'] as string | undefined;
-
-/** A logical file: the path string as written plus the DV's storage type, path and offset (PROTOCOL.md). */
-function fileKey(body: Record<string, unknown>): string {
-  const dv = body['deletionVector'];
-  if (!isRecord(dv)) return `${String(body['path'])}\u0000`;
-  const offset = typeof dv['offset'] === 'number' ? `@${dv['offset']}` : '';
-  const dvId = `${String(dv['storageType'])}${String(dv['pathOrInlineDv'])}${offset}`;
-  return `${String(body['path'])}\u0000${dvId}`;
-}
-
-function operation(actions: Action[]): string | undefined {
-  const info = actions.find((action) => isRecord(action['commitInfo']))?.['commitInfo'];
-  return isRecord(info) && typeof info['operation'] === 'string' ? info['operation'] : undefined;
-}
-
-interface ReplayedLog {
-  readonly live: Map<string, Record<string, unknown>>;
-  metadata: Record<string, unknown> | undefined;
-  protocol: Record<string, unknown> | undefined;
-}
-
-/** Applies the actions of each commit in log order: the newest action on a file key wins. */
-function replay(tableDir: string, versions: Iterable<number>, start?: ReplayedLog): ReplayedLog {
-  const log: ReplayedLog = { live: new Map(start?.live), metadata: start?.metadata, protocol: start?.protocol };
-  for (const version of versions) {
-    for (const action of readCommit(tableDir, version)) {
-      const removed = fileAction(action, 'remove');
-      if (removed !== undefined) log.live.delete(fileKey(removed));
-      const added = fileAction(action, 'add');
-      if (added !== undefined) log.live.set(fileKey(added), added);
-      if (isRecord(action['metaData'])) log.metadata = action['metaData'];
-      if (isRecord(action['protocol'])) log.protocol = action['protocol'];
-    }
-  }
-  return log;
-}
-
-/** The replayed log in delta-rs's form; the log's JSON is taken for the project's action types, unchecked, as delta-rs takes it. */
-function replayedState(version: number, log: ReplayedLog, written: readonly WrittenDeletionVector[] = []): ComparableState {
-  return comparableState(
-    {
-      version,
-      metadata: log.metadata as MetadataAction | undefined,
-      protocol: log.protocol as ProtocolAction | undefined,
-      adds: [...log.live.values()] as AddAction[],
-    },
-    written,
-  );
-}
+import { expectSameTable } from './comparable-state.ts';
+import { type Action, actionPath, commitVersions, isRecord, logFiles, logName, operation, readCommit, replay, replayedState } from './json-log-replay.ts';
 
 const pathsOf = (state: ComparableState): string[] => state.files.map((file) => file.path);
 
@@ -235,6 +145,7 @@ describe('delta-rs reference harness', function () {
       schemaString: JSON.stringify(base.metadata.schema),
       configuration: Object.fromEntries(Object.entries(base.metadata.configuration).flatMap(([key, value]) => (value === null ? [] : [[key, value]]))),
     };
+    // Only the files of this state are used: its metadata and protocol are the checkpoint's, compared below.
     const tailAdds = replayedState(latest.version, { ...tailLog, metadata, protocol: { minReaderVersion: 1, minWriterVersion: 2 } }).files;
     const removed = new Set(tail.flatMap((version) => readCommit(tableDir, version).flatMap((action) => actionPath(action, 'remove') ?? [])));
     const added = new Set(tailAdds.map((file) => file.path));
