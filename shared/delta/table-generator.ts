@@ -135,8 +135,18 @@ export class TableGenerator {
 
   private deletionVector(id: number, generation: number): DeletionVectorDescriptor | undefined {
     if (generation === 0) return undefined;
+    // Z85 of a 16-byte UUID, 4 bytes → 5 characters: any 20 characters would not
+    // do (base 85 of 5 characters exceeds 2^32), readers decode it to a file name.
     let encoded = '';
-    for (let i = 0; i < 20; i++) encoded += z85[hash(this.seed, id, generation, i) % 85];
+    for (let word = 0; word < 4; word++) {
+      let value = hash(this.seed, id, generation, word) >>> 0;
+      let chunk = '';
+      for (let i = 0; i < 5; i++) {
+        chunk = (z85[value % 85] as string) + chunk;
+        value = Math.floor(value / 85);
+      }
+      encoded += chunk;
+    }
     return { storageType: 'u', pathOrInlineDv: encoded, offset: 1, sizeInBytes: 34 + generation, cardinality: generation * 3 };
   }
 
