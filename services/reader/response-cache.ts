@@ -17,6 +17,7 @@ import { redisKeys } from '../../shared/contracts/index.ts';
 import { LRUCache } from 'lru-cache';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import type { BodyEncoding } from './response-body.ts';
+import type { ReaderConfig } from '../../shared/config/index.ts';
 
 export type CacheLevel = 'l1' | 'l2' | 'l3' | 'l4';
 
@@ -51,14 +52,8 @@ export interface Produced {
   readonly source?: string;
 }
 
-export interface ResponseCacheOptions {
-  readonly l1Enabled: boolean;
-  readonly l1MaxBytes: number;
-  readonly l2Enabled: boolean;
-  readonly l2TtlSeconds: number;
-  readonly l2PageBytes: number;
-  readonly l2MaxEntryBytes: number;
-}
+/** The cache levels' settings, as the reader's configuration names and documents them. */
+export type ResponseCacheOptions = Pick<ReaderConfig, 'l1Enabled' | 'l1MaxBytes' | 'l2Enabled' | 'l2TtlSeconds' | 'l2PageBytes' | 'l2MaxEntryBytes'>;
 
 interface L2Meta {
   readonly version: number;
