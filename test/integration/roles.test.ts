@@ -1,0 +1,104 @@
+/**
+ * The group roles of sql/000004 and sql/000006 (docs/security.md, "Roles"):
+ * a login role in each group, connected for real, can do what its stage
+ * needs and nothing that belongs to another stage.
+ */
+import { expect } from 'chai';
+import { createPool, type Pool } from '../../shared/db/index.ts';
+import { commit } from '../../shared/log-store/index.ts';
+import { refreshTable } from '../../shared/materialized/index.ts';
+import { describeWithEnv } from '../support/env.ts';
+
+type Group = 'deltameta_read' | 'deltameta_write' | 'deltameta_refresh' | 'deltameta_cdc';
+
+const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
+
+describeWithEnv('roles', (env) => {
+  let owner: Pool;
+  const pools: Pool[] = [];
+  const roles: string[] = [];
+
+  /** A login role in `group`, and a pool connected as it (both removed after the suite). */
+  async function loginIn(group: Group): Promise<Pool> {
+    const role = `${group.replace('deltameta_', '')}_${env.id}`.slice(0, 60);
+    await owner.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'local' IN ROLE ${group}`);
+    roles.push(role);
+    const url = new URL(env.config.postgresUrl);
+    url.username = role;
+    url.password = 'local';
+    const pool = createPool(url.toString(), { max: 1, applicationName: `test:${env.id}` });
+    pools.push(pool);
+    return pool;
+  }
+
+  async function denied(pool: Pool, sql: string): Promise<void> {
+    const error = await pool.query(sql).then(() => undefined, (caught: unknown) => caught as { code?: string });
+    expect(error?.code, sql).to.equal('42501');
+  }
+
+  before(async function () {
+    owner = env.pool();
+    await commit(owner, {
+      table: 'roles_t',
+      readVersion: -1,
+      actions: [
+        { kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 2 } },
+        { kind: 'metaData', metaData: { id: 'roles', format: { provider: 'parquet', options: {} }, schemaString, partitionColumns: [], configuration: {} } },
+        { kind: 'add', add: { path: 'a.parquet', partitionValues: {}, size: 1, modificationTime: 1, dataChange: true } },
+      ],
+    });
+    await refreshTable(owner, 'roles_t');
+  });
+
+  after(async function () {
+    for (const pool of pools) await pool.end();
+    for (const role of roles) await owner.query(`DROP ROLE IF EXISTS "${role}"`);
+    await owner.end();
+  });
+
+  it('a refresh-group role writes materialized state, reads the log, and cannot insert into delta_commit', async function () {
+    const refresher = await loginIn('deltameta_refresh');
+    await denied(refresher, `INSERT INTO deltameta.delta_commit (table_id, version, timestamp_ms) SELECT table_id, 9, 1 FROM deltameta.delta_table`);
+    await denied(refresher, `DELETE FROM deltameta.delta_add`);
+    await denied(refresher, `INSERT INTO deltameta.delta_table (name) VALUES ('by_refresher')`);
+    // What the refresher does: a full rebuild-and-refresh as that role.
+    await owner.query('DELETE FROM deltameta.table_state');
+    await owner.query('DELETE FROM deltameta.file_index');
+    const result = await refreshTable(refresher, 'roles_t');
+    expect(result.toVersion).to.equal(0);
+  });
+
+  it('a reader-group role cannot write anything', async function () {
+    const reader = await loginIn('deltameta_read');
+    const { rows } = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM deltameta.file_index');
+    expect(rows[0]?.n).to.equal(1);
+    for (const table of ['delta_table', 'delta_commit', 'delta_add', 'file_index', 'table_state', 'partition_summary', 'file_page', 'file_page_state']) {
+      await denied(reader, `DELETE FROM deltameta.${table}`);
+      const column = table === 'delta_table' ? 'name' : 'table_id';
+      await denied(reader, `UPDATE deltameta.${table} SET ${column} = ${column}`);
+    }
+    await denied(reader, `INSERT INTO deltameta.delta_table (name) VALUES ('by_reader')`);
+  });
+
+  it('a writer-group role commits, and cannot write file_index or other materialized state', async function () {
+    const writer = await loginIn('deltameta_write');
+    const committed = await commit(writer, {
+      table: 'roles_t',
+      readVersion: 0,
+      actions: [{ kind: 'add', add: { path: 'b.parquet', partitionValues: {}, size: 1, modificationTime: 2, dataChange: true } }],
+    });
+    expect(committed.version).to.equal(1);
+    await denied(writer, `INSERT INTO deltameta.file_index (table_id, path, added_version) SELECT table_id, 'x', 1 FROM deltameta.delta_table`);
+    await denied(writer, `DELETE FROM deltameta.file_index`);
+    await denied(writer, `UPDATE deltameta.table_state SET mv_version = 99`);
+    await denied(writer, `DELETE FROM deltameta.delta_commit`);
+  });
+
+  it('a cdc-group role reads delta_commit and delta_table, and writes nothing', async function () {
+    const cdc = await loginIn('deltameta_cdc');
+    const { rows } = await cdc.query<{ n: number }>('SELECT count(*)::int AS n FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id)');
+    expect(rows[0]?.n).to.be.greaterThan(0);
+    await denied(cdc, `SELECT * FROM deltameta.file_index`);
+    await denied(cdc, `DELETE FROM deltameta.delta_commit`);
+  });
+});
