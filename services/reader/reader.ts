@@ -13,6 +13,8 @@ import { AccessControl } from './auth.ts';
 import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
+import { requestAbandonment } from './snapshot-scope.ts';
+import { routeStreamsTo } from './whole-list-stream.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -38,6 +40,8 @@ export interface ReaderOptions {
 
 export class Reader {
   readonly pool: Pool;
+  /** whole lists streamed to their clients (whole-list-stream.ts), capped by DELTAMETA_READER_STREAM_CONNECTIONS */
+  readonly streamPool: Pool;
   readonly cache: ResponseCache;
   readonly heads: HeadTracker;
   private readonly app: ReturnType<typeof buildReaderApp>;
@@ -45,14 +49,41 @@ export class Reader {
 
   constructor(private readonly options: ReaderOptions) {
     const { config } = options;
-    this.pool = createPool(readOnlyUrl(config.postgresUrl ?? options.defaultPostgresUrl), { max: config.poolMax, applicationName: 'deltameta-reader' });
+    const sessionBounds = {
+      acquireTimeoutMs: config.pgAcquireTimeoutMs, statementTimeoutMs: config.pgStatementTimeoutMs, idleInTransactionTimeoutMs: config.pgIdleInTransactionTimeoutMs,
+    };
+    const url = readOnlyUrl(config.postgresUrl ?? options.defaultPostgresUrl);
+    this.pool = createPool(url, { max: config.poolMax, applicationName: 'deltameta-reader', ...sessionBounds });
     this.pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+    // Streams hold a connection and a snapshot while their client reads: they get
+    // their own small pool, so the slowest clients can exhaust only it, never the
+    // connections cached answers and small lists are produced from.
+    this.streamPool = createPool(url, { max: config.streamConnections, applicationName: 'deltameta-reader-stream', ...sessionBounds });
+    this.streamPool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL stream connection failed'));
     this.cache = new ResponseCache({ redis: options.redis, prefix: options.redisPrefix, metrics: options.metrics }, config);
     this.heads = new HeadTracker({ pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger }, { safetyTtlMs: config.headSafetyTtlMs });
     const access = options.access ?? (config.authEnabled && config.tokensFile !== undefined ? AccessControl.fromFile(config.tokensFile) : AccessControl.disabled());
     this.app = buildReaderApp({
       pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
       cache: this.cache, heads: this.heads, access, config,
+    });
+    routeStreamsTo(this.pool, this.streamPool);
+    this.watchAbandonment();
+  }
+
+  /**
+   * Every request runs with the signal that its client went away before the
+   * answer was sent (socket closed): snapshot-scope.ts cancels the query it is
+   * waiting for and gives the connection back. Run from onRequest so the
+   * handler's async context descends from it.
+   */
+  private watchAbandonment(): void {
+    this.app.addHook('onRequest', (request, reply, done) => {
+      const abandoned = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) abandoned.abort();
+      });
+      requestAbandonment.run(abandoned.signal, done);
     });
   }
 
@@ -79,5 +110,6 @@ export class Reader {
     await this.app.close();
     await this.heads.stop();
     await this.pool.end();
+    await this.streamPool.end();
   }
 }

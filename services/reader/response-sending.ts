@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { acceptsGzip } from './accept-encoding.ts';
 import { representationTag } from './conditional-request.ts';
 import type { CacheAnswer } from './response-cache.ts';
-import type { WholeListStream } from './whole-list-stream.ts';
+import { boundSendTime, type WholeListStream } from './whole-list-stream.ts';
 
 export const ndjsonContentType = 'application/x-ndjson';
 
@@ -50,8 +50,12 @@ export function sendCached(request: FastifyRequest, reply: FastifyReply, version
   return reply.send(Readable.from([response.body]).pipe(createGunzip()));
 }
 
-/** A whole list streamed from its snapshot (whole-list-stream.ts), recoded only when the client needs the other encoding. */
-export function sendStreamed(request: FastifyRequest, reply: FastifyReply, version: number, etag: string, found: WholeListStream, startedMs: number): void {
+/**
+ * A whole list streamed from its snapshot (whole-list-stream.ts), recoded
+ * only when the client needs the other encoding, and cut off when its client
+ * takes nothing for `sendTimeoutMs` (boundSendTime).
+ */
+export function sendStreamed(request: FastifyRequest, reply: FastifyReply, version: number, etag: string, found: WholeListStream, startedMs: number, sendTimeoutMs: number): void {
   const gzip = acceptsGzip(request.headers['accept-encoding']);
   void versionHeaders(reply, version)
     .header('content-type', ndjsonContentType)
@@ -63,10 +67,12 @@ export function sendStreamed(request: FastifyRequest, reply: FastifyReply, versi
     pipeline(found.stream, transform, () => undefined);
     return transform;
   };
-  if (gzip) {
-    const body = found.encoding === 'gzip' ? found.stream : recode(createGzip({ level: 1 }));
-    void reply.header('content-encoding', 'gzip').send(body);
-  } else {
-    void reply.send(found.encoding === 'gzip' ? recode(createGunzip()) : found.stream);
-  }
+  const encoded = gzip
+    ? (found.encoding === 'gzip' ? found.stream : recode(createGzip({ level: 1 })))
+    : (found.encoding === 'gzip' ? recode(createGunzip()) : found.stream);
+  // The last stage before the socket: it sees the client's backpressure, and destroying it destroys the source.
+  const bounded = boundSendTime(sendTimeoutMs, () => reply.raw.destroy());
+  pipeline(encoded, bounded, () => undefined);
+  if (gzip) void reply.header('content-encoding', 'gzip');
+  void reply.send(bounded);
 }

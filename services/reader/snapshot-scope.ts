@@ -8,6 +8,8 @@
  * - l4 "log": below file_index_min_version, no materialized state, or L3 off:
  *   the log tables alone (the reference reconciliation).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 import type { Pool, PoolClient } from '../../shared/db/index.ts';
 import { materializedRange, type MaterializedRange } from '../../shared/materialized/index.ts';
 
@@ -31,8 +33,54 @@ export function planFor(range: MaterializedRange | undefined, version: number, l
 /** Every answer's transaction: one snapshot, and a bug cannot write. */
 export const beginSnapshotSql = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 
+/**
+ * The signal of the request being answered, aborted when its client goes
+ * away before the answer is sent (reader.ts sets it per request): a query
+ * nobody will read is cancelled instead of running to its statement timeout
+ * with a pooled connection.
+ */
+export const requestAbandonment = new AsyncLocalStorage<AbortSignal>();
+
+/** pg keeps the backend's pid from BackendKeyData on the client; its types leave it out. */
+function backendPid(client: PoolClient): number | undefined {
+  const pid = (client as PoolClient & { processID?: number | null }).processID;
+  return typeof pid === 'number' ? pid : undefined;
+}
+
+/**
+ * Cancels what `client`'s backend is running now, from a separate short-lived
+ * connection with the pool's settings (pg_cancel_backend: a role may cancel
+ * its own sessions). Closing the client's socket would not do: PostgreSQL
+ * notices a gone client only when it next writes, after the query finished.
+ * Best effort: false when the cancel could not be sent.
+ */
+export async function cancelBackendQuery(pool: Pool, client: PoolClient): Promise<boolean> {
+  const pid = backendPid(client);
+  if (pid === undefined) return false;
+  const canceller = new pg.Client({ ...pool.options, statement_timeout: 5000 });
+  try {
+    await canceller.connect();
+    const { rows } = await canceller.query<{ cancelled: boolean }>('SELECT pg_cancel_backend($1) AS cancelled', [pid]);
+    return rows[0]?.cancelled === true;
+  } catch {
+    return false;
+  } finally {
+    await canceller.end().catch(() => undefined);
+  }
+}
+
+/** Cancels the client's query when `signal` aborts; returns the function that stops watching. */
+export function cancelOnAbort(pool: Pool, client: PoolClient, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => undefined;
+  const cancel = (): void => void cancelBackendQuery(pool, client);
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
+}
+
 export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  const stopWatching = cancelOnAbort(pool, client, requestAbandonment.getStore());
   let reusable = false;
   try {
     await client.query(beginSnapshotSql);
@@ -41,8 +89,10 @@ export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Pr
     reusable = true;
     return result;
   } finally {
+    stopWatching();
     if (!reusable) reusable = await client.query('ROLLBACK').then(() => true, () => false);
-    client.release(reusable ? undefined : true);
+    // A cancel sent for an abandoned request may still be on its way: it must not land on the next user of this connection.
+    client.release(reusable && requestAbandonment.getStore()?.aborted !== true ? undefined : true);
   }
 }
 

@@ -62,7 +62,7 @@ export class TableResponder {
     if (!found) return false;
     this.deps.hotTables.record(resolved.table.name);
     this.deps.metrics.cacheRequestsTotal.inc({ level: found.level, result: 'hit' });
-    sendStreamed(request, reply, resolved.version, etag, found, startedMs);
+    sendStreamed(request, reply, resolved.version, etag, found, startedMs, config.streamSendTimeoutMs);
     return true;
   }
 }

@@ -11,13 +11,19 @@
  *   for clients that accept gzip.
  * "Too big" is judged before reading: the pages' compressed bytes, or the
  * table's file count at the watermark times ~64 bytes a compressed line.
+ *
+ * A slow client must not hold a connection and a snapshot for as long as it
+ * likes: streams draw from a small pool of their own (routeStreamsTo), so
+ * they can never take the connections cached answers are produced from, and
+ * a stream whose client takes nothing for `sendTimeoutMs` is cut off
+ * (boundSendTime), which ends its snapshot and frees its connection.
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Pool, PoolClient } from '../../shared/db/index.ts';
 import { gzipMember, pagesAnswer, pagesAt, pagesRange } from '../../shared/materialized/index.ts';
 import { fileLines } from './files-source.ts';
 import { noFilters } from './file-filters.ts';
-import { beginSnapshotSql, planInSnapshot, type TableRef } from './snapshot-scope.ts';
+import { beginSnapshotSql, cancelOnAbort, planInSnapshot, requestAbandonment, type TableRef } from './snapshot-scope.ts';
 
 export type WholeListStream =
   | { readonly source: 'file pages'; readonly level: 'l3'; readonly encoding: 'gzip'; readonly stream: Readable }
@@ -30,8 +36,24 @@ const batchBytes = 256 * 1024;
 // serves: table_state primary key
 const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE table_id = $1';
 
-export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
+// The reader's answer pool → its streams' pool. A registry rather than a
+// parameter only because reader-app.ts (not this slice's file) builds the
+// responder with one pool; it goes once reader-app passes streamPool itself.
+const streamPools = new WeakMap<Pool, Pool>();
+
+/** Streams of answers produced from `answerPool` use `streamPool` (reader.ts, once per reader). */
+export function routeStreamsTo(answerPool: Pool, streamPool: Pool): void {
+  streamPools.set(answerPool, streamPool);
+}
+
+export async function streamWholeListIfLarge(answerPool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
+  const pool = streamPools.get(answerPool) ?? answerPool;
   const client = await pool.connect();
+  // A client gone away mid-FETCH: cancel it, so the snapshot ends now rather than after the batch.
+  const abandoned = requestAbandonment.getStore();
+  const stopWatching = cancelOnAbort(pool, client, abandoned);
+  let ended: Promise<void> | undefined;
+  const finish = (): Promise<void> => (ended ??= endSnapshot(client, stopWatching, abandoned));
   let handedOver = false;
   try {
     await client.query(beginSnapshotSql);
@@ -39,33 +61,76 @@ export async function streamWholeListIfLarge(pool: Pool, table: TableRef, versio
     if (range && pagesAnswer(range, version)) {
       if (range.bodyBytes <= options.aboveBytes) return undefined;
       handedOver = true;
-      return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: Readable.from(pagesMember(client, table.tableId, version, version === range.version)) };
+      return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: endingWith(Readable.from(pagesMember(client, finish, table.tableId, version, version === range.version)), finish) };
     }
     const { rows } = await client.query<{ num_files: number }>(watermarkFileCountSql, [table.tableId]);
     const estimate = range?.bodyBytes ?? (rows[0]?.num_files ?? 0) * estimatedCompressedBytesPerFile;
     if (estimate <= options.aboveBytes) return undefined;
     const plan = await planInSnapshot(client, table, version, options.l3Enabled);
     handedOver = true;
-    return { source: 'rows', level: plan.level, encoding: 'identity', stream: Readable.from(ndjsonBatches(client, table, plan, version)) };
+    return { source: 'rows', level: plan.level, encoding: 'identity', stream: endingWith(Readable.from(ndjsonBatches(client, finish, table, plan, version)), finish) };
   } finally {
-    if (!handedOver) await endSnapshot(client);
+    if (!handedOver) await finish();
   }
 }
 
-async function endSnapshot(client: PoolClient): Promise<void> {
-  const reusable = await client.query('ROLLBACK').then(() => true, () => false);
-  client.release(reusable ? undefined : true);
+/** A stream destroyed before its generator started never runs the generator's finally: end the snapshot on close too. */
+function endingWith(stream: Readable, finish: () => Promise<void>): Readable {
+  stream.once('close', () => void finish());
+  return stream;
 }
 
-async function* pagesMember(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
+async function endSnapshot(client: PoolClient, stopWatching: () => void, abandoned: AbortSignal | undefined): Promise<void> {
+  stopWatching();
+  const reusable = await client.query('ROLLBACK').then(() => true, () => false);
+  // A cancel for an abandoned request may still be on its way: it must not land on the next user of this connection.
+  client.release(reusable && abandoned?.aborted !== true ? undefined : true);
+}
+
+/**
+ * Passes the stream's chunks through and destroys it (with `onStall`'s
+ * error) when none has passed for `timeoutMs`: a chunk passes only when the
+ * client has taken the ones before (backpressure), so this bounds how long
+ * a client that stops reading — or reads a few bytes a second — holds the
+ * stream's connection and snapshot.
+ */
+export function boundSendTime(timeoutMs: number, onStall: () => void): Transform {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      onStall();
+      bounded.destroy(new Error(`the client took nothing for ${timeoutMs} ms (DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS)`));
+    }, timeoutMs);
+    timer.unref();
+  };
+  const bounded = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      arm();
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      clearTimeout(timer);
+      callback();
+    },
+    destroy(error, callback) {
+      clearTimeout(timer);
+      callback(error);
+    },
+  });
+  arm();
+  return bounded;
+}
+
+async function* pagesMember(client: PoolClient, finish: () => Promise<void>, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
   try {
     yield* gzipMember(pagesAt(client, tableId, version, current));
   } finally {
-    await endSnapshot(client);
+    await finish();
   }
 }
 
-async function* ndjsonBatches(client: PoolClient, table: TableRef, plan: Awaited<ReturnType<typeof planInSnapshot>>, version: number): AsyncGenerator<Buffer> {
+async function* ndjsonBatches(client: PoolClient, finish: () => Promise<void>, table: TableRef, plan: Awaited<ReturnType<typeof planInSnapshot>>, version: number): AsyncGenerator<Buffer> {
   try {
     let pending: string[] = [];
     let pendingBytes = 0;
@@ -80,6 +145,6 @@ async function* ndjsonBatches(client: PoolClient, table: TableRef, plan: Awaited
     }
     if (pending.length > 0) yield Buffer.from(pending.join(''), 'utf8');
   } finally {
-    await endSnapshot(client);
+    await finish();
   }
 }

@@ -59,6 +59,36 @@ export interface ReaderConfig {
   readonly authEnabled: boolean;
   /** Hot-table reads are recorded in Redis at most this often per table. DELTAMETA_READER_HOT_RECORD_INTERVAL_MS, default 1000. */
   readonly hotRecordIntervalMs: number;
+  /**
+   * Reads without a token on a host beyond loopback. Without it the reader
+   * refuses to start there with access control off. DELTAMETA_READER_ALLOW_ANONYMOUS=true|false, default false.
+   */
+  readonly allowAnonymous: boolean;
+  /** The tokens file is re-read (besides on change and SIGHUP) when its stat changes, checked this often. DELTAMETA_READER_TOKENS_RELOAD_INTERVAL_MS, default 5000. */
+  readonly tokensReloadIntervalMs: number;
+  /**
+   * Key of the page tokens' HMAC (at least 32 characters). DELTAMETA_READER_TOKEN_KEY, default a random
+   * key per process: several readers behind a balancer or sharing L2 need the same key.
+   */
+  readonly pageTokenKey: string | undefined;
+  /** Commits per /commits page: `limit` defaults to min(1000, this) and may not exceed it. DELTAMETA_READER_COMMITS_MAX_LIMIT, default 10000. */
+  readonly commitsMaxLimit: number;
+  /** Longest wait for a pooled PostgreSQL connection before the request fails. DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS, default 5000. */
+  readonly pgAcquireTimeoutMs: number;
+  /** statement_timeout of the reader's sessions. DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS, default 30000. */
+  readonly pgStatementTimeoutMs: number;
+  /** idle_in_transaction_session_timeout of the reader's sessions. DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS, default 60000. */
+  readonly pgIdleInTransactionTimeoutMs: number;
+  /** Connections of the streams' own pool: at most this many lists stream at once. DELTAMETA_READER_STREAM_CONNECTIONS, default 4. */
+  readonly streamConnections: number;
+  /** A streamed list whose client takes no more bytes for this long is cut off and its snapshot ended. DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS, default 30000. */
+  readonly streamSendTimeoutMs: number;
+  /** Most partition/stats filters in one request (400 beyond). DELTAMETA_READER_MAX_FILTERS, default 32. */
+  readonly maxFilters: number;
+  /** Longest query string, in bytes (400 beyond). DELTAMETA_READER_MAX_QUERY_BYTES, default 8192. */
+  readonly maxQueryBytes: number;
+  /** Bytes of bodies this reader writes to L2 per TTL window at most: a budget, not a count of query strings. DELTAMETA_READER_L2_WRITE_BUDGET_BYTES, default 128 MiB. */
+  readonly l2WriteBudgetBytes: number;
 }
 
 const read = readVariable;
@@ -66,6 +96,9 @@ const read = readVariable;
 const port = z.coerce.number().int().min(0, 'must be a port number or 0').max(65535, 'must be a port number or 0');
 const positiveInt = z.coerce.number().int().positive('must be a positive integer');
 const nonNegativeInt = z.coerce.number().int().min(0, 'must be zero or a positive integer');
+const trueFalse = z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).transform((value) => value === 'true');
+/** Hosts whose listener only this machine can reach. */
+const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
 const postgresUrl = z.string().refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
 
 export function loadReaderConfig(env: Env = process.env): ReaderConfig {
@@ -74,9 +107,14 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
   if (authEnabled && tokensFile === undefined) {
     throw new ConfigError('DELTAMETA_READER_AUTH', 'is on but DELTAMETA_READER_TOKENS_FILE names no tokens file');
   }
+  const host = read(env, 'DELTAMETA_READER_HOST', z.string(), '127.0.0.1');
+  const allowAnonymous = read(env, 'DELTAMETA_READER_ALLOW_ANONYMOUS', trueFalse, false);
+  if (!authEnabled && !allowAnonymous && !loopbackHosts.has(host)) {
+    throw new ConfigError('DELTAMETA_READER_HOST', `${host} is beyond loopback, where every table would be readable without a token: set DELTAMETA_READER_TOKENS_FILE, or DELTAMETA_READER_ALLOW_ANONYMOUS=true to mean it`);
+  }
   return {
     port: read(env, 'DELTAMETA_READER_PORT', port, 8080),
-    host: read(env, 'DELTAMETA_READER_HOST', z.string(), '127.0.0.1'),
+    host,
     postgresUrl: read<string | undefined>(env, 'DELTAMETA_READER_PG_URL', postgresUrl, undefined),
     poolMax: read(env, 'DELTAMETA_READER_PG_POOL_MAX', positiveInt, 16),
     l1Enabled: read(env, 'DELTAMETA_READER_L1', onOff, true),
@@ -94,5 +132,17 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     tokensFile,
     authEnabled,
     hotRecordIntervalMs: read(env, 'DELTAMETA_READER_HOT_RECORD_INTERVAL_MS', nonNegativeInt, 1000),
+    allowAnonymous,
+    tokensReloadIntervalMs: read(env, 'DELTAMETA_READER_TOKENS_RELOAD_INTERVAL_MS', positiveInt, 5000),
+    pageTokenKey: read<string | undefined>(env, 'DELTAMETA_READER_TOKEN_KEY', z.string().min(32, 'must be at least 32 characters'), undefined),
+    commitsMaxLimit: read(env, 'DELTAMETA_READER_COMMITS_MAX_LIMIT', positiveInt, 10_000),
+    pgAcquireTimeoutMs: read(env, 'DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS', positiveInt, 5000),
+    pgStatementTimeoutMs: read(env, 'DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS', positiveInt, 30_000),
+    pgIdleInTransactionTimeoutMs: read(env, 'DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', positiveInt, 60_000),
+    streamConnections: read(env, 'DELTAMETA_READER_STREAM_CONNECTIONS', positiveInt, 4),
+    streamSendTimeoutMs: read(env, 'DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS', positiveInt, 30_000),
+    maxFilters: read(env, 'DELTAMETA_READER_MAX_FILTERS', positiveInt, 32),
+    maxQueryBytes: read(env, 'DELTAMETA_READER_MAX_QUERY_BYTES', positiveInt, 8192),
+    l2WriteBudgetBytes: read(env, 'DELTAMETA_READER_L2_WRITE_BUDGET_BYTES', positiveInt, 128 * 1024 * 1024),
   };
 }

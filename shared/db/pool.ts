@@ -7,12 +7,31 @@ export type PoolClient = pg.PoolClient;
 // (2^53) for any real table, and numbers keep the rest of the code simple.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPool(connectionString: string, options: { max?: number; applicationName?: string } = {}): Pool {
+export interface PoolOptions {
+  readonly max?: number;
+  readonly applicationName?: string;
+  /**
+   * How long pool.connect() waits for a free connection before failing
+   * (pg's connectionTimeoutMillis). Unset: forever — a pool exhausted by
+   * slow work then queues every later caller without bound.
+   */
+  readonly acquireTimeoutMs?: number;
+  /** Server-side statement_timeout of every session: one query string cannot keep PostgreSQL busy for minutes. */
+  readonly statementTimeoutMs?: number;
+  /** Server-side idle_in_transaction_session_timeout: a session left in a transaction (a stalled stream, a bug) is ended by PostgreSQL. */
+  readonly idleInTransactionTimeoutMs?: number;
+}
+
+export function createPool(connectionString: string, options: PoolOptions = {}): Pool {
   return new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'deltameta',
     idleTimeoutMillis: 30_000,
+    // Sent in each connection's startup packet: set per session, before any query runs.
+    ...(options.acquireTimeoutMs !== undefined ? { connectionTimeoutMillis: options.acquireTimeoutMs } : {}),
+    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.idleInTransactionTimeoutMs !== undefined ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } : {}),
   });
 }
 

