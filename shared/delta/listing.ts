@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LogFormatError } from '../errors/index.ts';
+import { defaultInputLimits, type InputLimits } from './input-limits.ts';
 
 export interface CheckpointFiles {
   readonly version: number;
@@ -49,7 +50,7 @@ export function commitFileName(version: number): string {
   return `${String(version).padStart(20, '0')}.json`;
 }
 
-export async function listLog(tableDir: string): Promise<LogListing> {
+export async function listLog(tableDir: string, limits: InputLimits = defaultInputLimits): Promise<LogListing> {
   const logDir = path.join(tableDir, '_delta_log');
   if (!existsSync(logDir)) throw new LogFormatError(logDir, undefined, 'no _delta_log folder: not a Delta table');
   const names = await readdir(logDir);
@@ -68,6 +69,12 @@ export async function listLog(tableDir: string): Promise<LogListing> {
       const version = Number(match[1]);
       const part = Number(match[2]);
       const total = Number(match[3]);
+      // The name is all a reader has before opening parts: an absurd total
+      // (0000000001.9999999999) must not size anything, nor a part lie outside it.
+      if (total > limits.maxCheckpointParts) {
+        throw new LogFormatError(file, undefined, `multi-part checkpoint declares ${total} parts, over the limit of ${limits.maxCheckpointParts}`);
+      }
+      if (part < 1 || part > total) throw new LogFormatError(file, undefined, `multi-part checkpoint part ${part} is not within 1..${total}`);
       const byTotal = multipart.get(version) ?? new Map<number, { part: number; total: number; file: string }[]>();
       multipart.set(version, byTotal);
       byTotal.set(total, [...(byTotal.get(total) ?? []), { part, total, file }]);

@@ -24,6 +24,7 @@ import {
   type ColumnMetaData,
   type Compressors,
   type DecodedArray,
+  type PageHeader,
   type RowGroup,
 } from 'hyparquet';
 // Page decoding below hyparquet's row API (see below). These modules are
@@ -35,6 +36,7 @@ import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/data
 import { readPlain } from 'hyparquet/src/plain.js';
 import { LogFormatError } from '../errors/index.ts';
 import type { Action } from './actions.ts';
+import { checkActionValues, defaultInputLimits, type InputLimits } from './input-limits.ts';
 import { columnAction } from './parquet-actions.ts';
 import { compileField, readField, type Field, type LeafColumn, type LevelCursor } from './parquet-assembly.ts';
 
@@ -59,12 +61,16 @@ interface LeafDecoder {
 // Checkpoint writers compress with SNAPPY (Spark), nothing (delta-rs) or,
 // when configured, GZIP/ZSTD; hyparquet decodes only SNAPPY by itself.
 const zstdDecompressSync: unknown = (zlib as unknown as Record<string, unknown>)['zstdDecompressSync'];
+// Decompression stops at the size the page header declares (itself checked
+// against maxUncompressedPageBytes before this runs): a gzip bomb fails
+// after that many bytes instead of inflating to gigabytes.
+const bounded = (outputLength: number): zlib.ZlibOptions => ({ maxOutputLength: Math.max(1, outputLength) });
 const compressors: Compressors = {
-  GZIP: (input) => zlib.gunzipSync(input),
-  BROTLI: (input) => zlib.brotliDecompressSync(input),
+  GZIP: (input, outputLength) => zlib.gunzipSync(input, bounded(outputLength)),
+  BROTLI: (input, outputLength) => zlib.brotliDecompressSync(input, bounded(outputLength)),
   // Node >= 22.15 only; on older Node a ZSTD checkpoint fails naming the codec.
   ...(typeof zstdDecompressSync === 'function'
-    ? { ZSTD: (input: Uint8Array): Uint8Array => (zstdDecompressSync as (data: Uint8Array) => Buffer)(input) }
+    ? { ZSTD: (input: Uint8Array, outputLength: number): Uint8Array => (zstdDecompressSync as (data: Uint8Array, options: zlib.ZlibOptions) => Buffer)(input, bounded(outputLength)) }
     : {}),
 };
 
@@ -77,6 +83,11 @@ function fileHandleBuffer(handle: FileHandle, byteLength: number, file: string):
   return {
     byteLength,
     async slice(start: number, end: number = byteLength): Promise<ArrayBuffer> {
+      // Offsets and lengths come from the file's own metadata: check them
+      // against its real size before allocating a buffer for them.
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end > byteLength) {
+        throw new LogFormatError(file, undefined, `metadata points at bytes ${start}..${end}, outside the file's ${byteLength} bytes`);
+      }
       const length = Math.max(0, end - start);
       const bytes = new Uint8Array(length);
       let done = 0;
@@ -119,7 +130,7 @@ async function openCheckpoint(buffer: AsyncBuffer, file: string): Promise<{ rowG
  * Yields one action per non-null action column of each row (a well-formed
  * checkpoint has exactly one per row), in file order.
  */
-export async function* readParquetActions(file: string): AsyncGenerator<Action> {
+export async function* readParquetActions(file: string, limits: InputLimits = defaultInputLimits): AsyncGenerator<Action> {
   const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
@@ -127,12 +138,15 @@ export async function* readParquetActions(file: string): AsyncGenerator<Action> 
     const { rowGroups, columns, leaves } = await openCheckpoint(buffer, file);
     for (const [groupIndex, group] of rowGroups.entries()) {
       const where = `row group ${groupIndex}`;
-      const cursors = await openRowGroup(buffer, group, leaves, file, where);
+      const cursors = await openRowGroup(buffer, group, leaves, file, where, limits);
       const rows = Number(group.num_rows);
       for (let row = 0; row < rows; row++) {
         for (const column of columns) {
           const action = columnAction(column, readField(column, cursors), file);
-          if (action) yield action;
+          if (action) {
+            checkActionValues(action, file, undefined, limits);
+            yield action;
+          }
         }
       }
       // Entries left over mean the levels and the schema disagree; the rows
@@ -147,11 +161,22 @@ export async function* readParquetActions(file: string): AsyncGenerator<Action> 
 }
 
 /** A cursor on each leaf column's chunk in one row group; the chunks' compressed bytes are read now. */
-async function openRowGroup(buffer: AsyncBuffer, group: RowGroup, leaves: readonly LeafDecoder[], file: string, where: string): Promise<LeafCursor[]> {
+async function openRowGroup(
+  buffer: AsyncBuffer, group: RowGroup, leaves: readonly LeafDecoder[], file: string, where: string, limits: InputLimits,
+): Promise<LeafCursor[]> {
   const chunks = new Map<string, ColumnMetaData>();
+  let declaredBytes = 0;
   for (const chunk of group.columns) {
     if (chunk.file_path) throw new LogFormatError(file, undefined, `${where}: column chunks in other files are not supported`);
-    if (chunk.meta_data) chunks.set(chunk.meta_data.path_in_schema.join('.'), chunk.meta_data);
+    if (chunk.meta_data) {
+      chunks.set(chunk.meta_data.path_in_schema.join('.'), chunk.meta_data);
+      declaredBytes += Number(chunk.meta_data.total_compressed_size);
+    }
+  }
+  // The chunks of a row group are read together: claims that overlap (or
+  // exceed the file) would multiply the memory taken by the file's size.
+  if (!(declaredBytes <= buffer.byteLength)) {
+    throw new LogFormatError(file, undefined, `${where}: column chunks declare ${declaredBytes} bytes, more than the file's ${buffer.byteLength}`);
   }
   return Promise.all(leaves.map(async (leaf) => {
     const meta = chunks.get(leaf.path);
@@ -159,7 +184,7 @@ async function openRowGroup(buffer: AsyncBuffer, group: RowGroup, leaves: readon
     // Some writers put 0 in dictionary_page_offset for "none".
     const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
     const bytes = await buffer.slice(start, start + Number(meta.total_compressed_size));
-    return new LeafCursor(new Uint8Array(bytes), { ...leaf.decoder, codec: meta.codec }, leaf.maxDef, file, `${where} ${leaf.path}`);
+    return new LeafCursor(new Uint8Array(bytes), { ...leaf.decoder, codec: meta.codec }, leaf.maxDef, file, `${where} ${leaf.path}`, limits);
   }));
 }
 
@@ -179,7 +204,7 @@ class LeafCursor implements LevelCursor {
 
   constructor(
     bytes: Uint8Array, private readonly decoder: ColumnDecoder, private readonly maxDef: number,
-    private readonly file: string, private readonly where: string,
+    private readonly file: string, private readonly where: string, private readonly limits: InputLimits,
   ) {
     this.reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
   }
@@ -218,6 +243,7 @@ class LeafCursor implements LevelCursor {
 
   private readPage(): void {
     const header = parquetHeader(this.reader);
+    this.checkHeader(header);
     const { view } = this.reader;
     const body = new Uint8Array(view.buffer, view.byteOffset + this.reader.offset, header.compressed_page_size);
     this.reader.offset += header.compressed_page_size;
@@ -239,6 +265,26 @@ class LeafCursor implements LevelCursor {
       this.setPage(header.data_page_header_v2.num_values, definitionLevels, repetitionLevels, convertWithDictionary(dataPage, this.dictionary, header.data_page_header_v2.encoding, decoder));
     }
     // Index pages carry no entries.
+  }
+
+  /** What a page header declares, checked before anything is allocated or decompressed for it. */
+  private checkHeader(header: PageHeader): void {
+    const { limits } = this;
+    const left = this.reader.view.byteLength - this.reader.offset;
+    if (!(header.compressed_page_size >= 0 && header.compressed_page_size <= left)) {
+      throw new Error(`page declares ${header.compressed_page_size} compressed bytes, ${left} are left in the column chunk`);
+    }
+    if (!(header.uncompressed_page_size >= 0 && header.uncompressed_page_size <= limits.maxUncompressedPageBytes)) {
+      throw new Error(`page declares ${header.uncompressed_page_size} uncompressed bytes, over the limit of ${limits.maxUncompressedPageBytes}`);
+    }
+    const values = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
+    if (!(values >= 0 && values <= limits.maxPageValues)) {
+      throw new Error(`page declares ${values} values, over the limit of ${limits.maxPageValues}`);
+    }
+    // Every dictionary entry takes at least one bit of the page.
+    if (header.dictionary_page_header && values > header.uncompressed_page_size * 8) {
+      throw new Error(`dictionary page declares ${values} values in ${header.uncompressed_page_size} bytes`);
+    }
   }
 
   private setPage(count: number, defs: number[] | undefined, reps: number[], values: DecodedArray): void {

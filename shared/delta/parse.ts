@@ -7,6 +7,7 @@
  */
 import { LogFormatError } from '../errors/index.ts';
 import type { Action, Json, JsonObject } from './actions.ts';
+import { checkActionValues, defaultInputLimits, type InputLimits } from './input-limits.ts';
 
 type Check = (value: Json | undefined) => boolean;
 const isString: Check = (value) => typeof value === 'string';
@@ -47,8 +48,8 @@ const deletionVectorFields: Record<string, Check> = {
   storageType: isString, pathOrInlineDv: isString, offset: optional(isNumber), sizeInBytes: isNumber, cardinality: isNumber,
 };
 
-/** Validates one action object ({"add": {...}}) and returns it typed. */
-export function parseActionObject(value: Json, file: string, line: number | undefined): Action {
+/** Validates one action object ({"add": {...}}) and returns it typed: its shape here, its values against `limits`. */
+export function parseActionObject(value: Json, file: string, line: number | undefined, limits: InputLimits = defaultInputLimits): Action {
   if (!isObject(value)) throw new LogFormatError(file, line, 'an action must be a JSON object');
   const keys = Object.keys(value as JsonObject);
   if (keys.length !== 1 || keys[0] === undefined) {
@@ -57,7 +58,11 @@ export function parseActionObject(value: Json, file: string, line: number | unde
   const name = keys[0];
   const body = (value as JsonObject)[name] as Json;
   const fields = required[name];
-  if (!fields) return { kind: 'unknown', name, value: body };
+  if (!fields) {
+    const unknown: Action = { kind: 'unknown', name, value: body };
+    checkActionValues(unknown, file, line, limits);
+    return unknown;
+  }
   if (!isObject(body)) throw new LogFormatError(file, line, `${name}: must be an object`);
   const object = body as JsonObject;
   for (const [field, check] of Object.entries(fields)) {
@@ -75,7 +80,9 @@ export function parseActionObject(value: Json, file: string, line: number | unde
   if (name === 'add' || name === 'remove' || name === 'cdc') {
     if ((object['path'] as string).length === 0) throw new LogFormatError(file, line, `${name}.path: must not be empty`);
   }
-  return { kind: name, [name]: object } as unknown as Action;
+  const action = { kind: name, [name]: object } as unknown as Action;
+  checkActionValues(action, file, line, limits);
+  return action;
 }
 
 function describe(check: Check): string {
@@ -95,7 +102,7 @@ export interface LineAction {
 }
 
 /** Parses newline-delimited actions. Blank lines are skipped; line numbers are 1-based. */
-export function parseActionLines(text: string, file: string): LineAction[] {
+export function parseActionLines(text: string, file: string, limits: InputLimits = defaultInputLimits): LineAction[] {
   const actions: LineAction[] = [];
   const lines = text.split('\n');
   for (let index = 0; index < lines.length; index++) {
@@ -107,7 +114,7 @@ export function parseActionLines(text: string, file: string): LineAction[] {
     } catch (error) {
       throw new LogFormatError(file, index + 1, `not valid JSON (${(error as Error).message})`);
     }
-    actions.push({ action: parseActionObject(value, file, index + 1), line: index + 1 });
+    actions.push({ action: parseActionObject(value, file, index + 1, limits), line: index + 1 });
   }
   return actions;
 }

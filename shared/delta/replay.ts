@@ -6,35 +6,41 @@
  * TableState (table-state.ts), which reconciles them by logical file key.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LogFormatError } from '../errors/index.ts';
+import { defaultInputLimits, type InputLimits } from './input-limits.ts';
 import { listLog, type CheckpointFiles, type LogListing } from './listing.ts';
+import { checkLogFile, readLogText, sidecarFile } from './log-files.ts';
 import { readParquetActions } from './parquet-read.ts';
 import { parseActionLines } from './parse.ts';
 import { buildSegment, type LogSegment } from './segment.ts';
 import { checkFirstVersion, checkOneVersion, TableState, type LocatedAction } from './table-state.ts';
 import { versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';
 
-/** Every action of a checkpoint: its parts in order; a V2 checkpoint's sidecars after its top-level file. */
-export async function* readCheckpoint(listing: LogListing, checkpoint: CheckpointFiles): AsyncGenerator<LocatedAction> {
+/**
+ * Every action of a checkpoint: its parts in order; a V2 checkpoint's
+ * sidecars after its top-level file. Each file is checked (checkLogFile)
+ * before it is opened: inside the log folder, regular, within the limits.
+ */
+export async function* readCheckpoint(listing: LogListing, checkpoint: CheckpointFiles, limits: InputLimits = defaultInputLimits): AsyncGenerator<LocatedAction> {
   for (const file of checkpoint.files) {
     const sidecars: string[] = [];
     if (file.endsWith('.json')) {
-      for (const { action, line } of parseActionLines(await readFile(file, 'utf8'), file)) {
-        if (action.kind === 'sidecar') sidecars.push(sidecarPath(action.sidecar, file));
+      for (const { action, line } of parseActionLines(await readLogText(listing.logDir, file, limits.maxJsonFileBytes), file, limits)) {
+        if (action.kind === 'sidecar') sidecars.push(sidecarFile(listing.logDir, sidecarPath(action.sidecar, file), file));
         else yield { action, file, line };
       }
     } else {
-      for await (const action of readParquetActions(file)) {
-        if (action.kind === 'sidecar') sidecars.push(sidecarPath(action.sidecar, file));
+      await checkLogFile(listing.logDir, file, Number.MAX_SAFE_INTEGER);
+      for await (const action of readParquetActions(file, limits)) {
+        if (action.kind === 'sidecar') sidecars.push(sidecarFile(listing.logDir, sidecarPath(action.sidecar, file), file));
         else yield { action, file, line: undefined };
       }
     }
     for (const sidecar of sidecars) {
-      const sidecarFile = path.isAbsolute(sidecar) ? sidecar : path.join(listing.logDir, '_sidecars', sidecar);
-      if (!existsSync(sidecarFile)) throw new LogFormatError(sidecarFile, undefined, `sidecar named by ${path.basename(file)} is missing`);
-      for await (const action of readParquetActions(sidecarFile)) yield { action, file: sidecarFile, line: undefined };
+      if (!existsSync(sidecar)) throw new LogFormatError(sidecar, undefined, `sidecar named by ${path.basename(file)} is missing`);
+      await checkLogFile(listing.logDir, sidecar, Number.MAX_SAFE_INTEGER);
+      for await (const action of readParquetActions(sidecar, limits)) yield { action, file: sidecar, line: undefined };
     }
   }
 }
@@ -45,8 +51,10 @@ function sidecarPath(sidecar: Record<string, unknown>, file: string): string {
   return value;
 }
 
-export async function readJsonActions(file: string): Promise<LocatedAction[]> {
-  return parseActionLines(await readFile(file, 'utf8'), file).map(({ action, line }) => ({ action, file, line }));
+/** A commit or compaction file's actions; the file must lie in its folder (the `_delta_log`) and be within the limits. */
+export async function readJsonActions(file: string, limits: InputLimits = defaultInputLimits): Promise<LocatedAction[]> {
+  const text = await readLogText(path.dirname(file), file, limits.maxJsonFileBytes);
+  return parseActionLines(text, file, limits).map(({ action, line }) => ({ action, file, line }));
 }
 
 /** Applies a segment to a state (a fresh one, or one already at the segment's start). */

@@ -11,7 +11,7 @@
  */
 import type { Pool, PoolClient } from '../db/index.ts';
 import {
-  checkOneVersion, checkPartitionValues, fileKey, type Action, type CommitInfo, type LocatedAction, type MetadataAction,
+  checkActionValues, checkOneVersion, checkPartitionValues, fileKey, type Action, type CommitInfo, type LocatedAction, type MetadataAction,
 } from '../delta/index.ts';
 import { BadRequestError, CommitConflictError, LogFormatError, NotFoundError } from '../errors/index.ts';
 import {
@@ -62,6 +62,8 @@ interface PreparedCommit {
 function prepare(request: CommitRequest): PreparedCommit {
   const source = request.source ?? 'commit';
   if (request.actions.length === 0) throw new BadRequestError('a commit needs at least one action');
+  // Callers may hand over actions they built rather than parsed: the same value checks as a parsed line.
+  request.actions.forEach((action, index) => checkActionValues(action, source, index + 1));
   checkOneVersion(request.actions.map((action, index): LocatedAction => ({ action, file: source, line: index + 1 })), source);
   let commitInfo: CommitInfo | undefined;
   let commitInfoOrdinal: number | undefined;
