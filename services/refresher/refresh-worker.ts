@@ -23,6 +23,8 @@ import {
 } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
+import { NotFoundError } from '../../shared/errors/index.ts';
+import { RefreshQuarantine } from './quarantine.ts';
 
 /** The clients main.ts builds (and closes after stop()); the BullMQ workers are the refresher's own. */
 export interface RefreshWorkerDeps {
@@ -41,8 +43,11 @@ export class RefreshWorker {
   private readonly queue: Queue<RefreshJobData>;
   private readonly maintenanceQueue: Queue;
   private gaugeTimer: NodeJS.Timeout | undefined;
+  /** Tables whose refresh keeps failing: counted, logged, retried with backoff (quarantine.ts). */
+  readonly quarantine: RefreshQuarantine;
 
   constructor(private readonly config: Config, private readonly deps: RefreshWorkerDeps) {
+    this.quarantine = new RefreshQuarantine(deps.logger, deps.metrics);
     this.queue = deps.refreshQueue;
     this.maintenanceQueue = deps.maintenanceQueue;
     this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
@@ -56,7 +61,9 @@ export class RefreshWorker {
       autorun: false,
     });
     for (const worker of [this.worker, this.maintenanceWorker]) {
-      worker.on('failed', (job, error) => this.deps.logger.error({ err: error, job: job?.name, table: (job?.data as Partial<RefreshJobData> | undefined)?.table }, 'job failed'));
+      // A refresh failure was logged at error (table, version, err) by the quarantine already: the alert line is that one.
+      const level = worker === this.worker ? 'warn' : 'error';
+      worker.on('failed', (job, error) => this.deps.logger[level]({ err: error, job: job?.name, table: (job?.data as Partial<RefreshJobData> | undefined)?.table }, 'job failed'));
       worker.on('error', (error) => this.deps.logger.error({ err: error }, 'worker error'));
     }
   }
@@ -84,6 +91,24 @@ export class RefreshWorker {
   }
 
   private async refresh(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
+    const { table, version } = job.data;
+    try {
+      const result = await this.refreshOnce(job);
+      this.quarantine.release(table, result.toVersion);
+      return result;
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        // Dropped (deltameta drop) after the job was enqueued: nothing to refresh, nothing to retry.
+        this.quarantine.release(table, -1);
+        this.deps.logger.info({ table, version }, 'refresh skipped: the table no longer exists');
+        return { toVersion: -1, versionsApplied: 0 };
+      }
+      this.quarantine.failed({ table, version, attempt: job.attemptsMade + 1, retryInMs: retryDelayMs(job), error });
+      throw error;
+    }
+  }
+
+  private async refreshOnce(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
     const { tableId, table } = job.data;
     let applied = 0;
     let newestTimestampMs: number | undefined;
@@ -210,4 +235,15 @@ export class RefreshWorker {
     }
     await this.maintenanceWorker.close();
   }
+}
+
+/** When BullMQ runs a failed job again (its exponential backoff: delay · 2^(attempt − 1)); undefined after the last attempt. */
+function retryDelayMs(job: Job): number | undefined {
+  const attempt = job.attemptsMade + 1;
+  if (attempt >= (job.opts.attempts ?? 1)) return undefined;
+  const backoff = job.opts.backoff;
+  if (backoff === undefined) return 0;
+  if (typeof backoff === 'number') return backoff;
+  const delay = backoff.delay ?? 0;
+  return backoff.type === 'exponential' ? Math.round(delay * 2 ** (attempt - 1)) : delay;
 }

@@ -24,6 +24,10 @@ export function cdcMetrics(registry: Registry) {
       name: 'deltameta_cdc_replication_lag_bytes', help: 'WAL bytes between the server\'s position and the slot\'s confirmed flush position', registers: [registry],
     }),
     eventsTotal: new Counter({ name: 'deltameta_cdc_events_total', help: 'Commit events published to Kafka', registers: [registry] }),
+    droppedTableRowsTotal: new Counter({
+      name: 'deltameta_cdc_dropped_table_rows_total', help: 'delta_commit rows not published because their table was dropped before the CDC read them', registers: [registry],
+    }),
+    dropEventsTotal: new Counter({ name: 'deltameta_cdc_drop_events_total', help: 'Table drop events published to Kafka', registers: [registry] }),
     publishDurationSeconds: new Histogram({
       name: 'deltameta_cdc_publish_duration_seconds', help: 'Time of one Kafka send (a batch of events), until acknowledged', buckets: latencyBuckets, registers: [registry],
     }),
@@ -39,6 +43,7 @@ export function invalidatorMetrics(registry: Registry) {
     deadLetteredTotal: new Counter({ name: 'deltameta_invalidator_dead_lettered_total', help: 'Events that could not be parsed, sent to the dead-letter topic', registers: [registry] }),
     headMovesTotal: new Counter({ name: 'deltameta_invalidator_head_moves_total', help: 'Events that moved a head pointer forward', registers: [registry] }),
     staleEventsTotal: new Counter({ name: 'deltameta_invalidator_stale_events_total', help: 'Events at or behind the head pointer (duplicates, replays)', registers: [registry] }),
+    tablesDroppedTotal: new Counter({ name: 'deltameta_invalidator_tables_dropped_total', help: 'Drop events applied (head pointer deleted)', registers: [registry] }),
   };
 }
 
@@ -65,6 +70,10 @@ export function refresherMetrics(registry: Registry) {
       name: 'deltameta_file_pages_duration_seconds', help: 'One file-pages maintenance pass of one table (after its refresh)', buckets: latencyBuckets, registers: [registry],
     }),
     filePagesWrittenTotal: new Counter({ name: 'deltameta_file_pages_written_total', help: 'Compressed file pages written (new page versions)', registers: [registry] }),
+    refreshQuarantinedTables: new Gauge({
+      name: 'deltameta_refresh_quarantined_tables', help: 'Tables whose last refresh in this process failed (retried with backoff until one succeeds): alert when above 0', registers: [registry],
+    }),
+    refreshFailuresTotal: new Counter({ name: 'deltameta_refresh_failures_total', help: 'Refresh attempts of a table that failed', registers: [registry] }),
   };
 }
 
