@@ -1,22 +1,38 @@
 /**
- * Who may read what, per request. The bearer token is checked on arrival
- * (onRequest: before routing and parsing, so a request without a valid
- * token costs nothing more), its grant kept for the request, and each
- * table route asks whether the grant covers its table (403 if not).
+ * Who may read what, per request. Decided on the route Fastify matched and
+ * its decoded parameters, never on the URL's text: `/%761/tables/x`,
+ * `http://host/v1/tables/x` and `/v1/tables/%73ales` all reach the same
+ * handlers as their plain spellings, so a check that reads request.url can
+ * be walked around. Deny by default: every matched route is authenticated
+ * (401 without a valid token when access control is on), and a route with
+ * a `:name` parameter is authorized for that table (403) before its handler
+ * runs; only unmatched requests (404) pass without a token.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessControl, TokenGrant } from './auth.ts';
 
+/** The table a matched route is about: its decoded `:name` parameter. */
+function tableParamOf(request: FastifyRequest): string | undefined {
+  const params = request.params;
+  if (typeof params !== 'object' || params === null || !('name' in params)) return undefined;
+  return typeof params.name === 'string' ? params.name : undefined;
+}
+
 export class RequestAccess {
-  private readonly grants = new WeakMap<FastifyRequest, TokenGrant | undefined>();
+  private readonly grants = new WeakMap<FastifyRequest, TokenGrant>();
 
   constructor(private readonly access: AccessControl) {}
 
-  /** Authenticates every /v1 request (401 without a valid token when access control is on). */
   register(app: FastifyInstance): void {
+    // onRequest runs after routing: routeOptions and params are the matched route's.
     app.addHook('onRequest', (request, _reply, done) => {
       try {
-        if (request.url.startsWith('/v1/')) this.grants.set(request, this.access.authenticate(request.headers.authorization));
+        if (request.routeOptions.url !== undefined) {
+          const grant = this.access.authenticate(request.headers.authorization);
+          if (grant) this.grants.set(request, grant);
+          const table = tableParamOf(request);
+          if (table !== undefined) this.access.authorize(grant, table);
+        }
         done();
       } catch (error) {
         done(error as Error);
@@ -28,7 +44,12 @@ export class RequestAccess {
     return this.access.enabled;
   }
 
-  /** The request's grant; undefined when access control is off. */
+  /** Whether the request's grant covers `table` (always, when access control is off; never, without a grant). */
+  covers(request: FastifyRequest, table: string): boolean {
+    return this.access.covers(this.grants.get(request), table);
+  }
+
+  /** The request's grant; undefined when access control is off or the request was not authenticated. */
   grantOf(request: FastifyRequest): TokenGrant | undefined {
     return this.grants.get(request);
   }

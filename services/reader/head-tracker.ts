@@ -5,8 +5,17 @@
  * announcement was missed (pub/sub is at most once), and from PostgreSQL
  * when Redis has none (a table committed before the pipeline ran). Forward
  * only: a stale read never moves a pointer back.
+ *
+ * Announcements and Redis pointers are hints, not facts: anyone who can
+ * publish on the channel or write the key could name version 10^9, and a
+ * reader that served it would cache answers for a version that does not
+ * exist. A hint above the known head moves it only once PostgreSQL has the
+ * commit (one check per (table, version); the head is the highest
+ * confirmed version, and every version below it exists). Refuted hints are
+ * remembered for a while so repeating one costs nothing.
  */
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../shared/db/index.ts';
 import { HeadPointers, type HeadAnnouncement } from '../../shared/contracts/index.ts';
 import { requireTable } from '../../shared/log-store/index.ts';
@@ -16,6 +25,19 @@ interface KnownHead {
   version: number;
   confirmedAtMs: number;
 }
+
+// serves: delta_table name unique index, then the delta_commit primary key (table_id, version)
+const commitExistsSql = `
+  SELECT EXISTS (
+    SELECT FROM deltameta.delta_commit c JOIN deltameta.delta_table t ON t.table_id = c.table_id
+     WHERE t.name = $1 AND c.version = $2) AS found`;
+
+/** A refuted hint is retried after this long: a version can be committed later than a hostile announcement named it. */
+const refutedTtlMs = 10_000;
+/** Distinct refuted hints remembered; a flood of distinct ones is bounded by maxConfirming instead. */
+const refutedMax = 10_000;
+/** Checks in flight from announcements; more are dropped (a dropped hint is caught up by the safety TTL). */
+const maxConfirming = 16;
 
 interface Waiter {
   readonly table: string;
@@ -27,6 +49,8 @@ export class HeadTracker {
   // A Map, not an LRU: one entry per table read, and forgetting a head would let a stale Redis read move it back.
   private readonly known = new Map<string, KnownHead>();
   private readonly waiters = new Set<Waiter>();
+  private readonly refuted = new LRUCache<string, true>({ max: refutedMax, ttl: refutedTtlMs });
+  private readonly confirming = new Map<string, Promise<boolean>>();
   private readonly pointers: HeadPointers;
   private subscriber: Redis | undefined;
 
@@ -65,11 +89,47 @@ export class HeadTracker {
     } catch {
       return;
     }
+    if (typeof announcement !== 'object' || announcement === null) return;
     if (typeof announcement.table !== 'string' || !Number.isSafeInteger(announcement.version)) return;
-    this.observe(announcement.table, announcement.version);
+    if (this.confirming.size >= maxConfirming) return;
+    this.hint(announcement.table, announcement.version).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error, table: announcement.table }, 'checking an announced head failed; the safety TTL catches up');
+    });
   }
 
-  /** Records a head seen anywhere (announcement, Redis, PostgreSQL); forward only. */
+  /**
+   * A head heard from pub/sub or Redis: confirmed by PostgreSQL before it
+   * moves anything. The known head after it.
+   */
+  private async hint(table: string, version: number): Promise<number> {
+    const current = this.known.get(table);
+    // An older pointer says nothing about the present (and must not count as a recent confirmation).
+    if (current && version < current.version) return current.version;
+    if (current && version === current.version) return this.observe(table, version);
+    if (!(await this.commitExists(table, version))) return current?.version ?? -1;
+    return this.observe(table, version);
+  }
+
+  /** Whether PostgreSQL has commit `version` of `table`; concurrent checks of one pair share a query. */
+  private async commitExists(table: string, version: number): Promise<boolean> {
+    const key = `${version}@${table}`;
+    if (this.refuted.has(key)) return false;
+    let check = this.confirming.get(key);
+    if (!check) {
+      check = this.deps.pool.query<{ found: boolean }>(commitExistsSql, [table, version])
+        .then(({ rows }) => rows[0]?.found === true)
+        .finally(() => this.confirming.delete(key));
+      this.confirming.set(key, check);
+    }
+    const found = await check;
+    if (!found && !this.refuted.has(key)) {
+      this.refuted.set(key, true);
+      this.deps.logger.warn({ table, version }, 'a head pointer names a version PostgreSQL does not have: ignored');
+    }
+    return found;
+  }
+
+  /** Records a head PostgreSQL confirmed (its head, or a commit it has); forward only. */
   observe(table: string, version: number): number {
     const now = Date.now();
     const current = this.known.get(table);
@@ -93,7 +153,10 @@ export class HeadTracker {
     const current = this.known.get(table);
     if (current && Date.now() - current.confirmedAtMs < this.options.safetyTtlMs) return current.version;
     const fromRedis = await this.pointers.get(table);
-    if (fromRedis) return this.observe(table, fromRedis.version);
+    if (fromRedis && Number.isSafeInteger(fromRedis.version)) {
+      const known = this.known.get(table)?.version ?? -1;
+      if (fromRedis.version <= known || (await this.commitExists(table, fromRedis.version))) return this.observe(table, fromRedis.version);
+    }
     return this.strong(table);
   }
 

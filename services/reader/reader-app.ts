@@ -18,6 +18,7 @@ import { TableEtags } from './conditional-request.ts';
 import { UnauthorizedError, problemFor } from './errors.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { HotTableRecorder } from './hot-tables.ts';
+import { PageTokens } from './page-token.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
@@ -25,6 +26,7 @@ import { tableFilesRoute } from './table-files-route.ts';
 import { TableResponder } from './table-responder.ts';
 import { tableSummaryRoute } from './table-summary-route.ts';
 import { tablesListRoute } from './tables-list-route.ts';
+import { TokenReloader } from './token-reload.ts';
 import { VersionResolver } from './version-resolution.ts';
 
 export interface ReaderDeps {
@@ -45,6 +47,18 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 256 } });
   const access = new RequestAccess(deps.access);
   access.register(app);
+  const { tokensFile } = deps.access;
+  if (tokensFile !== undefined) {
+    const reloader = new TokenReloader(deps.access, tokensFile, { logger: deps.logger, checkIntervalMs: deps.config.tokensReloadIntervalMs });
+    app.addHook('onReady', (done) => {
+      reloader.start();
+      done();
+    });
+    app.addHook('onClose', (_instance, done) => {
+      reloader.stop();
+      done();
+    });
+  }
 
   app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.httpRequestDurationSeconds.observe(
@@ -69,6 +83,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   const etags = new TableEtags();
   const context: RouteContext = {
     pool: deps.pool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
+    pageTokens: new PageTokens(deps.config.pageTokenKey),
     versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
     responder: new TableResponder({
       pool: deps.pool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,

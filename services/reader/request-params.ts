@@ -25,13 +25,50 @@ export function integerParam(name: string, min: number, max: number): z.ZodType<
     .transform(Number);
 }
 
-/** ISO 8601 with a date, as epoch milliseconds; Date.parse alone accepts too much ("1", "May 5"). */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/**
+ * An RFC 3339 date-time as epoch milliseconds, or why it is not one. Strict:
+ * a zone is required (a zoneless time means a different instant on every
+ * server), and fields out of range are refused rather than rolled over
+ * (Date.parse reads 2026-02-30 as March 2). A leap second (:60) is refused:
+ * no commit carries one.
+ */
+export function parseRfc3339(raw: string): { readonly ms: number } | { readonly problem: string } {
+  const match = rfc3339.exec(raw);
+  if (!match) {
+    if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(raw)) return { problem: 'a zone is required (Z or ±hh:mm)' };
+    return { problem: 'expected YYYY-MM-DDThh:mm:ss[.fraction] and a zone (Z or ±hh:mm)' };
+  }
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12) return { problem: `month ${match[2]} is not 01-12` };
+  if (day < 1 || day > daysIn(year, month)) return { problem: `day ${match[3]} is not in ${match[1]}-${match[2]}` };
+  if (hour > 23) return { problem: `hour ${match[4]} is not 00-23` };
+  if (minute > 59) return { problem: `minute ${match[5]} is not 00-59` };
+  if (second > 59) return { problem: `second ${match[6]} is not 00-59` };
+  const offsetHours = Number(match[10] ?? 0);
+  const offsetMinutes = Number(match[11] ?? 0);
+  if (offsetHours > 23 || offsetMinutes > 59) return { problem: `zone offset ${match[9]}${match[10]}:${match[11]} is out of range` };
+  const fraction = match[7] === undefined ? 0 : Math.floor(Number(`0${match[7]}`) * 1000);
+  const offsetMs = (match[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, fraction) - offsetMs;
+  // Date.UTC reads years 0-99 as 1900-1999.
+  if (year < 100) return { problem: `year ${match[1]} is before 0100` };
+  return { ms };
+}
+
+/** An RFC 3339 timestamp (parseRfc3339), as epoch milliseconds; the 400 says what is wrong with it. */
 export function timestampParam(name: string): z.ZodType<number, string> {
-  return onceParam(name)
-    .refine((raw) => /^\d{4}-\d{2}-\d{2}/.test(raw) && Number.isFinite(Date.parse(raw)), {
-      error: (issue) => `${name} must be an ISO 8601 timestamp, got ${JSON.stringify(issue.input)}`, abort: true,
-    })
-    .transform((raw) => Date.parse(raw));
+  return onceParam(name).transform((raw, context) => {
+    const parsed = parseRfc3339(raw);
+    if ('ms' in parsed) return parsed.ms;
+    context.issues.push({ code: 'custom', message: `${name} must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z: ${parsed.problem}, got ${JSON.stringify(raw)}`, input: raw });
+    return z.NEVER;
+  });
 }
 
 /** `true`, `false` or present without a value (`&actions`); absent is false. */
@@ -49,29 +86,6 @@ export function choiceParam<const T extends readonly [string, ...string[]]>(name
   return onceParam(name).pipe(z.enum(choices, {
     error: (issue) => `${name} must be ${choices.slice(0, -1).join(', ')}${choices.length > 1 ? ' or ' : ''}${choices.at(-1) ?? ''}, got ${JSON.stringify(issue.input)}`,
   }));
-}
-
-/** Opaque paging tokens: base64url JSON. */
-export function encodeToken(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-}
-
-function decodedJson(raw: string): unknown {
-  try {
-    return JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** A token this reader issued (encodeToken of a value `shape` accepts); anything else is a 400, whatever is wrong with it. */
-export function tokenParam<T>(name: string, shape: z.ZodType<T>): z.ZodType<T, string> {
-  return onceParam(name).transform((raw, context) => {
-    const parsed = shape.safeParse(decodedJson(raw));
-    if (parsed.success) return parsed.data;
-    context.issues.push({ code: 'custom', message: `${name} is not a token this reader issued`, input: raw });
-    return z.NEVER;
-  });
 }
 
 /** The query as `schema` reads it; BadRequestError with the first problem's message (which names its parameter). */

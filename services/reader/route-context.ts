@@ -4,6 +4,7 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import type { RequestAccess } from './access-hooks.ts';
 import type { TableEtags } from './conditional-request.ts';
+import type { PageTokens } from './page-token.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { TableResponder } from './table-responder.ts';
 import type { VersionResolver } from './version-resolution.ts';
@@ -17,6 +18,8 @@ export interface RouteContext {
   readonly cache: ResponseCache;
   readonly etags: TableEtags;
   readonly access: RequestAccess;
+  /** signs and opens the next-page tokens of every paged route */
+  readonly pageTokens: PageTokens;
   readonly versions: VersionResolver;
   readonly responder: TableResponder;
 }

@@ -1,7 +1,8 @@
 /**
  * GET /v1/tables/{name}/files: the live add actions of a version as NDJSON
- * (files-source.ts), filtered (file-filters.ts) and paged by an opaque
- * token that pins the version. A whole list comes from the file pages when
+ * (files-source.ts), filtered (file-filters.ts) and paged by a signed
+ * token (page-token.ts) that pins the version and is bound to the table and
+ * the filters. A whole list comes from the file pages when
  * they answer (pages-source.ts), and one too big to keep is streamed
  * (whole-list-stream.ts) instead of going through L1/L2.
  */
@@ -12,7 +13,8 @@ import { BadRequestError } from '../../shared/errors/index.ts';
 import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
 import { pagesListBody } from './pages-source.ts';
-import { encodeToken, integerParam, parseParams, tokenParam, type QueryParams } from './request-params.ts';
+import type { PageBinding } from './page-token.ts';
+import { integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
 import { encodeLines, type EncodedBody } from './response-body.ts';
 import { ndjsonContentType } from './response-sending.ts';
 import type { RouteContext } from './route-context.ts';
@@ -21,13 +23,13 @@ import type { ResolvedVersion } from './version-resolution.ts';
 
 const maxPageSize = 10_000_000;
 
-/** A page token: the version (v) and the last key sent (path p, deletion-vector id d). */
-const pageTokenSchema = z.object({ v: z.number().int(), p: z.string(), d: z.string() });
-type PageToken = z.infer<typeof pageTokenSchema>;
+/** A page token's position: the last key sent (path p, deletion-vector id d); the version is the token's own. */
+const positionSchema = z.object({ p: z.string(), d: z.string() });
+type FilesPosition = z.infer<typeof positionSchema>;
 
 const filesQuerySchema = z.object({
   pageSize: integerParam('pageSize', 1, maxPageSize).optional(),
-  pageToken: tokenParam('pageToken', pageTokenSchema).optional(),
+  pageToken: onceParam('pageToken').optional(),
   version: integerParam('version', 0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
@@ -36,6 +38,8 @@ interface FilesRequest {
   readonly pageSize: number | undefined;
   readonly after: FileKeyPosition | undefined;
   readonly wholeList: boolean;
+  /** signs the next page's token */
+  readonly nextToken: (version: number, position: FilesPosition) => string;
 }
 
 interface FilesBody {
@@ -70,7 +74,7 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
     }
   }
   const encoded = await encodeLines(page(), config.compressMinBytes);
-  const nextPageToken = more && last ? encodeToken({ v: resolved.version, p: last.path, d: last.dvId } satisfies PageToken) : undefined;
+  const nextPageToken = more && last ? files.nextToken(resolved.version, { p: last.path, d: last.dvId }) : undefined;
   return { encoded, nextPageToken, level: plan.level };
 }
 
@@ -79,13 +83,19 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
     const { name } = request.params;
     context.access.authorize(request, name);
     const filters = parseFileFilters(request.query);
-    const { pageSize, pageToken: token, version: explicit } = parseParams(filesQuerySchema, request.query);
+    const { pageSize, pageToken: rawToken, version: explicit } = parseParams(filesQuerySchema, request.query);
+    const binding: PageBinding = { route: 'files', table: name, filters: canonicalFilters(filters) };
+    const token = rawToken === undefined ? undefined : context.pageTokens.open('pageToken', rawToken, binding, positionSchema);
     if (token && pageSize === undefined) throw new BadRequestError('pageToken needs pageSize');
-    if (token && explicit !== undefined && explicit !== token.v) throw new BadRequestError(`pageToken is for version ${token.v}, not ${explicit}`);
-    const resolved = await context.versions.resolveRequest(request, name, request.query, token?.v);
-    const after: FileKeyPosition | undefined = token ? { path: token.p, dvId: token.d } : undefined;
-    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null]);
-    const files: FilesRequest = { filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters) };
+    if (token && explicit !== undefined && explicit !== token.version) throw new BadRequestError(`pageToken is for version ${token.version}, not ${explicit}`);
+    const resolved = await context.versions.resolveRequest(request, name, request.query, token?.version);
+    const after: FileKeyPosition | undefined = token ? { path: token.position.p, dvId: token.position.d } : undefined;
+    // A paged body carries a token signed with this reader's key: readers with other keys must not share it through L2.
+    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null, pageSize === undefined ? null : context.pageTokens.keyId]);
+    const files: FilesRequest = {
+      filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters),
+      nextToken: (version, position) => context.pageTokens.issue(binding, version, position),
+    };
     if (files.wholeList && (await context.responder.streamWholeList(request, reply, resolved, canonical))) return reply;
     return context.responder.answer(request, reply, resolved, { route: 'files', canonical }, async () => {
       const body = await inSnapshot(context.pool, (client) => filesBody(client, resolved, files, context.config));

@@ -3,22 +3,36 @@
  * each with its latest version and counts (the summary, through the cache
  * levels). It spans tables, so it has no Delta-Table-Version; its ETag is
  * the body's digest, so it changes exactly when a listed table's head (or
- * the page) does: a poller gets 304 until then.
+ * the page) does: a poller gets 304 until then. Delta-Min-Version and
+ * minVersion are refused: they name a version of one table, and applied to
+ * every listed table they would wait on, or 404, tables they do not concern.
  */
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { redisKeys } from '../../shared/contracts/index.ts';
+import { BadRequestError } from '../../shared/errors/index.ts';
 import { bodyEtag, clientHasContent, representationTag } from './conditional-request.ts';
-import { encodeToken, integerParam, parseParams, tokenParam, type QueryParams } from './request-params.ts';
+import { coveredTableNames } from './covered-table-names.ts';
+import type { PageBinding } from './page-token.ts';
+import { integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
 import type { RouteContext } from './route-context.ts';
 import { producedSummary } from './table-summary-route.ts';
-import { listedTableNames } from './tables-source.ts';
+import { scopesForSql } from './table-scope.ts';
 
 const tablesQuerySchema = z.object({
   pageSize: integerParam('pageSize', 1, 1000).optional(),
-  pageToken: tokenParam('pageToken', z.object({ after: z.string() })).optional(),
+  pageToken: onceParam('pageToken').optional(),
 });
+
+const positionSchema = z.object({ after: z.string() });
+
+function refuseMinVersion(request: FastifyRequest): void {
+  const query = request.query as QueryParams;
+  if (request.headers['delta-min-version'] !== undefined || query['minVersion'] !== undefined) {
+    throw new BadRequestError('Delta-Min-Version and minVersion name a version of one table; GET /v1/tables spans tables: read the table itself (GET /v1/tables/{name}) to wait for your write');
+  }
+}
 
 const defaultPageSize = 100;
 
@@ -31,8 +45,8 @@ interface ListedTable {
   readonly lastCommitAt: unknown;
 }
 
-async function listedTable(context: RouteContext, request: FastifyRequest, name: string): Promise<ListedTable> {
-  const resolved = await context.versions.resolveRequest(request, name, {});
+async function listedTable(context: RouteContext, name: string): Promise<ListedTable> {
+  const resolved = await context.versions.resolve(name, { kind: 'latest' });
   const etag = context.etags.of(name, resolved.version, 'summary', '');
   // Kept as identity whatever its size, so it can be read back here and shared as plain JSON with the refresher.
   const found = await context.cache.get({ id: etag, plainJsonL2Key: redisKeys(context.redisPrefix).summary(name, resolved.version) }, () => (
@@ -46,14 +60,19 @@ async function listedTable(context: RouteContext, request: FastifyRequest, name:
 export const tablesListRoute: FastifyPluginCallback<RouteContext> = (app, context, done) => {
   app.get<{ Querystring: QueryParams }>('/v1/tables', async (request, reply) => {
     const startedMs = performance.now();
+    refuseMinVersion(request);
     const query = parseParams(tablesQuerySchema, request.query);
     const pageSize = query.pageSize ?? defaultPageSize;
-    const prefixes = context.access.enabled ? [...(context.access.grantOf(request)?.tablePrefixes ?? [])] : null;
-    const found = await listedTableNames(context.pool, query.pageToken?.after ?? '', prefixes, pageSize + 1);
-    const names = found.slice(0, pageSize);
-    const tables = await Promise.all(names.map((name) => listedTable(context, request, name)));
-    const last = names[names.length - 1];
-    const nextPageToken = found.length > pageSize && last !== undefined ? encodeToken({ after: last }) : undefined;
+    const grant = context.access.grantOf(request);
+    // The token continues this grant's listing only: another token's scopes would page differently.
+    const binding: PageBinding = { route: 'tables', table: grant?.name ?? '', filters: '' };
+    const after = query.pageToken === undefined ? '' : context.pageTokens.open('pageToken', query.pageToken, binding, positionSchema).position.after;
+    const scopes = context.access.enabled ? scopesForSql(grant?.tablePrefixes ?? []) : null;
+    const found = await coveredTableNames(context.pool, after, scopes, pageSize + 1);
+    const names = found.slice(0, pageSize).filter((name) => context.access.covers(request, name));
+    const tables = await Promise.all(names.map((name) => listedTable(context, name)));
+    const last = found.slice(0, pageSize).at(-1);
+    const nextPageToken = found.length > pageSize && last !== undefined ? context.pageTokens.issue(binding, -1, { after: last }) : undefined;
     if (nextPageToken) void reply.header('next-page-token', nextPageToken);
     const body = JSON.stringify({ tables, ...(nextPageToken ? { nextPageToken } : {}) });
     const etag = bodyEtag(body);
