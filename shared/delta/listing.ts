@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LogFormatError } from '../errors/index.ts';
 import { defaultInputLimits, type InputLimits } from './input-limits.ts';
+import { checkLogFile } from './log-files.ts';
 
 export interface CheckpointFiles {
   readonly version: number;
@@ -121,6 +122,8 @@ async function readLastCheckpoint(logDir: string): Promise<LastCheckpointHint | 
   const file = path.join(logDir, '_last_checkpoint');
   if (!existsSync(file)) return undefined;
   try {
+    // A hint, but still input: a FIFO or a huge file must not stall or swell the listing.
+    await checkLogFile(logDir, file, 1 << 20);
     const parsed = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; parts?: unknown };
     if (typeof parsed.version !== 'number') return undefined;
     return typeof parsed.parts === 'number' ? { version: parsed.version, parts: parsed.parts } : { version: parsed.version };

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { CompressionCodec } from 'hyparquet';
 import { ByteWriter, ParquetWriter, type ColumnSource } from 'hyparquet-writer';
 import { BadRequestError } from '../errors/index.ts';
 import type {
@@ -25,6 +26,9 @@ type Row = { [key: string]: Cell };
 export interface WriteParquetCheckpointOptions {
   /** Rows per row group; memory while writing is proportional to it. */
   rowGroupRows?: number;
+  /** SNAPPY (Spark's default) unless told; any other codec but UNCOMPRESSED needs its compressor. */
+  codec?: CompressionCodec;
+  compressors?: { [codec in CompressionCodec]?: (input: Uint8Array) => Uint8Array };
 }
 
 /**
@@ -62,7 +66,7 @@ export async function writeParquetCheckpoint(
     // The writer encodes into this buffer; it is drained to the file after
     // every row group, so it never holds more than one group's bytes.
     const sink = new ByteWriter(1 << 20);
-    const writer = new ParquetWriter({ writer: sink, schema: CHECKPOINT_SCHEMA, codec: 'SNAPPY', createdBy: 'deltameta (hyparquet-writer)' });
+    const writer = new ParquetWriter({ writer: sink, schema: CHECKPOINT_SCHEMA, codec: options.codec ?? 'SNAPPY', ...(options.compressors ? { compressors: options.compressors } : {}), createdBy: 'deltameta (hyparquet-writer)' });
     const drain = async (): Promise<void> => {
       let done = 0;
       while (done < sink.index) {

@@ -6,15 +6,15 @@
  * it appends only the versions that are new since.
  */
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
-  buildSegment, checkFirstVersion, checkOneVersion, listLog, oldestReconstructableVersion, parseActionLines, readCheckpoint,
-  TableState, versionTimestamps, type CommitInfo, type LocatedAction, type LogListing, type LogSegment, type MetadataAction,
+  buildSegment, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint, readJsonActions,
+  TableState, versionTimestamps, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction,
 } from '../delta/index.ts';
 import { LogFormatError } from '../errors/index.ts';
+import { checkSameTable } from './import-identity.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable } from './tables.ts';
 
@@ -24,6 +24,8 @@ export interface ImportOptions {
   /** Rows buffered before a COPY flush (memory bound). */
   readonly batchRows?: number;
   readonly onProgress?: (progress: ImportProgress) => void;
+  /** Limits on what the log may hold (shared/delta input-limits.ts); the defaults where not given. */
+  readonly limits?: Partial<InputLimits>;
 }
 
 export interface ImportProgress {
@@ -44,12 +46,13 @@ export interface ImportResult {
 
 export async function importTable(pool: Pool, tableDir: string, tableName: string, options: ImportOptions = {}): Promise<ImportResult> {
   checkTableName(tableName);
-  const listing = await listLog(tableDir);
+  const limits = inputLimits(options.limits);
+  const listing = await listLog(tableDir, limits);
   const timestamps = await versionTimestamps(listing);
   return inTransaction(pool, async (client) => {
     // Two imports of one table name must not interleave (creation or sync).
     await lockImport(client, tableName);
-    return importInTransaction(client, listing, timestamps, tableName, options);
+    return importInTransaction(client, listing, timestamps, tableName, options, limits);
   });
 }
 
@@ -59,6 +62,7 @@ async function importInTransaction(
   timestamps: ReadonlyMap<number, number>,
   tableName: string,
   options: ImportOptions,
+  limits: InputLimits,
 ): Promise<ImportResult> {
   const existing = await findTable(client, tableName, { forUpdate: true });
   const batchRows = options.batchRows ?? 50_000;
@@ -68,6 +72,8 @@ async function importInTransaction(
   let lastTimestamp = -Infinity;
 
   if (existing) {
+    // Before anything else (even "nothing new"): appending another table's versions would corrupt this one.
+    await checkSameTable(client, existing, listing, limits);
     if (existing.headVersion >= listing.latestVersion) {
       return { tableId: existing.tableId, created: false, fromVersion: existing.headVersion + 1, toVersion: existing.headVersion, rows: 0 };
     }
@@ -118,7 +124,7 @@ async function importInTransaction(
     const base = segment.steps.filter((step) => step.kind === 'compaction');
     if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
     validator.beginCheckpoint();
-    for await (const located of readCheckpoint(listing, segment.checkpoint)) {
+    for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
       validator.apply(located);
       batch.addAction(version, ordinal++, located.action, summary);
       if (batch.size >= batchRows) {
@@ -134,7 +140,7 @@ async function importInTransaction(
   for (const step of segment.steps) {
     if (step.kind !== 'commit') throw new LogFormatError(step.file, undefined, 'compaction files can be replayed but not imported version by version');
     fromVersion ??= step.version;
-    const actions = parseActionLines(await readFile(step.file, 'utf8'), step.file).map(({ action, line }): LocatedAction => ({ action, file: step.file, line }));
+    const actions = await readJsonActions(step.file, limits);
     if (step.version === 0) checkFirstVersion(actions, step.file);
     checkOneVersion(actions, step.file);
     const summary = emptySummary();
