@@ -91,7 +91,8 @@ export class HeadTracker {
     }
     if (typeof announcement !== 'object' || announcement === null) return;
     if (typeof announcement.table !== 'string' || !Number.isSafeInteger(announcement.version)) return;
-    if (this.confirming.size >= maxConfirming) return;
+    // A table this process has not read is looked up on its first request: a hint about it would cost a query for nothing.
+    if (!this.known.has(announcement.table) || this.confirming.size >= maxConfirming) return;
     this.hint(announcement.table, announcement.version).catch((error: unknown) => {
       this.deps.logger.warn({ err: error, table: announcement.table }, 'checking an announced head failed; the safety TTL catches up');
     });

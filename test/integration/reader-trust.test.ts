@@ -105,6 +105,8 @@ describeWithEnv('reader: trust and hostile parameters', (env) => {
     };
     expect(await versionOf()).to.equal(head);
     await redis.hset(keys.head(table), 'version', String(bogusVersion), 'committedAt', new Date().toISOString());
+    // Malformed announcements are dropped (a `null` one once threw inside the subscriber's message handler).
+    for (const junk of ['null', '5', '"x"', '[]', '{"table":1,"version":2}', `{"table":"${table}","version":"9"}`, '{']) await redis.publish(keys.headsChannel, junk);
     await redis.publish(keys.headsChannel, JSON.stringify({ table, version: bogusVersion, committedAt: new Date().toISOString() }));
     await redis.publish(keys.headsChannel, JSON.stringify({ table, version: head + 1, committedAt: new Date().toISOString() }));
     await new Promise((resolve) => setTimeout(resolve, 200));
