@@ -3,17 +3,23 @@
  * as commit events, one send in flight at a time, each send retried until
  * Kafka has it (never skipped); each acknowledged send is reported to the
  * flush position.
+ *
+ * A delta_commit row whose table is gone by the time its name is looked up
+ * was dropped (`deltameta drop`; delta_table rows are deleted by nothing
+ * else): it is not published, and the drop event that follows it in the
+ * slot tells consumers. Halting on it would stop every table's events
+ * behind one drop.
  */
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { PipelineConfig } from '../../shared/config/index.ts';
-import { encodeCommitEvent } from '../../shared/contracts/index.ts';
+import { encodeCommitEvent, encodeDropEvent } from '../../shared/contracts/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { CdcMetrics } from '../../shared/metrics/index.ts';
 import { bigIntToLsn } from '../../shared/replication/index.ts';
 import { withBackoff } from '../../shared/service/index.ts';
 import { commitEventFromRow } from './commit-row.ts';
-import { CdcRowError } from './errors.ts';
+import { dropEventFromRow, isDropRow, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { TableNames } from './table-names.ts';
@@ -127,24 +133,35 @@ export class BatchSender {
   }
 
   /** Publishes a batch, retrying until Kafka has it (never skipping it); false if aborted first. */
-  private async publish(batch: TakenBatch): Promise<boolean> {
+  private async publish(batch: TakenBatch<SlotRow>): Promise<boolean> {
     const retry = { maxBackoffMs: this.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.discardSignal };
     const loaded = await withBackoff('looking up table names', async () => {
-      await this.tableNames.load(batch.rows.map(({ row }) => row.tableId));
+      await this.tableNames.load(batch.rows.flatMap(({ row }) => (isDropRow(row) ? [] : [row.tableId])));
       return true;
     }, retry);
     if (!loaded) return false;
-    const messages: Message[] = batch.rows.map(({ row, commitEndLsn }) => {
+    const messages: Message[] = [];
+    let drops = 0;
+    for (const { row, commitEndLsn } of batch.rows) {
+      if (isDropRow(row)) {
+        const event = dropEventFromRow(row, commitEndLsn);
+        messages.push({ key: event.table, value: encodeDropEvent(event) });
+        drops++;
+        continue;
+      }
       const table = this.tableNames.get(row.tableId);
       if (table === undefined) {
-        throw new CdcRowError(bigIntToLsn(commitEndLsn), `table_id ${row.tableId} is not in deltameta.delta_table`, { tableId: row.tableId, version: row.version });
+        this.options.metrics.droppedTableRowsTotal.inc();
+        this.options.logger.info({ tableId: row.tableId, version: row.version, lsn: bigIntToLsn(commitEndLsn) }, 'not published: the table was dropped');
+        continue;
       }
       const event = commitEventFromRow(row, table, commitEndLsn);
-      return { key: event.table, value: encodeCommitEvent(event) };
-    });
-    const sent = await withBackoff('publishing to Kafka', () => this.send(messages), retry);
+      messages.push({ key: event.table, value: encodeCommitEvent(event) });
+    }
+    const sent = messages.length === 0 || (await withBackoff('publishing to Kafka', () => this.send(messages), retry));
     if (!sent) return false;
-    this.options.metrics.eventsTotal.inc(messages.length);
+    this.options.metrics.eventsTotal.inc(messages.length - drops);
+    this.options.metrics.dropEventsTotal.inc(drops);
     this.options.logger.debug({ events: messages.length, lsn: bigIntToLsn(batch.rows.at(-1)?.commitEndLsn ?? 0n) }, 'published');
     return true;
   }

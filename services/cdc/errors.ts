@@ -3,8 +3,8 @@ import { DeltametaError } from '../../shared/errors/index.ts';
 
 /**
  * Thrown when a delta_commit row from the slot cannot be turned into a valid
- * commit event (a value of the wrong type or out of range, a table_id that
- * deltameta.delta_table does not know). The publisher halts on it rather than
+ * commit event (a value of the wrong type or out of range, a drop message
+ * without its table). The publisher halts on it rather than
  * publish garbage or skip a version: its transaction and everything after it
  * stay unacknowledged in the slot until the cause is fixed.
  */

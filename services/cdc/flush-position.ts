@@ -18,6 +18,7 @@
  * library is handed position - 1.
  */
 import { bigIntToLsn, type Lsn } from '../../shared/replication/index.ts';
+import type { SlotRow } from './drop-row.ts';
 import { TransactionQueue, type ReceivedTransaction, type TakenBatch } from './transaction-queue.ts';
 
 /** Where status updates go: the open replication stream (pg-logical-replication's acknowledge). */
@@ -30,7 +31,7 @@ export class FlushPosition {
   private position = 0n;
   private channel: StatusChannel | undefined;
   /** Transactions received and not yet all on Kafka, in commit order. */
-  private readonly queue = new TransactionQueue();
+  private readonly queue = new TransactionQueue<SlotRow>();
 
   /** Every transaction that commits before it is on Kafka. */
   get current(): bigint {
@@ -71,18 +72,18 @@ export class FlushPosition {
   }
 
   /** A committed transaction from the slot; one without rows is complete on arrival, once those before it are. */
-  transactionReceived(transaction: ReceivedTransaction): void {
+  transactionReceived(transaction: ReceivedTransaction<SlotRow>): void {
     this.queue.push(transaction);
     this.advanceTo(this.queue.releaseCompleted());
   }
 
   /** The next rows to send, oldest first, at most `maxRows`. */
-  takeBatch(maxRows: number): TakenBatch {
+  takeBatch(maxRows: number): TakenBatch<SlotRow> {
     return this.queue.take(maxRows);
   }
 
   /** Kafka acknowledged every event of `batch`. */
-  batchPublished(batch: TakenBatch): void {
+  batchPublished(batch: TakenBatch<SlotRow>): void {
     this.advanceTo(this.queue.markPublished(batch));
   }
 

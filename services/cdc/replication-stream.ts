@@ -13,6 +13,9 @@
  *   a second subscribe of the same service, skipping what was never
  *   acknowledged; every connection here is a new service started from the
  *   slot's own position.
+ * - `messages: true` (PostgreSQL 14+) delivers logical decoding messages,
+ *   the table drops among them (drop-row.ts); the publication does not
+ *   filter them, so the consumer keeps only its own prefix.
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { lsnToBigInt, type Lsn } from '../../shared/replication/index.ts';
@@ -76,7 +79,7 @@ export class ReplicationStream implements StatusChannel {
     const started = new Promise<void>((resolve) => service.once('start', () => resolve()));
     // 0/0: the server starts at the slot's confirmed_flush_lsn, whatever this process saw before.
     service
-      .subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [options.publicationName] }), options.slotName, '0/0')
+      .subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [options.publicationName], messages: true }), options.slotName, '0/0')
       .then(
         () => stream.endWith(new Error('the server ended the replication stream')),
         (error: unknown) => stream.endWith(error instanceof Error ? error : new Error(String(error))),

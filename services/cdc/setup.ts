@@ -33,9 +33,20 @@ function sqlState(error: unknown): string | undefined {
 // serves: pg_publication_pubname_index
 const publicationExistsSql = 'SELECT 1 FROM pg_publication WHERE pubname = $1';
 
+/**
+ * The delta_commit columns the CDC reads (commit-row.ts): the publication
+ * ships only these (a column list, PostgreSQL 15+), so commit_info, txn_id
+ * and unknown_actions — writer-supplied, possibly large — never reach the
+ * WAL sender's output or anyone holding the replication role.
+ * sql/000007_publication_columns.sql gives existing publications the same list.
+ */
+export const publishedCommitColumns = [
+  'table_id', 'version', 'timestamp_ms', 'operation', 'num_adds', 'num_removes', 'metadata_changed', 'protocol_changed',
+] as const;
+
 /** DDL takes no parameters: `publication` is quoted by quoteIdentifier. */
 function createPublicationSql(publication: string): string {
-  return `CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE deltameta.delta_commit WITH (publish = 'insert')`;
+  return `CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE deltameta.delta_commit (${publishedCommitColumns.join(', ')}) WITH (publish = 'insert')`;
 }
 
 // serves: pg_publication_pubname_index (pg_publication_tables reads pg_publication_rel by publication)

@@ -11,7 +11,8 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { bigIntToLsn, lsnToBigInt, type Lsn } from '../../shared/replication/index.ts';
 import { withBackoff } from '../../shared/service/index.ts';
-import { commitRowFromTuple, type CommitRow } from './commit-row.ts';
+import { commitRowFromTuple } from './commit-row.ts';
+import { dropRowFromMessage, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { ReplicationStream } from './replication-stream.ts';
@@ -41,7 +42,7 @@ export class SlotConsumer {
   private readonly lifecycle: PublisherLifecycle;
   private stream: ReplicationStream | undefined;
   private supervisor: Promise<void> | undefined;
-  private openTransaction: { commitLsn: string; rows: CommitRow[] } | undefined;
+  private openTransaction: { commitLsn: string; rows: SlotRow[] } | undefined;
   /** Commit end of the newest transaction received: a reconnect redelivers older ones, which are dropped. */
   private receivedPosition = 0n;
   private paused = false;
@@ -186,6 +187,18 @@ export class SlotConsumer {
         }
         return;
       }
+      case 'message': {
+        // Non-transactional messages are not deltameta's: a drop is always emitted inside its transaction.
+        const transaction = this.openTransaction;
+        if (!message.transactional || !transaction) return;
+        try {
+          const drop = dropRowFromMessage(message.prefix, message.content, transaction.commitLsn);
+          if (drop) transaction.rows.push(drop);
+        } catch (error) {
+          this.options.onFailure(error);
+        }
+        return;
+      }
       case 'commit': {
         const transaction = this.openTransaction;
         this.openTransaction = undefined;
@@ -199,7 +212,7 @@ export class SlotConsumer {
         return;
       }
       default:
-        // relation and type messages are the plugin's business; origin, truncate and messages are not published.
+        // relation and type messages are the plugin's business; origin and truncate are not published.
         return;
     }
   }

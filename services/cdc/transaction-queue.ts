@@ -1,12 +1,16 @@
 import type { CommitRow } from './commit-row.ts';
 
-/** A committed transaction from the slot: its delta_commit rows and where its commit record ends. */
-export interface ReceivedTransaction {
+/** A committed transaction from the slot: its delta_commit rows (and table drops) and where its commit record ends. */
+/**
+ * Generic in the row: the publisher queues SlotRow (commits and drops); the
+ * queue itself only counts rows, and its unit tests queue plain CommitRows.
+ */
+export interface ReceivedTransaction<Row = CommitRow> {
   readonly commitEndLsn: bigint;
-  readonly rows: readonly CommitRow[];
+  readonly rows: readonly Row[];
 }
 
-interface HeldTransaction extends ReceivedTransaction {
+interface HeldTransaction<Row> extends ReceivedTransaction<Row> {
   /** Rows handed to a send (in flight or done). */
   taken: number;
   /** Rows Kafka has acknowledged. */
@@ -14,9 +18,9 @@ interface HeldTransaction extends ReceivedTransaction {
 }
 
 /** Rows taken for one Kafka send, oldest first; a transaction may be split across sends. */
-export interface TakenBatch {
-  readonly rows: ReadonlyArray<{ readonly row: CommitRow; readonly commitEndLsn: bigint }>;
-  readonly parts: ReadonlyArray<{ readonly transaction: HeldTransaction; readonly count: number }>;
+export interface TakenBatch<Row = CommitRow> {
+  readonly rows: ReadonlyArray<{ readonly row: Row; readonly commitEndLsn: bigint }>;
+  readonly parts: ReadonlyArray<{ readonly transaction: HeldTransaction<Row>; readonly count: number }>;
 }
 
 /**
@@ -27,8 +31,8 @@ export interface TakenBatch {
  * PostgreSQL transaction can commit several tables) is acknowledged only
  * after its last row is published, even when its rows went in several sends.
  */
-export class TransactionQueue {
-  private readonly held: HeldTransaction[] = [];
+export class TransactionQueue<Row = CommitRow> {
+  private readonly held: Array<HeldTransaction<Row>> = [];
   /** Index in `held` of the first transaction with rows not yet taken. */
   private nextToTake = 0;
   private unsentRows = 0;
@@ -43,19 +47,19 @@ export class TransactionQueue {
     return this.held.length;
   }
 
-  push(transaction: ReceivedTransaction): void {
+  push(transaction: ReceivedTransaction<Row>): void {
     this.held.push({ ...transaction, taken: 0, published: 0 });
     this.unsentRows += transaction.rows.length;
   }
 
-  take(maxRows: number): TakenBatch {
-    const rows: Array<{ row: CommitRow; commitEndLsn: bigint }> = [];
-    const parts: Array<{ transaction: HeldTransaction; count: number }> = [];
+  take(maxRows: number): TakenBatch<Row> {
+    const rows: Array<{ row: Row; commitEndLsn: bigint }> = [];
+    const parts: Array<{ transaction: HeldTransaction<Row>; count: number }> = [];
     while (rows.length < maxRows && this.nextToTake < this.held.length) {
-      const transaction = this.held[this.nextToTake] as HeldTransaction;
+      const transaction = this.held[this.nextToTake] as HeldTransaction<Row>;
       const count = Math.min(maxRows - rows.length, transaction.rows.length - transaction.taken);
       for (let index = transaction.taken; index < transaction.taken + count; index++) {
-        rows.push({ row: transaction.rows[index] as CommitRow, commitEndLsn: transaction.commitEndLsn });
+        rows.push({ row: transaction.rows[index] as Row, commitEndLsn: transaction.commitEndLsn });
       }
       if (count > 0) parts.push({ transaction, count });
       transaction.taken += count;
@@ -66,7 +70,7 @@ export class TransactionQueue {
   }
 
   /** Records a batch as on Kafka; returns the position that may now be acknowledged, if it moved. */
-  markPublished(batch: TakenBatch): bigint | undefined {
+  markPublished(batch: TakenBatch<Row>): bigint | undefined {
     for (const { transaction, count } of batch.parts) transaction.published += count;
     return this.releaseCompleted();
   }

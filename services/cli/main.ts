@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { exitCodeFor } from '../../shared/errors/index.ts';
 import { registerBenchCommand } from './bench-command.ts';
 import { registerDemoCommand } from './demo.ts';
+import { registerDropCommand } from './drop-command.ts';
 import { registerLogCommands } from './log-commands.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerStackCommands } from './stack-commands.ts';
@@ -19,6 +20,7 @@ const program = new Command('deltameta')
 registerStackCommands(program);
 registerLogCommands(program);
 registerPipelineCommands(program);
+registerDropCommand(program);
 registerBenchCommand(program);
 registerDemoCommand(program);
 

@@ -5,13 +5,18 @@
  * resolved only after both succeeded, so a crash replays events, which are
  * idempotent on (table, version). An event that cannot be parsed goes to
  * the dead-letter topic and is counted; it never stops the group.
+ *
+ * A `deltameta.drop.v1` event (the table was dropped) deletes the head
+ * pointer and enqueues nothing; commit events of the table before it in the
+ * same batch are moot, a commit event after it is a new table of that name.
  */
 import { Partitioners, type Batch, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../../shared/config/index.ts';
 import {
-  ensureCommitTopics, HeadPointers, parseCommitEvent, PoisonEventError, refreshJobName, refreshJobOptions, type CommitEvent, type RefreshJobData,
+  dropEventSchemaName, ensureCommitTopics, HeadPointers, parsePipelineEvent, PoisonEventError, refreshJobName, refreshJobOptions,
+  type CommitEvent, type DropEvent, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { InvalidatorMetrics } from '../../shared/metrics/index.ts';
@@ -89,20 +94,25 @@ export class CommitInvalidator {
    */
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const newest = new Map<string, CommitEvent>();
+    const newest = new Map<string, { drop?: DropEvent; commit?: CommitEvent }>();
     const poison: Array<{ message: KafkaMessage; error: PoisonEventError }> = [];
     for (const message of batch.messages) {
       try {
-        const event = parseCommitEvent(message.value);
-        const known = newest.get(event.table);
-        if (!known || event.version > known.version) newest.set(event.table, event);
+        const event = parsePipelineEvent(message.value);
+        const known = newest.get(event.table) ?? {};
+        // In partition order: a drop supersedes the table's earlier commits; a later commit is of a new table.
+        if (event.schema === dropEventSchemaName) newest.set(event.table, { drop: event });
+        else if (!known.commit || event.version > known.commit.version || known.drop) newest.set(event.table, { ...known, commit: event });
       } catch (error) {
         if (!(error instanceof PoisonEventError)) throw error;
         poison.push({ message, error });
       }
     }
     if (poison.length > 0) await this.deadLetter(batch, poison);
-    await Promise.all([...newest.values()].map((event) => this.apply(event)));
+    await Promise.all([...newest.values()].map(async ({ drop, commit }) => {
+      if (drop) await this.applyDrop(drop);
+      if (commit) await this.apply(commit);
+    }));
     if (!payload.isRunning() || payload.isStale()) return;
     const last = batch.messages.at(-1);
     if (last) payload.resolveOffset(last.offset);
@@ -126,6 +136,13 @@ export class CommitInvalidator {
       { table: event.table, tableId: event.tableId, version: event.version, committedAt: event.committedAt },
       refreshJobOptions(event.table),
     );
+  }
+
+  /** Idempotent: a replayed drop deletes nothing. Summaries are keyed by version and expire (redis-keys.ts); `deltameta drop` deletes them. */
+  private async applyDrop(event: DropEvent): Promise<void> {
+    await this.redis.del(this.heads.key(event.table));
+    this.deps.metrics.tablesDroppedTotal.inc();
+    this.deps.logger.info({ table: event.table, tableId: event.tableId, lsn: event.lsn }, 'table dropped: head pointer deleted');
   }
 
   private async deadLetter(batch: Batch, poison: Array<{ message: KafkaMessage; error: PoisonEventError }>): Promise<void> {

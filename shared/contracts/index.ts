@@ -8,7 +8,10 @@
  * - pipeline-lag.ts: how lag is measured (a service's gauge and `deltameta status` alike)
  * Topic, queue, group, slot and prefix *names* are configuration (shared/config, one default each).
  */
-export { commitEventSchema, commitEventSchemaName, encodeCommitEvent, parseCommitEvent, PoisonEventError, type CommitEvent } from './events.ts';
+export {
+  commitEventSchema, commitEventSchemaName, dropEventSchema, dropEventSchemaName, encodeCommitEvent, encodeDropEvent, parseCommitEvent, parsePipelineEvent,
+  PoisonEventError, tableDropMessagePrefix, type CommitEvent, type DropEvent, type PipelineEvent,
+} from './events.ts';
 export { ensureCommitTopics } from './topics.ts';
 export { redisKeys, summaryTtlSeconds, type RedisKeys } from './redis-keys.ts';
 export { HeadPointers, type Head, type HeadAnnouncement } from './head-pointers.ts';

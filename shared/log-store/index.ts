@@ -4,3 +4,4 @@ export { exportTable, type ExportOptions, type ExportResult } from './export.ts'
 export { snapshotLines, type SnapshotLines, type SnapshotOptions } from './snapshot.ts';
 export { findTable, requireTable, resolveVersion, type TableRow } from './tables.ts';
 export { reconciledFiles, tableHeader, type FileRow, type TableHeader } from './state.ts';
+export { dropTable, DropRefusedError, type DropOptions, type DropResult } from './drop.ts';
