@@ -52,8 +52,8 @@ export function sendCached(request: FastifyRequest, reply: FastifyReply, version
 
 /**
  * A whole list streamed from its snapshot (whole-list-stream.ts), recoded
- * only when the client needs the other encoding, and cut off when its client
- * takes nothing for `sendTimeoutMs` (boundSendTime).
+ * only when the client needs the other encoding, and cut off when it is not
+ * sent within `sendTimeoutMs` (boundSendTime).
  */
 export function sendStreamed(request: FastifyRequest, reply: FastifyReply, version: number, etag: string, found: WholeListStream, startedMs: number, sendTimeoutMs: number): void {
   const gzip = acceptsGzip(request.headers['accept-encoding']);
@@ -70,7 +70,7 @@ export function sendStreamed(request: FastifyRequest, reply: FastifyReply, versi
   const encoded = gzip
     ? (found.encoding === 'gzip' ? found.stream : recode(createGzip({ level: 1 })))
     : (found.encoding === 'gzip' ? recode(createGunzip()) : found.stream);
-  // The last stage before the socket: it sees the client's backpressure, and destroying it destroys the source.
+  // The last stage before the socket: destroying it destroys the source (which ends its snapshot).
   const bounded = boundSendTime(sendTimeoutMs, () => reply.raw.destroy());
   pipeline(encoded, bounded, () => undefined);
   if (gzip) void reply.header('content-encoding', 'gzip');

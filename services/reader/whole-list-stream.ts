@@ -15,8 +15,8 @@
  * A slow client must not hold a connection and a snapshot for as long as it
  * likes: streams draw from a small pool of their own (routeStreamsTo), so
  * they can never take the connections cached answers are produced from, and
- * a stream whose client takes nothing for `sendTimeoutMs` is cut off
- * (boundSendTime), which ends its snapshot and frees its connection.
+ * a stream not sent within `sendTimeoutMs` is cut off (boundSendTime),
+ * which ends its snapshot and frees its connection.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Pool, PoolClient } from '../../shared/db/index.ts';
@@ -88,37 +88,33 @@ async function endSnapshot(client: PoolClient, stopWatching: () => void, abandon
 }
 
 /**
- * Passes the stream's chunks through and destroys it (with `onStall`'s
- * error) when none has passed for `timeoutMs`: a chunk passes only when the
- * client has taken the ones before (backpressure), so this bounds how long
- * a client that stops reading — or reads a few bytes a second — holds the
- * stream's connection and snapshot.
+ * Passes the stream's chunks through and destroys it (with `onOverrun`
+ * first) when it has not sent everything within `timeoutMs`. Not a stall
+ * detector: loopback and WAN buffers take megabytes from a client that reads
+ * a few bytes a second, so "no progress for a while" is seen too late or
+ * never; a deadline on the whole send bounds how long any client holds the
+ * stream's connection and snapshot (set it well above the largest list's
+ * transfer time on an honest link).
  */
-export function boundSendTime(timeoutMs: number, onStall: () => void): Transform {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      onStall();
-      bounded.destroy(new Error(`the client took nothing for ${timeoutMs} ms (DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS)`));
-    }, timeoutMs);
-    timer.unref();
-  };
+export function boundSendTime(timeoutMs: number, onOverrun: () => void): Transform {
+  const deadline = setTimeout(() => {
+    onOverrun();
+    bounded.destroy(new Error(`the list was not sent within ${timeoutMs} ms (DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS)`));
+  }, timeoutMs);
+  deadline.unref();
   const bounded = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      arm();
       callback(null, chunk);
     },
     flush(callback: TransformCallback) {
-      clearTimeout(timer);
+      clearTimeout(deadline);
       callback();
     },
     destroy(error, callback) {
-      clearTimeout(timer);
+      clearTimeout(deadline);
       callback(error);
     },
   });
-  arm();
   return bounded;
 }
 

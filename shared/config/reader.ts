@@ -77,11 +77,11 @@ export interface ReaderConfig {
   readonly pgAcquireTimeoutMs: number;
   /** statement_timeout of the reader's sessions. DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS, default 30000. */
   readonly pgStatementTimeoutMs: number;
-  /** idle_in_transaction_session_timeout of the reader's sessions. DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS, default 60000. */
+  /** idle_in_transaction_session_timeout of the reader's sessions (above the stream send bound: a stream's snapshot idles between FETCHes). DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS, default 180000. */
   readonly pgIdleInTransactionTimeoutMs: number;
   /** Connections of the streams' own pool: at most this many lists stream at once. DELTAMETA_READER_STREAM_CONNECTIONS, default 4. */
   readonly streamConnections: number;
-  /** A streamed list whose client takes no more bytes for this long is cut off and its snapshot ended. DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS, default 30000. */
+  /** A streamed list not sent within this is cut off and its snapshot ended. DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS, default 120000. */
   readonly streamSendTimeoutMs: number;
   /** Most partition/stats filters in one request (400 beyond). DELTAMETA_READER_MAX_FILTERS, default 32. */
   readonly maxFilters: number;
@@ -138,9 +138,9 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     commitsMaxLimit: read(env, 'DELTAMETA_READER_COMMITS_MAX_LIMIT', positiveInt, 10_000),
     pgAcquireTimeoutMs: read(env, 'DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS', positiveInt, 5000),
     pgStatementTimeoutMs: read(env, 'DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS', positiveInt, 30_000),
-    pgIdleInTransactionTimeoutMs: read(env, 'DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', positiveInt, 60_000),
+    pgIdleInTransactionTimeoutMs: read(env, 'DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', positiveInt, 180_000),
     streamConnections: read(env, 'DELTAMETA_READER_STREAM_CONNECTIONS', positiveInt, 4),
-    streamSendTimeoutMs: read(env, 'DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS', positiveInt, 30_000),
+    streamSendTimeoutMs: read(env, 'DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS', positiveInt, 120_000),
     maxFilters: read(env, 'DELTAMETA_READER_MAX_FILTERS', positiveInt, 32),
     maxQueryBytes: read(env, 'DELTAMETA_READER_MAX_QUERY_BYTES', positiveInt, 8192),
     l2WriteBudgetBytes: read(env, 'DELTAMETA_READER_L2_WRITE_BUDGET_BYTES', positiveInt, 128 * 1024 * 1024),
