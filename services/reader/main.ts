@@ -1,10 +1,10 @@
 /**
  * services/reader: the /v1 HTTP API (docs/design.md section 4, "HTTP
- * reader"), answering from L1 (in-process LRU) ▶ L2 (Redis) ▶ L3
+ * reader"), answering from L1 (in-process LRU) ▶ L2 (the cache's Redis) ▶ L3
  * (materialized state) ▶ L4 (log tail), with /metrics, /healthz and
  * /readyz on its admin port.
  */
-import { createRedis } from '../../shared/clients/index.ts';
+import { createCacheRedis, createRedis } from '../../shared/clients/index.ts';
 import { loadConfig, loadReaderConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
@@ -16,8 +16,10 @@ const readerConfig = loadReaderConfig();
 const logger = createLogger('reader', config.logLevel);
 const registry = createRegistry('reader');
 const redis = createRedis(config, 'deltameta-reader');
+// L2 lives in the cache's instance, whose memory budget evicts; head pointers stay in the pipeline's.
+const cacheRedis = createCacheRedis(config, 'deltameta-reader-cache');
 const reader = new Reader({
-  config: readerConfig, defaultPostgresUrl: config.postgresUrl, redis, redisPrefix: config.pipeline.redisPrefix, logger, metrics: readerMetrics(registry),
+  config: readerConfig, defaultPostgresUrl: config.postgresUrl, redis, cacheRedis, redisPrefix: config.pipeline.redisPrefix, logger, metrics: readerMetrics(registry),
 });
 
 await reader.start();
@@ -29,5 +31,6 @@ await runUntilSignal(logger, {
     await reader.stop();
     await admin.close();
     redis.disconnect();
+    cacheRedis.disconnect();
   },
 }, { shutdownGraceMs: config.shutdownGraceMs });

@@ -30,7 +30,14 @@ export interface ReaderOptions {
   readonly config: ReaderConfig;
   /** the base config's database URL, used when config.postgresUrl is unset */
   readonly defaultPostgresUrl: string;
+  /** the pipeline's Redis: head pointers, their announcements, hot tables */
   readonly redis: Redis;
+  /**
+   * the cache's Redis (L2 and the summaries the refresher warms there; shared/clients
+   * createCacheRedis): an instance whose eviction can never reach the pipeline's keys.
+   * Default: `redis` (a single-instance setup, as some tests run).
+   */
+  readonly cacheRedis?: Redis;
   readonly redisPrefix: string;
   readonly logger: Logger;
   readonly metrics: ReaderMetrics;
@@ -60,7 +67,7 @@ export class Reader {
     // connections cached answers and small lists are produced from.
     this.streamPool = createPool(url, { max: config.streamConnections, applicationName: 'deltameta-reader-stream', ...sessionBounds });
     this.streamPool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL stream connection failed'));
-    this.cache = new ResponseCache({ redis: options.redis, prefix: options.redisPrefix, metrics: options.metrics }, config);
+    this.cache = new ResponseCache({ redis: options.cacheRedis ?? options.redis, prefix: options.redisPrefix, metrics: options.metrics }, config);
     this.heads = new HeadTracker({ pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger }, { safetyTtlMs: config.headSafetyTtlMs });
     const access = options.access ?? (config.authEnabled && config.tokensFile !== undefined ? AccessControl.fromFile(config.tokensFile) : AccessControl.disabled());
     this.app = buildReaderApp({

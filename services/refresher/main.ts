@@ -9,7 +9,7 @@ import { createPool } from '../../shared/db/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
 import { RefreshWorker } from './index.ts';
-import { createRedis } from '../../shared/clients/index.ts';
+import { createCacheRedis, createRedis } from '../../shared/clients/index.ts';
 import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
 
 const config = loadConfig();
@@ -17,8 +17,10 @@ const logger = createLogger('refresher', config.logLevel);
 const registry = createRegistry('refresher');
 const pool = createPool(config.postgresUrl, { max: config.pipeline.refreshConcurrency + 2, applicationName: 'deltameta-refresher' });
 const redis = createRedis(config, 'deltameta-refresher');
+// Warmed summaries go where the reader reads its L2: the cache's instance.
+const cacheRedis = createCacheRedis(config, 'deltameta-refresher-cache');
 const queues = { refreshQueue: refreshQueue(config, 'deltameta-refresher-queue'), maintenanceQueue: maintenanceQueue(config, 'deltameta-refresher-maintenance') };
-const worker = new RefreshWorker(config, { pool, redis, ...queues, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
+const worker = new RefreshWorker(config, { pool, redis, cacheRedis, ...queues, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
 
 await worker.start();
 const admin = await startAdminServer({ port: config.adminPorts.refresher, registry, readiness: () => worker.readiness() });
@@ -31,6 +33,7 @@ await runUntilSignal(logger, {
     await queues.refreshQueue.close();
     await queues.maintenanceQueue.close();
     redis.disconnect();
+    cacheRedis.disconnect();
     await pool.end();
   },
 }, { shutdownGraceMs: config.shutdownGraceMs });

@@ -29,7 +29,13 @@ import { RefreshQuarantine } from './quarantine.ts';
 /** The clients main.ts builds (and closes after stop()); the BullMQ workers are the refresher's own. */
 export interface RefreshWorkerDeps {
   readonly pool: Pool;
+  /** the pipeline's Redis: head pointers, the hot-tables set */
   readonly redis: Redis;
+  /**
+   * the cache's Redis, where warmed summaries go: the instance the reader reads
+   * its L2 from (both must use the same one). Default: `redis` (single-instance tests).
+   */
+  readonly cacheRedis?: Redis;
   readonly refreshQueue: Queue<RefreshJobData>;
   readonly maintenanceQueue: Queue;
   readonly logger: Logger;
@@ -148,14 +154,23 @@ export class RefreshWorker {
     this.deps.logger[result.rebuilt ? 'info' : 'debug']({ table, ...result, ms: Math.round(seconds * 1000) }, result.rebuilt ? 'file pages built' : 'file pages refreshed');
   }
 
-  /** Hot tables (the reader keeps a sorted set of recent reads) get their summary at the new watermark in Redis. */
+  /**
+   * Hot tables (the reader keeps a sorted set of recent reads, in the pipeline's
+   * Redis) get their summary at the new watermark in the cache's Redis. Best
+   * effort: a cache instance that is down or full costs the reader an L3 read,
+   * so it must never fail (and quarantine) a refresh that has committed.
+   */
   private async warmIfHot(table: string): Promise<void> {
     const prefix = this.config.pipeline.redisPrefix;
     const limit = this.config.pipeline.warmHotTables;
     if (limit === 0) return;
-    const rank = await this.deps.redis.zrevrank(redisKeys(prefix).hotTables, table);
-    if (rank === null || rank >= limit) return;
-    await warmTableSummary(this.deps.pool, this.deps.redis, prefix, table);
+    try {
+      const rank = await this.deps.redis.zrevrank(redisKeys(prefix).hotTables, table);
+      if (rank === null || rank >= limit) return;
+      await warmTableSummary(this.deps.pool, this.deps.cacheRedis ?? this.deps.redis, prefix, table);
+    } catch (error) {
+      this.deps.logger.warn({ err: error, table }, 'summary not warmed (the reader reads it from PostgreSQL instead)');
+    }
   }
 
   private async maintain(job: Job): Promise<void> {

@@ -2,9 +2,10 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 
 /**
- * An ioredis connection for a service. `maxRetriesPerRequest: null` keeps
- * commands queued across a Redis restart instead of failing them after 20
- * tries (BullMQ requires it for its blocking connections anyway).
+ * An ioredis connection to the pipeline's Redis (BullMQ, head pointers,
+ * pub/sub, hot tables). `maxRetriesPerRequest: null` keeps commands queued
+ * across a Redis restart instead of failing them after 20 tries (BullMQ
+ * requires it for its blocking connections anyway).
  */
 export function createRedis(config: Config, connectionName: string, options: { lazyConnect?: boolean; onError?: (error: Error) => void } = {}): Redis {
   const redis = new Redis(config.redisUrl, {
@@ -12,11 +13,38 @@ export function createRedis(config: Config, connectionName: string, options: { l
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     lazyConnect: options.lazyConnect ?? false,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 8), 5000),
+    retryStrategy,
   });
   // Without a listener ioredis prints "Unhandled error event" while it reconnects.
   redis.on('error', options.onError ?? (() => undefined));
   return redis;
+}
+
+/** A cache command that has not answered in this long is a miss: PostgreSQL answers instead. */
+const cacheCommandTimeoutMs = 2000;
+
+/**
+ * An ioredis connection to the cache's Redis (the reader's L2, warmed
+ * summaries): a separate instance with an eviction budget (docs/stack.md).
+ * Unlike the pipeline's, a command here must never wait for a Redis that is
+ * gone: queued across a restart, every request would hang on its L2 lookup.
+ * So it fails after one reconnect attempt or `cacheCommandTimeoutMs`, and
+ * callers treat a failure as a miss.
+ */
+export function createCacheRedis(config: Config, connectionName: string, options: { onError?: (error: Error) => void } = {}): Redis {
+  const redis = new Redis(config.cacheRedisUrl, {
+    connectionName,
+    maxRetriesPerRequest: 1,
+    commandTimeout: cacheCommandTimeoutMs,
+    enableReadyCheck: true,
+    retryStrategy,
+  });
+  redis.on('error', options.onError ?? (() => undefined));
+  return redis;
+}
+
+function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 8), 5000);
 }
 
 /** Deletes every key matching a SCAN pattern (UNLINK: freed in the background), a batch at a time. Returns how many. */

@@ -15,6 +15,8 @@ export const projectRoot: string = path.resolve(path.dirname(fileURLToPath(impor
 export interface StackPorts {
   readonly postgresPort: number;
   readonly redisPort: number;
+  /** The cache's own Redis instance (the reader's L2, warmed summaries). Default 56380. */
+  readonly cacheRedisPort: number;
   readonly kafkaPort: number;
   readonly kafkaControllerPort: number;
 }
@@ -75,8 +77,18 @@ export interface AdminPorts {
 export interface Config {
   /** Connection string of the metadata database. Default: the local stack's. */
   readonly postgresUrl: string;
-  /** Redis URL. Default: the local stack's. */
+  /** Redis URL of the pipeline (BullMQ, head pointers, pub/sub, hot tables): noeviction + AOF. Default: the local stack's. */
   readonly redisUrl: string;
+  /**
+   * Redis URL of the cache (the reader's L2 and the summaries the refresher
+   * warms for it): a separate instance, because maxmemory and its eviction
+   * policy are per instance, and BullMQ's locks carry TTLs, so even a
+   * volatile-* policy sharing the pipeline's instance could evict them.
+   * Default: the local stack's cache instance.
+   */
+  readonly cacheRedisUrl: string;
+  /** maxmemory of the cache instance `stack up` starts (allkeys-lru), in Redis' notation. Default `256mb`. */
+  readonly cacheRedisMaxMemory: string;
   /** Kafka bootstrap brokers. Default: the local stack's. */
   readonly kafkaBrokers: readonly string[];
   /** Where `stack up` keeps data, logs and pid files. Default: `<checkout>/.stack` (git-ignored). */
@@ -97,6 +109,7 @@ export interface Config {
 const defaults = {
   postgresPort: 55432,
   redisPort: 56379,
+  cacheRedisPort: 56380,
   kafkaPort: 59092,
   kafkaControllerPort: 59093,
 } as const;
@@ -116,6 +129,8 @@ const postgresUrlSchema = z
   .string()
   .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
 const redisUrlSchema = z.string().refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// URL');
+/** A size as redis.conf writes one: bytes, or a number with k, kb, m, mb, g or gb. */
+const redisMemory = z.string().regex(/^[1-9][0-9]*(?:[kmg]b?)?$/i, 'must be a size such as 256mb, 1gb or 268435456');
 const brokersSchema = z
   .string()
   .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
@@ -134,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
   const stack: StackPorts = {
     postgresPort: read(env, 'DELTAMETA_PG_PORT', port, defaults.postgresPort),
     redisPort: read(env, 'DELTAMETA_REDIS_PORT', port, defaults.redisPort),
+    cacheRedisPort: read(env, 'DELTAMETA_CACHE_REDIS_PORT', port, defaults.cacheRedisPort),
     kafkaPort: read(env, 'DELTAMETA_KAFKA_PORT', port, defaults.kafkaPort),
     kafkaControllerPort: read(env, 'DELTAMETA_KAFKA_CONTROLLER_PORT', port, defaults.kafkaControllerPort),
   };
@@ -146,6 +162,8 @@ export function loadConfig(env: Env = process.env): Config {
       `postgres://deltameta:deltameta@127.0.0.1:${stack.postgresPort}/deltameta`,
     ),
     redisUrl: read(env, 'DELTAMETA_REDIS_URL', redisUrlSchema, `redis://127.0.0.1:${stack.redisPort}`),
+    cacheRedisUrl: read(env, 'DELTAMETA_CACHE_REDIS_URL', redisUrlSchema, `redis://127.0.0.1:${stack.cacheRedisPort}`),
+    cacheRedisMaxMemory: read(env, 'DELTAMETA_CACHE_REDIS_MAXMEMORY', redisMemory, '256mb'),
     kafkaBrokers: read(env, 'DELTAMETA_KAFKA_BROKERS', brokersSchema, [`127.0.0.1:${stack.kafkaPort}`]),
     stackDir: path.resolve(read(env, 'DELTAMETA_STACK_DIR', z.string(), path.join(projectRoot, '.stack'))),
     cacheDir: path.resolve(read(env, 'DELTAMETA_CACHE_DIR', z.string(), path.join(home, '.cache', 'deltameta'))),

@@ -1,6 +1,7 @@
 /**
- * `deltameta stack up | down | status`: the local PostgreSQL, Redis and
- * Kafka every other piece runs against, without a Docker engine.
+ * `deltameta stack up | down | status`: the local PostgreSQL, Redis (two
+ * instances: the pipeline's and the cache's, redis.ts) and Kafka every other
+ * piece runs against, without a Docker engine.
  */
 import type { Config } from '../config/index.ts';
 import { KafkaService } from './kafka.ts';
@@ -13,14 +14,15 @@ export { localSuperuser } from './postgres.ts';
 export { installSystemPackages } from './system.ts';
 
 function services(config: Config, only: readonly ServiceName[]): StackService[] {
-  const all: StackService[] = [new PostgresService(config), new RedisService(config), new KafkaService(config)];
+  const all: StackService[] = [new PostgresService(config), RedisService.pipeline(config), RedisService.cache(config), new KafkaService(config)];
   const wanted = only.length > 0 ? only : serviceNames;
   return all.filter((service) => wanted.includes(service.name));
 }
 
 /**
- * Starts what is not running yet, reusing what already answers; PostgreSQL
- * and Redis start in parallel with Kafka (the JVM is the slow one).
+ * Starts what is not running yet, reusing what already answers (a service
+ * already up is never restarted); PostgreSQL and Redis start in parallel with
+ * Kafka (the JVM is the slow one).
  */
 export async function stackUp(config: Config, only: readonly ServiceName[] = []): Promise<ServiceStatus[]> {
   return Promise.all(services(config, only).map((service) => service.up()));

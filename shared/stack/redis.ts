@@ -1,4 +1,12 @@
-/** Redis from Debian's redis-server, daemonized with AOF persistence (infra/redis/redis.conf). */
+/**
+ * The stack's two Redis instances, from Debian's redis-server, daemonized:
+ * the pipeline's (BullMQ, head pointers, pub/sub; noeviction + AOF,
+ * infra/redis/redis.conf) and the cache's (the reader's L2 and warmed
+ * summaries; a maxmemory budget with allkeys-lru, nothing persisted,
+ * infra/redis/redis-cache.conf). Separate instances, because maxmemory and
+ * its policy are per instance: in one instance, even a volatile-* policy
+ * could evict BullMQ's job locks, which carry TTLs.
+ */
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,29 +17,59 @@ import { livePid, stopPid } from './process.ts';
 import { findOnPath, installSystemPackages, run } from './system.ts';
 import type { ServiceStatus, StackService } from './types.ts';
 
+/** What differs between the two instances. */
+interface RedisInstance {
+  readonly name: 'redis' | 'redis-cache';
+  readonly port: number;
+  /** under infra/redis/ */
+  readonly confFile: string;
+  /** command-line settings after the conf file's */
+  readonly extraArgs: readonly string[];
+  /** what `stack status` adds after the address */
+  readonly detail?: string;
+}
+
 export class RedisService implements StackService {
-  readonly name = 'redis' as const;
+  readonly name: RedisInstance['name'];
   private readonly port: number;
   private readonly dir: string;
 
-  constructor(private readonly config: Config) {
-    this.port = config.stack.redisPort;
-    this.dir = path.join(config.stackDir, 'redis');
+  /** The pipeline's instance. */
+  static pipeline(config: Config): RedisService {
+    return new RedisService(config, { name: 'redis', port: config.stack.redisPort, confFile: 'redis.conf', extraArgs: [] });
+  }
+
+  /** The cache's instance, its memory budget from DELTAMETA_CACHE_REDIS_MAXMEMORY. */
+  static cache(config: Config): RedisService {
+    return new RedisService(config, {
+      name: 'redis-cache',
+      port: config.stack.cacheRedisPort,
+      confFile: 'redis-cache.conf',
+      extraArgs: ['--maxmemory', config.cacheRedisMaxMemory],
+      detail: `maxmemory ${config.cacheRedisMaxMemory}, allkeys-lru`,
+    });
+  }
+
+  private constructor(private readonly config: Config, private readonly instance: RedisInstance) {
+    this.name = instance.name;
+    this.port = instance.port;
+    this.dir = path.join(config.stackDir, instance.name);
   }
 
   private get pidFile(): string {
-    return path.join(this.dir, 'redis.pid');
+    return path.join(this.dir, `${this.name}.pid`);
   }
 
   private get logPath(): string {
-    return path.join(this.config.stackDir, 'logs', 'redis.log');
+    return path.join(this.config.stackDir, 'logs', `${this.name}.log`);
   }
 
   async status(): Promise<ServiceStatus> {
     const pid = livePid(this.pidFile);
     const answers = await redisPings(this.port);
     const state = pid !== undefined ? (answers ? 'running' : 'unhealthy') : answers ? 'reused' : 'stopped';
-    return { service: this.name, state, address: `127.0.0.1:${this.port}`, pid, logPath: this.logPath, dataDir: this.dir };
+    const detail = this.instance.detail !== undefined ? { detail: this.instance.detail } : {};
+    return { service: this.name, state, address: `127.0.0.1:${this.port}`, pid, logPath: this.logPath, dataDir: this.dir, ...detail };
   }
 
   async up(): Promise<ServiceStatus> {
@@ -49,10 +87,10 @@ export class RedisService implements StackService {
     try {
       // daemonize yes (redis.conf): the parent returns once the server has forked.
       await run(binary, [
-        path.join(projectRoot, 'infra/redis/redis.conf'),
-        '--port', String(this.port), '--dir', this.dir, '--pidfile', this.pidFile, '--logfile', this.logPath,
+        path.join(projectRoot, 'infra/redis', this.instance.confFile),
+        '--port', String(this.port), '--dir', this.dir, '--pidfile', this.pidFile, '--logfile', this.logPath, ...this.instance.extraArgs,
       ]);
-      await waitUntil(`redis on 127.0.0.1:${this.port}`, () => redisPings(this.port), {
+      await waitUntil(`${this.name} on 127.0.0.1:${this.port}`, () => redisPings(this.port), {
         timeoutMs: this.config.stackStartTimeoutMs,
         // The pid file appears a moment after the fork; until then assume alive.
         whileAlive: () => livePid(this.pidFile) !== undefined || Date.now() - startedAt < 5000,
@@ -65,7 +103,7 @@ export class RedisService implements StackService {
 
   async down(): Promise<ServiceStatus> {
     const pid = livePid(this.pidFile);
-    // SIGTERM makes Redis flush its AOF and exit cleanly.
+    // SIGTERM makes Redis flush its AOF (the pipeline's) and exit cleanly.
     if (pid !== undefined) await stopPid(pid, 30_000);
     return this.status();
   }

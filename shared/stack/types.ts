@@ -1,6 +1,7 @@
-export type ServiceName = 'postgres' | 'redis' | 'kafka';
+/** redis: the pipeline's instance (BullMQ, head pointers); redis-cache: the cache's (the reader's L2), see redis.ts. */
+export type ServiceName = 'postgres' | 'redis' | 'redis-cache' | 'kafka';
 
-export const serviceNames: readonly ServiceName[] = ['postgres', 'redis', 'kafka'];
+export const serviceNames: readonly ServiceName[] = ['postgres', 'redis', 'redis-cache', 'kafka'];
 
 /**
  * running: started by this stack and healthy; reused: something else answers

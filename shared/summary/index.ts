@@ -3,7 +3,8 @@
  * metadata and counts, as the materialized state has it at its watermark.
  * Keyed by (table, version) in Redis, so an entry never needs invalidation;
  * the refresher writes it for hot tables right after a refresh (cache
- * warming) and the reader reads it as its L2.
+ * warming) and the reader reads it as its L2 — both in the cache's Redis
+ * instance (shared/clients createCacheRedis), whose budget may evict it.
  */
 import type { Redis } from 'ioredis';
 import { redisKeys, summaryTtlSeconds } from '../contracts/index.ts';
@@ -46,8 +47,9 @@ export async function materializedSummary(pool: Pool, table: string): Promise<Ta
   };
 }
 
-export async function warmTableSummary(pool: Pool, redis: Redis, prefix: string, table: string): Promise<TableSummary | undefined> {
+/** Writes the summary at the watermark; `cacheRedis` must be the instance the reader's L2 reads. */
+export async function warmTableSummary(pool: Pool, cacheRedis: Redis, prefix: string, table: string): Promise<TableSummary | undefined> {
   const summary = await materializedSummary(pool, table);
-  if (summary) await redis.set(redisKeys(prefix).summary(table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
+  if (summary) await cacheRedis.set(redisKeys(prefix).summary(table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
   return summary;
 }

@@ -3,7 +3,8 @@
  * (or top-level suite) its own database cloned from the migrated template,
  * its own Kafka topic names, BullMQ queue names and Redis key prefix. After
  * the suite's own `after` hooks it checks for leaks — a PostgreSQL backend
- * still connected, a Redis client still named after the suite, a Kafka
+ * still connected, a Redis client still named after the suite (in the
+ * pipeline's Redis or the cache's), a Kafka
  * client still connected — cleans everything up and fails the suite if
  * anything leaked.
  */
@@ -66,6 +67,21 @@ export class TestEnv {
 
   redis(extra: RedisOptions = {}): Redis {
     return new Redis({ ...this.redisOptions(), ...extra });
+  }
+
+  /** The same, for the cache's Redis instance (the reader's L2, warmed summaries). */
+  cacheRedisOptions(): TestRedisOptions {
+    const url = new URL(this.config.cacheRedisUrl);
+    return { host: url.hostname, port: Number(url.port || 6379), connectionName: `${this.keyPrefix}cache-client`, maxRetriesPerRequest: null };
+  }
+
+  cacheRedis(extra: RedisOptions = {}): Redis {
+    return new Redis({ ...this.cacheRedisOptions(), ...extra });
+  }
+
+  /** Both Redis instances a suite may leave keys and clients in. */
+  private redisInstances(): TestRedisOptions[] {
+    return [this.redisOptions(), this.cacheRedisOptions()];
   }
 
   /** A kafkajs client whose producers, consumers and admins are tracked until they disconnect. */
@@ -145,25 +161,32 @@ export class TestEnv {
   }
 
   private async namedRedisClients(): Promise<string[]> {
-    const redis = new Redis({ ...this.redisOptions(), connectionName: 'deltameta-test-admin' });
-    try {
-      const list = (await redis.client('LIST')) as string;
-      return list
-        .split('\n')
-        .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '')
-        .filter((name) => name.startsWith(this.keyPrefix));
-    } finally {
-      redis.disconnect();
+    const named: string[] = [];
+    for (const options of this.redisInstances()) {
+      const redis = new Redis({ ...options, connectionName: 'deltameta-test-admin' });
+      try {
+        const list = (await redis.client('LIST')) as string;
+        named.push(...list
+          .split('\n')
+          .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '')
+          .filter((name) => name.startsWith(this.keyPrefix))
+          .map((name) => `${name} on port ${options.port}`));
+      } finally {
+        redis.disconnect();
+      }
     }
+    return named;
   }
 
   private async deleteRedisKeys(): Promise<void> {
-    const redis = new Redis({ ...this.redisOptions(), connectionName: 'deltameta-test-admin' });
-    try {
-      // Suites put their keys under keyPrefix and their BullMQ queues under their queue names.
-      for (const pattern of [`${this.keyPrefix}*`, `bull:t-${this.id}-*`, `*t-${this.id}-*`]) await unlinkMatching(redis, pattern);
-    } finally {
-      redis.disconnect();
+    for (const options of this.redisInstances()) {
+      const redis = new Redis({ ...options, connectionName: 'deltameta-test-admin' });
+      try {
+        // Suites put their keys under keyPrefix and their BullMQ queues under their queue names.
+        for (const pattern of [`${this.keyPrefix}*`, `bull:t-${this.id}-*`, `*t-${this.id}-*`]) await unlinkMatching(redis, pattern);
+      } finally {
+        redis.disconnect();
+      }
     }
   }
 
