@@ -44,8 +44,27 @@ export function hasFilters(filters: FileFilters): boolean {
 
 const numberPattern = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/;
 
-/** From the query string's entries (repeatable keys as arrays); unknown `partition.`/`stats.` shapes are a 400. */
-export function parseFileFilters(query: Readonly<Record<string, string | readonly string[] | undefined>>): FileFilters {
+/** Filters the query carries (each value of a repeated key counts), counted before any is parsed. */
+function filterCount(query: Readonly<Record<string, string | readonly string[] | undefined>>): number {
+  let count = 0;
+  for (const [key, raw] of Object.entries(query)) {
+    if (raw === undefined || !(key.startsWith('partition.') || key.startsWith('stats.'))) continue;
+    count += typeof raw === 'string' ? 1 : raw.length;
+  }
+  return count;
+}
+
+/**
+ * From the query string's entries (repeatable keys as arrays); unknown
+ * `partition.`/`stats.` shapes are a 400, and so are more than `maxFilters`
+ * filters: each one is a condition in every row's evaluation (and a
+ * parameter of the query), so their number is what a flood scales.
+ */
+export function parseFileFilters(query: Readonly<Record<string, string | readonly string[] | undefined>>, maxFilters: number): FileFilters {
+  const count = filterCount(query);
+  if (count > maxFilters) {
+    throw new BadRequestError(`at most ${maxFilters} filters (partition.<col>=, stats.<col>.gte=, stats.<col>.lte=) per request (DELTAMETA_READER_MAX_FILTERS), got ${count}`);
+  }
   const partitions: PartitionFilter[] = [];
   const stats: StatsBound[] = [];
   for (const [key, raw] of Object.entries(query)) {

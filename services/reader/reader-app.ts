@@ -19,6 +19,7 @@ import { UnauthorizedError, problemFor } from './errors.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { HotTableRecorder } from './hot-tables.ts';
 import { PageTokens } from './page-token.ts';
+import { checkQueryLength } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
@@ -45,6 +46,15 @@ const problemContentType = 'application/problem+json';
 
 export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 256 } });
+  // First of all hooks: a flood is refused before authentication, version resolution or any query.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      checkQueryLength(request.raw.url, deps.config.maxQueryBytes);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
   const access = new RequestAccess(deps.access);
   access.register(app);
   const { tokensFile } = deps.access;

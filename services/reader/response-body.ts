@@ -16,13 +16,30 @@ export interface EncodedBody {
 
 const batchBytes = 64 * 1024;
 
-/** NDJSON: each line followed by "\n". */
-export async function encodeLines(lines: AsyncIterable<string> | Iterable<string>, compressMinBytes: number): Promise<EncodedBody> {
+/** The most a body may take as kept, and the error that refuses a bigger one (a 400 naming the limit). */
+export interface BodyBound {
+  readonly maxBytes: number;
+  readonly refusal: () => Error;
+}
+
+/**
+ * NDJSON: each line followed by "\n". With `bound`, refused as soon as the
+ * compressed output passes `bound.maxBytes` (or the body as kept does at the
+ * end): what is held meanwhile is that, a batch of lines and zlib's buffers,
+ * whatever the number of lines.
+ */
+export async function encodeLines(lines: AsyncIterable<string> | Iterable<string>, compressMinBytes: number, bound?: BodyBound): Promise<EncodedBody> {
   const pending: string[] = [];
   let pendingBytes = 0;
   let gzip: ReturnType<typeof createGzip> | undefined;
   const compressed: Buffer[] = [];
+  let compressedBytes = 0;
   let gzipError: Error | undefined;
+  const refuse = (limit: BodyBound): never => {
+    gzip?.destroy();
+    compressed.length = 0;
+    throw limit.refusal();
+  };
 
   const startGzip = (): ReturnType<typeof createGzip> => {
     // Level 1: several times faster than the default, most of the ratio on repetitive JSON.
@@ -31,7 +48,10 @@ export async function encodeLines(lines: AsyncIterable<string> | Iterable<string
     // would stop the producer at every batch.
     const options: ZlibOptions & { highWaterMark: number } = { level: 1, chunkSize: 256 * 1024, strategy: zlibConstants.Z_DEFAULT_STRATEGY, highWaterMark: 4 * 1024 * 1024 };
     const stream = createGzip(options);
-    stream.on('data', (chunk: Buffer) => compressed.push(chunk));
+    stream.on('data', (chunk: Buffer) => {
+      compressed.push(chunk);
+      compressedBytes += chunk.length;
+    });
     stream.on('error', (error) => {
       gzipError = error;
     });
@@ -50,10 +70,14 @@ export async function encodeLines(lines: AsyncIterable<string> | Iterable<string
     pendingBytes += line.length + 1;
     if (!gzip && pendingBytes >= Math.max(compressMinBytes, 1) && compressMinBytes >= 0) gzip = startGzip();
     if (gzip && pendingBytes >= batchBytes) await flushTo(gzip);
+    if (bound && compressedBytes > bound.maxBytes) refuse(bound);
   }
   if (!gzip) {
     const body = Buffer.from(pending.join(''), 'utf8');
-    if (body.length < compressMinBytes || body.length === 0) return { body, encoding: 'identity' };
+    if (body.length < compressMinBytes || body.length === 0) {
+      if (bound && body.length > bound.maxBytes) refuse(bound);
+      return { body, encoding: 'identity' };
+    }
     gzip = startGzip();
   }
   await flushTo(gzip);
@@ -64,6 +88,7 @@ export async function encodeLines(lines: AsyncIterable<string> | Iterable<string
   gzip.end();
   const failure = await finished.then(() => gzipError, (error: unknown) => error);
   if (failure !== undefined) throw new InternalError('compressing a response body failed', { cause: failure });
+  if (bound && compressedBytes > bound.maxBytes) refuse(bound);
   return { body: Buffer.concat(compressed), encoding: 'gzip' };
 }
 

@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import { redisKeys } from '../../shared/contracts/index.ts';
 import { LRUCache } from 'lru-cache';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
+import { L2WriteBudget, chargedBytes } from './l2-write-budget.ts';
 import type { BodyEncoding } from './response-body.ts';
 import type { ReaderConfig } from '../../shared/config/index.ts';
 
@@ -53,7 +54,7 @@ export interface Produced {
 }
 
 /** The cache levels' settings, as the reader's configuration names and documents them. */
-export type ResponseCacheOptions = Pick<ReaderConfig, 'l1Enabled' | 'l1MaxBytes' | 'l2Enabled' | 'l2TtlSeconds' | 'l2PageBytes' | 'l2MaxEntryBytes'>;
+export type ResponseCacheOptions = Pick<ReaderConfig, 'l1Enabled' | 'l1MaxBytes' | 'l2Enabled' | 'l2TtlSeconds' | 'l2PageBytes' | 'l2MaxEntryBytes' | 'l2WriteBudgetBytes'>;
 
 interface L2Meta {
   readonly version: number;
@@ -71,6 +72,7 @@ export class ResponseCache {
   private readonly l1: LRUCache<string, CachedResponse> | undefined;
   // A Map, not an LRU: misses being produced now, each removed when it settles; evicting one would only start a second producer.
   private readonly inFlight = new Map<string, Promise<{ response: CachedResponse; level: CacheLevel; source?: string }>>();
+  private readonly l2Budget: L2WriteBudget;
 
   constructor(
     private readonly deps: { redis: Redis; prefix: string; metrics: ReaderMetrics },
@@ -87,6 +89,14 @@ export class ResponseCache {
       });
     }
     deps.metrics.cacheBytes.set({ level: 'l1' }, 0);
+    // Pages outlive their head by a minute (writeL2): a write may be in Redis that long.
+    this.l2Budget = new L2WriteBudget({ budgetBytes: options.l2WriteBudgetBytes, lifetimeMs: (options.l2TtlSeconds + 60) * 1000 });
+    deps.metrics.cacheBytes.set({ level: 'l2' }, 0);
+  }
+
+  /** Bytes (as Redis may allocate them) this reader has written to L2 that may still be there, always within l2WriteBudgetBytes. */
+  get l2Bytes(): number {
+    return this.l2Budget.bytes;
   }
 
   /** Bytes L1 holds now (bodies + bookkeeping), always within l1MaxBytes. */
@@ -139,6 +149,14 @@ export class ResponseCache {
     this.deps.metrics.cacheBytes.set({ level: 'l1' }, this.l1.calculatedSize);
   }
 
+  /** Charges a write against the L2 budget; false: it does not fit, and the answer is not kept in L2. */
+  private chargeL2(bytes: number): boolean {
+    const charged = this.l2Budget.tryCharge(bytes);
+    if (!charged) this.deps.metrics.cacheEvictionsTotal.inc({ level: 'l2' });
+    this.deps.metrics.cacheBytes.set({ level: 'l2' }, this.l2Budget.bytes);
+    return charged;
+  }
+
   private l2Key(key: CacheKey): string {
     return redisKeys(this.deps.prefix).readerResponse(key.id);
   }
@@ -177,7 +195,9 @@ export class ResponseCache {
     const ttl = this.options.l2TtlSeconds;
     if (response.body.length > this.options.l2MaxEntryBytes) return;
     if (key.plainJsonL2Key !== undefined) {
-      if (response.encoding === 'identity') await redis.set(key.plainJsonL2Key, response.body, 'EX', ttl);
+      if (response.encoding === 'identity' && this.chargeL2(chargedBytes(Buffer.byteLength(key.plainJsonL2Key), response.body.length))) {
+        await redis.set(key.plainJsonL2Key, response.body, 'EX', ttl);
+      }
       return;
     }
     const pageBytes = this.options.l2PageBytes;
@@ -188,6 +208,10 @@ export class ResponseCache {
     const metaBuffer = Buffer.from(JSON.stringify(meta), 'utf8');
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(metaBuffer.length, 0);
+    const headKeyBytes = Buffer.byteLength(this.l2Key(key));
+    let charge = chargedBytes(headKeyBytes, prefix.length + metaBuffer.length + (pages > 0 ? 0 : response.body.length));
+    for (let page = 0; page < pages; page++) charge += chargedBytes(headKeyBytes + `:p${page}`.length, Math.min(pageBytes, response.body.length - page * pageBytes));
+    if (!this.chargeL2(charge)) return;
     if (pages > 0) {
       const pipeline = redis.pipeline();
       // Pages outlive their head by a minute: whoever finds the head finds them.

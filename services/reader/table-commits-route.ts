@@ -49,7 +49,10 @@ export const tableCommitsRoute: FastifyPluginCallback<RouteContext> = (app, cont
     const canonical = JSON.stringify([from, actions, limit, context.pageTokens.keyId]);
     return context.responder.answer(request, reply, resolved, { route: 'commits', canonical }, async () => {
       const end: CommitsPageEnd = { nextFrom: undefined };
-      const encoded = await inSnapshot(context.pool, (client) => encodeLines(commitLines(client, resolved.table.tableId, { from, to: resolved.version, actions, limit }, end), context.config.compressMinBytes));
+      // A page of commits with their actions is as big as those commits: bounded like a files list, never assembled beyond it.
+      const maxBytes = context.config.streamAboveBytes;
+      const bound = { maxBytes, refusal: () => new BadRequestError(`the page is more than ${maxBytes} bytes compressed (DELTAMETA_READER_STREAM_ABOVE_BYTES): use a smaller limit`) };
+      const encoded = await inSnapshot(context.pool, (client) => encodeLines(commitLines(client, resolved.table.tableId, { from, to: resolved.version, actions, limit }, end), context.config.compressMinBytes, bound));
       context.metrics.cacheRequestsTotal.inc({ level: 'l4', result: 'hit' });
       const headers: Record<string, string> = end.nextFrom === undefined ? {} : { 'next-page-token': context.pageTokens.issue(binding, resolved.version, { n: end.nextFrom }) };
       return { response: { version: resolved.version, contentType: ndjsonContentType, ...encoded, headers }, level: 'l4' };

@@ -57,23 +57,36 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
     if (fromPages) return { encoded: fromPages, nextPageToken: undefined, level: 'l3', source: 'file pages' };
   }
   const { pageSize } = files;
+  const maxBytes = config.streamAboveBytes;
   // One line past the page: it says whether there is a next page.
   const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters: files.filters, after: files.after, limit: pageSize === undefined ? undefined : pageSize + 1 });
   let last: FileLine | undefined;
   let more = false;
   let count = 0;
+  let pageBytes = 0;
   async function* page(): AsyncGenerator<string> {
     for await (const file of lines) {
-      if (pageSize !== undefined && count === pageSize) {
+      const lineBytes = Buffer.byteLength(file.line) + 1;
+      // A page ends at pageSize lines or at maxBytes of NDJSON, whichever
+      // comes first (at least one line, so paging always moves): counted
+      // before compression, so where a page ends is a function of the
+      // request and the configuration, as its ETag and token require.
+      if (pageSize !== undefined && (count === pageSize || (count > 0 && pageBytes + lineBytes > maxBytes))) {
         more = true;
         break;
       }
       count++;
+      pageBytes += lineBytes;
       last = file;
       yield file.line;
     }
   }
-  const encoded = await encodeLines(page(), config.compressMinBytes);
+  // Without pageSize nothing ends the list early: one bigger than the bound is refused, not assembled.
+  const bound = pageSize === undefined ? {
+    maxBytes,
+    refusal: () => new BadRequestError(`the list is more than ${maxBytes} bytes compressed (DELTAMETA_READER_STREAM_ABOVE_BYTES); only whole lists are streamed beyond that: use pageSize or a narrower filter`),
+  } : undefined;
+  const encoded = await encodeLines(page(), config.compressMinBytes, bound);
   const nextPageToken = more && last ? files.nextToken(resolved.version, { p: last.path, d: last.dvId }) : undefined;
   return { encoded, nextPageToken, level: plan.level };
 }
@@ -82,7 +95,7 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
   app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/files', async (request, reply) => {
     const { name } = request.params;
     context.access.authorize(request, name);
-    const filters = parseFileFilters(request.query);
+    const filters = parseFileFilters(request.query, context.config.maxFilters);
     const { pageSize, pageToken: rawToken, version: explicit } = parseParams(filesQuerySchema, request.query);
     const binding: PageBinding = { route: 'files', table: name, filters: canonicalFilters(filters) };
     const token = rawToken === undefined ? undefined : context.pageTokens.open('pageToken', rawToken, binding, positionSchema);
@@ -91,7 +104,8 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
     const resolved = await context.versions.resolveRequest(request, name, request.query, token?.version);
     const after: FileKeyPosition | undefined = token ? { path: token.position.p, dvId: token.position.d } : undefined;
     // A paged body carries a token signed with this reader's key: readers with other keys must not share it through L2.
-    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null, pageSize === undefined ? null : context.pageTokens.keyId]);
+    // Where a page ends depends on the byte bound too (filesBody): readers configured differently must not share pages.
+    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null, pageSize === undefined ? null : [context.pageTokens.keyId, context.config.streamAboveBytes]]);
     const files: FilesRequest = {
       filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters),
       nextToken: (version, position) => context.pageTokens.issue(binding, version, position),

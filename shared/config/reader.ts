@@ -87,7 +87,11 @@ export interface ReaderConfig {
   readonly maxFilters: number;
   /** Longest query string, in bytes (400 beyond). DELTAMETA_READER_MAX_QUERY_BYTES, default 8192. */
   readonly maxQueryBytes: number;
-  /** Bytes of bodies this reader writes to L2 per TTL window at most: a budget, not a count of query strings. DELTAMETA_READER_L2_WRITE_BUDGET_BYTES, default 128 MiB. */
+  /**
+   * Most bytes (as Redis allocates them: keys, bodies, pages) this reader's L2 writes may take while they
+   * live (TTL + 1 min): a budget, not a count of query strings; beyond it answers are served but not kept
+   * in L2 (services/reader/l2-write-budget.ts). DELTAMETA_READER_L2_WRITE_BUDGET_BYTES, default 128 MiB.
+   */
   readonly l2WriteBudgetBytes: number;
 }
 
