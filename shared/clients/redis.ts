@@ -27,14 +27,18 @@ const cacheCommandTimeoutMs = 2000;
  * An ioredis connection to the cache's Redis (the reader's L2, warmed
  * summaries): a separate instance with an eviction budget (docs/stack.md).
  * Unlike the pipeline's, a command here must never wait for a Redis that is
- * gone: queued across a restart, every request would hang on its L2 lookup.
- * So it fails after one reconnect attempt or `cacheCommandTimeoutMs`, and
- * callers treat a failure as a miss.
+ * gone: queued until a reconnect (backing off to 5 s) or across a restart,
+ * every request would wait on its L2 lookup. So while disconnected a command
+ * fails at once (no offline queue; the first commands of a process that has
+ * not connected yet are misses too), one in flight when the connection drops
+ * after one retry, one the server does not answer after
+ * `cacheCommandTimeoutMs`; callers treat a failure as a miss.
  */
 export function createCacheRedis(config: Config, connectionName: string, options: { onError?: (error: Error) => void } = {}): Redis {
   const redis = new Redis(config.cacheRedisUrl, {
     connectionName,
     maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
     commandTimeout: cacheCommandTimeoutMs,
     enableReadyCheck: true,
     retryStrategy,

@@ -5,7 +5,10 @@
  * entries among them, which it then answers from L3, unchanged — while
  * BullMQ's keys (a held job lock, with its TTL, included) and the head
  * pointers in the pipeline's instance are untouched. Summaries the refresher
- * warms are the reader's L2 hits: both use the cache instance.
+ * warms are the reader's L2 hits: both use the cache instance. The
+ * refresher (in-process, on the suite's queues) warms a hot table's summary
+ * into the cache instance, and a cache instance that is down does not fail
+ * the refresh.
  *
  * The cache instance is the stack's, shared with concurrent suites: its
  * maxmemory is lowered only for the fill and always restored; an eviction
@@ -15,16 +18,21 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { loadReaderConfig } from '../../shared/config/index.ts';
-import { HeadPointers, redisKeys } from '../../shared/contracts/index.ts';
+import { createCacheRedis } from '../../shared/clients/index.ts';
+import { loadConfig, loadReaderConfig } from '../../shared/config/index.ts';
+import {
+  HeadPointers, maintenanceQueue, redisKeys, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData,
+} from '../../shared/contracts/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { generateTable, replay } from '../../shared/delta/index.ts';
-import { importTable } from '../../shared/log-store/index.ts';
+import { generateTable, replay, type Action } from '../../shared/delta/index.ts';
+import { commit, importTable } from '../../shared/log-store/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { refreshTable } from '../../shared/materialized/index.ts';
-import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
+import { createRegistry, queueMetrics, readerMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
+import { isolatedEnvironment } from '../../shared/service/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { Reader } from '../../services/reader/index.ts';
+import { RefreshWorker } from '../../services/refresher/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 import { eventually } from '../support/wait.ts';
@@ -60,9 +68,8 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
   let savedMaxMemory: string | undefined;
   const readers: Array<{ reader: Reader; redis: Redis; cache: Redis }> = [];
 
-  async function startReader(): Promise<string> {
+  async function startReader(cache: Redis = env.cacheRedis()): Promise<string> {
     const redis = env.redis();
-    const cache = env.cacheRedis();
     const reader = new Reader({
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }),
       defaultPostgresUrl: env.config.postgresUrl, redis, cacheRedis: cache, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('cache-redis-test')),
@@ -117,6 +124,21 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
     expect(response.status).to.equal(200);
     expect(response.headers.get('cache-status')).to.equal('deltameta; hit; detail=l2');
     expect(((await response.json()) as { version: number }).version).to.equal(head);
+  });
+
+  it('answers from L3 at once when the cache instance is down: an L2 that does not answer is a miss, not a wait', async function () {
+    this.timeout(30_000);
+    // Nothing listens on port 1. A pipeline-style client (commands queued until Redis is back) would hang every request here.
+    const base = await startReader(createCacheRedis(loadConfig({ DELTAMETA_CACHE_REDIS_URL: 'redis://127.0.0.1:1' }), `${env.keyPrefix}dead-cache`));
+    // Past the client's first reconnect attempts: its backoff between them has grown to seconds.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    for (const path of [`/v1/tables/${table}?version=${head - 1}`, `/v1/tables/${table}/files?version=${head - 1}&pageSize=10`]) {
+      const started = performance.now();
+      const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) });
+      expect(response.status, path).to.equal(200);
+      expect(performance.now() - started, `${path}: ms`).to.be.below(1000);
+      expect(response.headers.get('cache-status'), path).to.match(/fwd=miss;.* detail=l[34]$/);
+    }
   });
 
   it('evicts L2 past its budget, never BullMQ\'s keys or the head pointers; evicted answers come from L3, unchanged', async function () {
@@ -206,4 +228,100 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
 async function pipelineState(redis: Redis, prefix: string): Promise<{ keys: string[]; head: Record<string, string> }> {
   const keys = [...(await keysMatching(redis, `${prefix}*`))].sort();
   return { keys, head: await redis.hgetall(redisKeys(prefix).head(table)) };
+}
+
+describeWithEnv('cache redis: the refresher warms summaries there, best effort', (env) => {
+  const hotTable = 'warmed';
+  let pool: Pool;
+  let pipelineRedis: Redis;
+  let cacheRedis: Redis;
+  let deadCacheRedis: Redis;
+  const running: Array<{ worker: RefreshWorker; queues: { refreshQueue: Queue<RefreshJobData>; maintenanceQueue: Queue } }> = [];
+
+  async function startRefresher(cache: Redis, name: string): Promise<Queue<RefreshJobData>> {
+    const config = loadConfig(isolatedEnvironment(env.config.postgresUrl, {
+      slotName: 'unused', publicationName: 'unused', commitsTopic: env.topic('commits'), deadLetterTopic: env.topic('dlq'),
+      consumerGroup: env.topic('group'), refreshQueue: env.queueName(`refresh-${name}`), maintenanceQueue: env.queueName(`maintenance-${name}`), redisPrefix: env.keyPrefix,
+    }));
+    const queues = { refreshQueue: refreshQueue(config, `${env.keyPrefix}queue-${name}`), maintenanceQueue: maintenanceQueue(config, `${env.keyPrefix}maintenance-${name}`) };
+    const registry = createRegistry('refresher');
+    const worker = new RefreshWorker(config, {
+      pool, redis: pipelineRedis, cacheRedis: cache, ...queues, logger: createLogger('refresher-test', 'silent'), metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry),
+    });
+    running.push({ worker, queues });
+    await worker.start();
+    return queues.refreshQueue;
+  }
+
+  /** A commit and its refresh job, as the invalidator enqueues it; resolves with the job's settled state. */
+  async function commitAndRefresh(queue: Queue<RefreshJobData>, readVersion: number): Promise<{ version: number; state: string }> {
+    const { version } = await commit(pool, { table: hotTable, readVersion, actions: [addFile(`part-${readVersion + 1}.parquet`)] });
+    const { rows } = await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [hotTable]);
+    const job = await queue.add(refreshJobName, { table: hotTable, tableId: rows[0]?.table_id ?? 0, version, committedAt: new Date().toISOString() }, refreshJobOptions(hotTable));
+    // Completed jobs are removed (refreshJobOptions): gone means completed. A failed attempt waits for its retry (delayed).
+    const state = await eventually(`the refresh of version ${version}`, async () => {
+      const current = await job.getState();
+      if (current === 'unknown') return 'completed';
+      return ['completed', 'failed', 'delayed'].includes(current) ? current : undefined;
+    });
+    return { version, state };
+  }
+
+  before(async function () {
+    this.timeout(30_000);
+    pool = env.pool(6);
+    pipelineRedis = env.redis();
+    cacheRedis = env.cacheRedis();
+    // Nothing listens on port 1: a cache instance that is down.
+    deadCacheRedis = createCacheRedis(loadConfig({ DELTAMETA_CACHE_REDIS_URL: 'redis://127.0.0.1:1' }), `${env.keyPrefix}dead-cache`);
+    await commit(pool, { table: hotTable, readVersion: -1, actions: [
+      { kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 2 } },
+      { kind: 'metaData', metaData: { id: hotTable, format: { provider: 'parquet', options: {} }, schemaString, partitionColumns: [], configuration: {} } },
+      addFile('part-0.parquet'),
+    ] });
+    // Hot: the reader has read it (the set lives in the pipeline's instance).
+    await pipelineRedis.zadd(redisKeys(env.keyPrefix).hotTables, Date.now(), hotTable);
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    for (const { worker, queues } of running.splice(0)) {
+      await worker.stop();
+      for (const queue of [queues.refreshQueue, queues.maintenanceQueue]) {
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    }
+    deadCacheRedis.disconnect();
+    cacheRedis.disconnect();
+    pipelineRedis.disconnect();
+    await pool.end();
+  });
+
+  it('writes a hot table\'s summary into the cache instance, none into the pipeline\'s', async function () {
+    this.timeout(30_000);
+    const queue = await startRefresher(cacheRedis, 'live');
+    const { version, state } = await commitAndRefresh(queue, 0);
+    expect(state).to.equal('completed');
+    const key = redisKeys(env.keyPrefix).summary(hotTable, version);
+    await eventually('the warmed summary', async () => (await cacheRedis.exists(key)) === 1);
+    expect(await pipelineRedis.exists(key)).to.equal(0);
+  });
+
+  it('completes a refresh when the cache instance is down: warming is skipped, the refresh is not failed', async function () {
+    this.timeout(30_000);
+    const queue = await startRefresher(deadCacheRedis, 'dead');
+    const { version, state } = await commitAndRefresh(queue, 1);
+    expect(state).to.equal('completed');
+    const { rows } = await pool.query<{ mv_version: number }>(
+      'SELECT s.mv_version FROM deltameta.table_state s JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [hotTable],
+    );
+    expect(rows[0]?.mv_version).to.equal(version);
+  });
+});
+
+const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
+
+function addFile(path: string): Action {
+  return { kind: 'add', add: { path, partitionValues: {}, size: 10, modificationTime: 1, dataChange: true } };
 }
