@@ -114,7 +114,15 @@ function leafDecoder(leaf: LeafColumn): LeafDecoder {
 /** The file's metadata and its action columns prepared for assembly. */
 async function openCheckpoint(buffer: AsyncBuffer, file: string): Promise<{ rowGroups: RowGroup[]; columns: Field[]; leaves: LeafDecoder[] }> {
   try {
-    const metadata = await parquetMetadataAsync(buffer);
+    // No GeoParquet pass: checkpoints have no geometry, and that pass loops
+    // forever on a negative num_children (hyparquet 1.33, found by fuzzing).
+    const metadata = await parquetMetadataAsync(buffer, { geoparquet: false });
+    for (const element of metadata.schema) {
+      const children = element.num_children ?? 0;
+      if (!(Number.isInteger(children) && children >= 0 && children < metadata.schema.length)) {
+        throw new LogFormatError(file, undefined, `schema element ${element.name} declares ${children} children`);
+      }
+    }
     const root = parquetSchema(metadata);
     const leafColumns: LeafColumn[] = [];
     const columns = root.children.map((child) => compileField(child, [root], 0, 0, false, leafColumns));
@@ -280,6 +288,17 @@ class LeafCursor implements LevelCursor {
     const values = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
     if (!(values >= 0 && values <= limits.maxPageValues)) {
       throw new Error(`page declares ${values} values, over the limit of ${limits.maxPageValues}`);
+    }
+    const v2 = header.data_page_header_v2;
+    if (v2) {
+      // Negative or oversized level lengths send hyparquet's decoders into endless loops or far reads.
+      const levels = v2.definition_levels_byte_length + v2.repetition_levels_byte_length;
+      if (!(v2.definition_levels_byte_length >= 0 && v2.repetition_levels_byte_length >= 0 && levels <= header.compressed_page_size && levels <= header.uncompressed_page_size)) {
+        throw new Error(`page v2 declares level lengths ${v2.definition_levels_byte_length} and ${v2.repetition_levels_byte_length} in ${header.compressed_page_size} bytes`);
+      }
+      if (!(v2.num_nulls >= 0 && v2.num_nulls <= v2.num_values && v2.num_rows >= 0 && v2.num_rows <= v2.num_values)) {
+        throw new Error(`page v2 declares ${v2.num_nulls} nulls and ${v2.num_rows} rows in ${v2.num_values} values`);
+      }
     }
     // Every dictionary entry takes at least one bit of the page.
     if (header.dictionary_page_header && values > header.uncompressed_page_size * 8) {

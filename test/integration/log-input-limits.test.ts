@@ -6,11 +6,12 @@
  * nothing is written.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../shared/db/index.ts';
-import { commitFileName, type Action, type JsonObject } from '../../shared/delta/index.ts';
-import { LogFormatError } from '../../shared/errors/index.ts';
+import { commitFileName, parseActionObject, type Action, type Json, type JsonObject } from '../../shared/delta/index.ts';
+import { BadRequestError, CommitConflictError, LogFormatError } from '../../shared/errors/index.ts';
 import { commit, findTable, importTable } from '../../shared/log-store/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
@@ -145,5 +146,60 @@ describeWithEnv('input limits at commit and import', (env) => {
     const error = await importTable(pool, dir, 'poisoned_sync').then(() => undefined, (caught: unknown) => caught);
     expectRefusal(error, 'add.stats');
     expect((await findTable(pool, 'poisoned_sync'))?.headVersion).to.equal(1);
+  });
+
+  it('fuzzed commits land whole or change nothing (fast-check)', async function () {
+    this.timeout(60_000);
+    const hostile: fc.Arbitrary<Json> = fc.oneof(
+      fc.jsonValue() as fc.Arbitrary<Json>,
+      fc.constantFrom(-1, 1.5, 2 ** 31, 2 ** 53, 1e16, 1e300, '', '\u0000', 'a\u0000b', '\ud800', '{"numRecords":-1}', '{"a":1e999999}', `{"a":${'['.repeat(60)}${']'.repeat(60)}}`, '[1]'),
+      fc.string({ unit: 'binary' }),
+    );
+    const bases: Record<string, JsonObject> = {
+      add: goodAdd(),
+      remove: { path: 'p=1/a.parquet', dataChange: true, deletionTimestamp: 1_700_000_000_000 },
+      cdc: { path: '_change_data/c.parquet', partitionValues: { p: '1' }, size: 1, dataChange: false },
+      txn: { appId: 'fuzz', version: 1 },
+      domainMetadata: { domain: 'd', configuration: '{}', removed: false },
+      commitInfo: { operation: 'WRITE' },
+      futureAction: { anything: 1 },
+    };
+    const fields = ['path', 'size', 'modificationTime', 'stats', 'partitionValues', 'tags', 'deletionTimestamp', 'version', 'lastUpdated', 'domain', 'configuration', 'operation', 'inCommitTimestamp', 'anything'];
+    const action = fc.record({
+      name: fc.constantFrom(...Object.keys(bases)),
+      changes: fc.array(fc.tuple(fc.constantFrom(...fields), hostile), { maxLength: 2 }),
+      unique: fc.uuid(),
+    }).map(({ name, changes, unique }): Json => {
+      const body: JsonObject = { ...bases[name] };
+      if (name === 'add' || name === 'remove') body['path'] = `p=1/${unique}.parquet`;
+      if (name === 'txn') body['appId'] = unique;
+      for (const [field, value] of changes) body[field] = value;
+      return { [name]: body };
+    });
+    const countRowsSql = `SELECT (SELECT count(*) FROM deltameta.delta_commit WHERE table_id = $1)
+      + (SELECT count(*) FROM deltameta.delta_add WHERE table_id = $1) + (SELECT count(*) FROM deltameta.delta_remove WHERE table_id = $1)
+      + (SELECT count(*) FROM deltameta.delta_cdc WHERE table_id = $1) + (SELECT count(*) FROM deltameta.delta_txn WHERE table_id = $1)
+      + (SELECT count(*) FROM deltameta.delta_domain_metadata WHERE table_id = $1) AS rows`;
+    const table = await findTable(pool, 'limits');
+    const rowsNow = async (): Promise<number> => Number((await pool.query<{ rows: string }>(countRowsSql, [table?.tableId])).rows[0]?.rows);
+    let landed = 0;
+    await fc.assert(fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 4 }), async (values) => {
+      const headBefore = (await findTable(pool, 'limits'))?.headVersion ?? -1;
+      const rowsBefore = await rowsNow();
+      try {
+        // The CLI's path: each line parsed (shape and values), then committed.
+        const actions = values.map((value, index) => parseActionObject(value, 'fuzz', index + 1));
+        const result = await commit(pool, { table: 'limits', actions, source: 'fuzz' });
+        landed++;
+        expect(result.version).to.equal(headBefore + 1);
+        const rowsPerAction = actions.filter((item) => ['add', 'remove', 'cdc', 'txn', 'domainMetadata'].includes(item.kind)).length;
+        expect(await rowsNow()).to.equal(rowsBefore + 1 + rowsPerAction);
+      } catch (error) {
+        if (!(error instanceof LogFormatError || error instanceof BadRequestError || error instanceof CommitConflictError)) throw error;
+        expect((await findTable(pool, 'limits'))?.headVersion).to.equal(headBefore);
+        expect(await rowsNow()).to.equal(rowsBefore);
+      }
+    }), { numRuns: 150, seed: 10_13 });
+    expect(landed, 'some fuzzed commits are valid and land').to.be.greaterThan(5);
   });
 });
