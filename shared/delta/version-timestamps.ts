@@ -3,7 +3,10 @@
  * and the version at a point in time.
  */
 import { open } from 'node:fs/promises';
-import { BadRequestError, NotFoundError } from '../errors/index.ts';
+import path from 'node:path';
+import { BadRequestError, LogFormatError, NotFoundError } from '../errors/index.ts';
+import { defaultInputLimits } from './input-limits.ts';
+import { checkLogFile } from './log-files.ts';
 import { fileModificationTimeMs, type LogListing } from './listing.ts';
 
 /**
@@ -35,20 +38,30 @@ export async function versionTimestamps(listing: LogListing): Promise<Map<number
 }
 
 async function inCommitTimestamp(file: string): Promise<number | undefined> {
+  // Only the first 64 kB are read, but a FIFO or a symlink out of the log must not be opened at all.
+  await checkLogFile(path.dirname(file), file, Number.MAX_SAFE_INTEGER);
   const handle = await open(file, 'r');
+  let value: unknown;
   try {
     const buffer = Buffer.alloc(64 * 1024);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     const firstLine = buffer.subarray(0, bytesRead).toString('utf8').split('\n')[0] ?? '';
     if (!firstLine.startsWith('{"commitInfo"')) return undefined;
     const parsed = JSON.parse(firstLine) as { commitInfo?: { inCommitTimestamp?: unknown } };
-    const value = parsed.commitInfo?.inCommitTimestamp;
-    return typeof value === 'number' ? value : undefined;
+    value = parsed.commitInfo?.inCommitTimestamp;
   } catch {
     return undefined;
   } finally {
     await handle.close();
   }
+  if (typeof value !== 'number') return undefined;
+  // This file may never be parsed in full (an import that starts at the checkpoint of its version), yet its
+  // timestamp becomes a stored version's: the same range as the validator's, or Date and timestamptz fail later.
+  const { minTimestampMs, maxTimestampMs } = defaultInputLimits;
+  if (!Number.isInteger(value) || value < minTimestampMs || value > maxTimestampMs) {
+    throw new LogFormatError(file, 1, `commitInfo.inCommitTimestamp: must be an integer from ${minTimestampMs} to ${maxTimestampMs} (got ${value})`);
+  }
+  return value;
 }
 
 /** The newest version whose timestamp is at or before `timestampMs`. */

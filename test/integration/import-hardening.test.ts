@@ -145,6 +145,17 @@ describeWithEnv('hostile imports', (env) => {
     expect((await importTable(pool, dir, 'page_ceiling')).toVersion).to.equal(1);
   });
 
+  it('an in-commit timestamp out of range in a commit the import only takes the checkpoint of is refused', async () => {
+    const dir = dirs.make('ict');
+    const logDir = writeLog(dir, id1, 2);
+    writeFileSync(path.join(logDir, commitFileName(1)), `${JSON.stringify({ commitInfo: { inCommitTimestamp: 1e16 } })}\n${JSON.stringify({ add: add('f1') })}\n`);
+    const actions = asActions([{ protocol: { minReaderVersion: 1, minWriterVersion: 2 } }, { metaData: metaData(id1) }, { add: add('f1') }]);
+    await writeParquetCheckpoint(path.join(logDir, `${'1'.padStart(20, '0')}.checkpoint.parquet`), actions);
+    const error = await refusal(importTable(pool, dir, 'ict_range'));
+    expect(error.message).to.include('commitInfo.inCommitTimestamp');
+    expect(await findTable(pool, 'ict_range')).to.equal(undefined);
+  });
+
   it('a sync import from another folder than the one imported from is refused, nothing written', async () => {
     const dir = dirs.make('sync-a');
     writeLog(dir, id1, 2);
