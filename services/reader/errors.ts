@@ -1,6 +1,9 @@
 /**
  * The reader's HTTP errors: one map from error values to RFC 9457
  * application/problem+json responses (the Fastify error handler uses it).
+ * A query PostgreSQL gave up on (timeouts, lock waits) or a pool with no
+ * free connection in time is a 503 with Retry-After: the request was fine,
+ * the reader is busy, and a 500 would page someone for load.
  */
 import { DeltametaError } from '../../shared/errors/index.ts';
 import { NotMaterializedError } from '../../shared/materialized/index.ts';
@@ -43,6 +46,33 @@ function clientStatusOf(error: unknown): number | undefined {
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }
 
+/**
+ * SQLSTATEs of a query PostgreSQL gave up on under load or contention, not
+ * because the request is wrong: the same request may succeed later.
+ */
+const unavailableSqlStates: ReadonlyMap<string, string> = new Map([
+  ['57014', 'the query was cancelled (statement timeout, DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS)'],
+  ['55P03', 'a lock the query needs was not available in time'],
+  ['25P03', 'the transaction was idle too long (DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS)'],
+]);
+
+/** pg-pool's and pg's messages when no connection could be had within connectionTimeoutMillis. */
+const acquireTimeoutMessages = new Set(['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout']);
+
+/** Seconds a client is told to wait (Retry-After) before repeating a request PostgreSQL could not serve now. */
+export const retryAfterSeconds = 1;
+
+/** Why PostgreSQL could not serve this now, when that is what `error` (or an error it wraps) says. */
+function unavailableReason(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const code = 'code' in current && typeof current.code === 'string' ? current.code : undefined;
+    const reason = code === undefined ? undefined : unavailableSqlStates.get(code);
+    if (reason !== undefined) return reason;
+    if (acquireTimeoutMessages.has(current.message)) return 'no PostgreSQL connection was free in time (DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS)';
+  }
+  return undefined;
+}
+
 export function problemFor(error: unknown): Problem {
   // Checked by class before the codes: the reader answers such versions from the log
   // tables, so one that escapes is the reader's fault (500), never a missing table (404).
@@ -58,6 +88,8 @@ export function problemFor(error: unknown): Problem {
       default: break;
     }
   }
+  const unavailable = unavailableReason(error);
+  if (unavailable !== undefined) return problem(503, 'unavailable', 'Service Unavailable', `${unavailable}; retry later`);
   const clientStatus = clientStatusOf(error);
   if (clientStatus !== undefined) return problem(clientStatus, 'bad-request', 'Bad Request', error instanceof Error ? error.message : String(error));
   return problem(500, 'internal', 'Internal Server Error', 'the reader failed to answer; see its log');

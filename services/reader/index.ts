@@ -14,3 +14,5 @@ export { acceptsGzip } from './accept-encoding.ts';
 export { clientHasContent, parseIfNoneMatch } from './conditional-request.ts';
 export { problemFor } from './errors.ts';
 export { versionSelectorOf } from './version-resolution.ts';
+// The L2 budget's bookkeeping, driven with a fake clock by test/integration/reader-flood.test.ts.
+export { L2WriteBudget } from './l2-write-budget.ts';

@@ -15,11 +15,11 @@ import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import { RequestAccess } from './access-hooks.ts';
 import type { AccessControl } from './auth.ts';
 import { TableEtags } from './conditional-request.ts';
-import { UnauthorizedError, problemFor } from './errors.ts';
+import { UnauthorizedError, problemFor, retryAfterSeconds } from './errors.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { HotTableRecorder } from './hot-tables.ts';
 import { PageTokens } from './page-token.ts';
-import { checkQueryLength } from './request-params.ts';
+import { queryTooLong } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
@@ -32,6 +32,8 @@ import { VersionResolver } from './version-resolution.ts';
 
 export interface ReaderDeps {
   readonly pool: Pool;
+  /** whole lists streamed to their clients draw from this one (capped by DELTAMETA_READER_STREAM_CONNECTIONS) */
+  readonly streamPool: Pool;
   readonly redis: Redis;
   readonly prefix: string;
   readonly logger: Logger;
@@ -48,12 +50,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 256 } });
   // First of all hooks: a flood is refused before authentication, version resolution or any query.
   app.addHook('onRequest', (request, _reply, done) => {
-    try {
-      checkQueryLength(request.raw.url, deps.config.maxQueryBytes);
-      done();
-    } catch (error) {
-      done(error as Error);
-    }
+    done(queryTooLong(request.raw.url, deps.config.maxQueryBytes));
   });
   const access = new RequestAccess(deps.access);
   access.register(app);
@@ -80,7 +77,12 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
 
   app.setErrorHandler((error, _request, reply) => {
     const problem = problemFor(error);
-    if (problem.status >= 500) deps.logger.error({ err: error }, 'request failed');
+    if (problem.status === 503) {
+      deps.logger.warn({ err: error }, 'request refused: PostgreSQL could not serve it in time');
+      void reply.header('retry-after', String(retryAfterSeconds));
+    } else if (problem.status >= 500) {
+      deps.logger.error({ err: error }, 'request failed');
+    }
     if (error instanceof UnauthorizedError) void reply.header('www-authenticate', 'Bearer realm="deltameta"');
     return reply.code(problem.status).header('content-type', problemContentType).send(JSON.stringify(problem));
   });
@@ -96,7 +98,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     pageTokens: new PageTokens(deps.config.pageTokenKey),
     versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
     responder: new TableResponder({
-      pool: deps.pool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,
+      streamPool: deps.streamPool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,
       hotTables: new HotTableRecorder({ redis: deps.redis, prefix: deps.prefix, recordIntervalMs: deps.config.hotRecordIntervalMs }),
     }),
   };

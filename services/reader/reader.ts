@@ -14,7 +14,6 @@ import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
 import { requestAbandonment } from './snapshot-scope.ts';
-import { routeStreamsTo } from './whole-list-stream.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -71,10 +70,9 @@ export class Reader {
     this.heads = new HeadTracker({ pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger }, { safetyTtlMs: config.headSafetyTtlMs });
     const access = options.access ?? (config.authEnabled && config.tokensFile !== undefined ? AccessControl.fromFile(config.tokensFile) : AccessControl.disabled());
     this.app = buildReaderApp({
-      pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
+      pool: this.pool, streamPool: this.streamPool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
       cache: this.cache, heads: this.heads, access, config,
     });
-    routeStreamsTo(this.pool, this.streamPool);
     this.watchAbandonment();
   }
 

@@ -10,16 +10,17 @@ import { BadRequestError } from '../../shared/errors/index.ts';
 export type QueryParams = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /**
- * The query string's length in bytes, as sent (after `?`, still
- * percent-encoded), or a 400 naming the limit when it exceeds `maxBytes`.
- * Floods of filters, values and keys all scale with it; Node refuses request
- * heads beyond 16 KiB (431) before the reader sees them.
+ * The 400 naming the limit when the query string (after `?`, as sent:
+ * still percent-encoded) is longer than `maxBytes`, else undefined. Floods of
+ * filters, values and keys all scale with it; Node refuses request heads
+ * beyond 16 KiB (431) before the reader sees them.
  */
-export function checkQueryLength(rawUrl: string | undefined, maxBytes: number): void {
+export function queryTooLong(rawUrl: string | undefined, maxBytes: number): BadRequestError | undefined {
   const start = rawUrl?.indexOf('?') ?? -1;
-  if (rawUrl === undefined || start < 0) return;
+  if (rawUrl === undefined || start < 0) return undefined;
   const bytes = Buffer.byteLength(rawUrl) - Buffer.byteLength(rawUrl.slice(0, start + 1));
-  if (bytes > maxBytes) throw new BadRequestError(`the query string is ${bytes} bytes, at most ${maxBytes} bytes are accepted (DELTAMETA_READER_MAX_QUERY_BYTES)`);
+  if (bytes <= maxBytes) return undefined;
+  return new BadRequestError(`the query string is ${bytes} bytes, at most ${maxBytes} bytes are accepted (DELTAMETA_READER_MAX_QUERY_BYTES)`);
 }
 
 /** A parameter given at most once, as text. */

@@ -26,7 +26,8 @@ export interface TableAnswerKey {
 
 export class TableResponder {
   constructor(private readonly deps: {
-    readonly pool: Pool;
+    /** the streams' own pool (Reader.streamPool): slow stream clients can exhaust only it */
+    readonly streamPool: Pool;
     readonly cache: ResponseCache;
     readonly etags: TableEtags;
     readonly hotTables: HotTableRecorder;
@@ -56,7 +57,7 @@ export class TableResponder {
     // answer() sends the 304; a list in L1 is not one to stream (streamed lists are never kept): no round trip for it.
     if (clientHasContent(request.headers['if-none-match'], etag) || this.deps.cache.holds(etag)) return false;
     const startedMs = performance.now();
-    const found = await streamWholeListIfLarge(this.deps.pool, resolved.table, resolved.version, {
+    const found = await streamWholeListIfLarge(this.deps.streamPool, resolved.table, resolved.version, {
       aboveBytes: config.streamAboveBytes, l3Enabled: config.l3Enabled, filePagesEnabled: config.filePagesEnabled,
     });
     if (!found) return false;

@@ -13,7 +13,7 @@
  * table's file count at the watermark times ~64 bytes a compressed line.
  *
  * A slow client must not hold a connection and a snapshot for as long as it
- * likes: streams draw from a small pool of their own (routeStreamsTo), so
+ * likes: streams draw from a small pool of their own (Reader.streamPool), so
  * they can never take the connections cached answers are produced from, and
  * a stream not sent within `sendTimeoutMs` is cut off (boundSendTime),
  * which ends its snapshot and frees its connection.
@@ -36,18 +36,8 @@ const batchBytes = 256 * 1024;
 // serves: table_state primary key
 const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE table_id = $1';
 
-// The reader's answer pool → its streams' pool. A registry rather than a
-// parameter only because reader-app.ts (not this slice's file) builds the
-// responder with one pool; it goes once reader-app passes streamPool itself.
-const streamPools = new WeakMap<Pool, Pool>();
-
-/** Streams of answers produced from `answerPool` use `streamPool` (reader.ts, once per reader). */
-export function routeStreamsTo(answerPool: Pool, streamPool: Pool): void {
-  streamPools.set(answerPool, streamPool);
-}
-
-export async function streamWholeListIfLarge(answerPool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
-  const pool = streamPools.get(answerPool) ?? answerPool;
+/** `pool`: the streams' own (Reader.streamPool), never the one cached answers are produced from. */
+export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
   const client = await pool.connect();
   // A client gone away mid-FETCH: cancel it, so the snapshot ends now rather than after the batch.
   const abandoned = requestAbandonment.getStore();

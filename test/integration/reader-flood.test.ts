@@ -15,7 +15,7 @@ import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { Reader } from '../../services/reader/index.ts';
+import { L2WriteBudget, Reader } from '../../services/reader/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 
@@ -34,6 +34,26 @@ interface Problem {
   readonly status: number;
   readonly detail: string;
 }
+
+describe('reader: the L2 write budget', () => {
+  it('refuses writes beyond the budget and frees what has expired, a slot at a time', () => {
+    let nowMs = 1_000_000;
+    const budget = new L2WriteBudget({ budgetBytes: 1000, lifetimeMs: 60_000, now: () => nowMs });
+    expect(budget.tryCharge(600)).to.equal(true);
+    nowMs += 30_000;
+    expect(budget.tryCharge(300)).to.equal(true);
+    expect(budget.tryCharge(200), 'beyond the budget').to.equal(false);
+    expect(budget.bytes).to.equal(900);
+    // The first write may live until its slot's end plus the lifetime; not a moment less.
+    nowMs = 1_000_000 + 60_000;
+    expect(budget.tryCharge(200)).to.equal(false);
+    nowMs = 1_000_000 + 1000 + 60_000;
+    expect(budget.bytes).to.equal(300);
+    expect(budget.tryCharge(700)).to.equal(true);
+    nowMs += 120_000;
+    expect(budget.bytes).to.equal(0);
+  });
+});
 
 describeWithEnv('reader: floods', (env) => {
   const dirs = new TempDirs();

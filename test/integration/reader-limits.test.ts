@@ -15,7 +15,7 @@ import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { Reader } from '../../services/reader/index.ts';
+import { Reader, problemFor } from '../../services/reader/index.ts';
 import { eventually } from '../support/wait.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
@@ -123,5 +123,32 @@ describeWithEnv('reader: bounded resources', (env) => {
       expect(Date.now() - startedMs, 'answered long before the lock went away').to.be.lessThan(15_000);
       await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000);
     });
+  });
+
+  it('answers 503 with Retry-After, not 500, when the statement timeout cancels a query or no connection frees up in time', async function () {
+    this.timeout(60_000);
+    const timedOut = await launch({ DELTAMETA_READER_L2: 'off', DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS: '500' }, 'unavailable-statement:');
+    const starved = await launch({ DELTAMETA_READER_L2: 'off', DELTAMETA_READER_PG_POOL_MAX: '1', DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS: '300' }, 'unavailable-acquire:');
+    await withFileIndexLocked(async () => {
+      const cancelled = await fetch(`${timedOut.base}/v1/tables/${table}/files?version=${mv}&partition.p=blocked`, { signal: AbortSignal.timeout(20_000) });
+      expect(cancelled.status).to.equal(503);
+      expect(cancelled.headers.get('retry-after')).to.match(/^\d+$/);
+      expect(((await cancelled.json()) as { detail: string }).detail).to.include('statement timeout');
+
+      // The only connection waits on the lock; the next request cannot get one within the acquire timeout.
+      const holder = new AbortController();
+      const holding = fetch(`${starved.base}/v1/tables/${table}/files?version=${mv}&partition.p=holder`, { signal: holder.signal }).catch(() => undefined);
+      await eventually('the only connection busy', () => starved.reader.pool.totalCount === 1 && starved.reader.pool.idleCount === 0);
+      const unavailable = await fetch(`${starved.base}/v1/tables/${table}/files?version=${mv}&partition.p=starved`, { signal: AbortSignal.timeout(20_000) });
+      expect(unavailable.status).to.equal(503);
+      expect(unavailable.headers.get('retry-after')).to.match(/^\d+$/);
+      expect(((await unavailable.json()) as { detail: string }).detail).to.include('DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS');
+      holder.abort();
+      await holding;
+    });
+    // Lock and idle-in-transaction timeouts are the same kind of answer.
+    for (const code of ['57014', '55P03', '25P03']) {
+      expect(problemFor(Object.assign(new Error('canceling statement'), { code, severity: 'ERROR' })).status, code).to.equal(503);
+    }
   });
 });
