@@ -46,8 +46,16 @@ export interface ReaderDeps {
 
 const problemContentType = 'application/problem+json';
 
+/** Node's headersTimeout must not exceed it; 10 s is generous for a GET on any network that can reach us. */
+const requestReceiveTimeoutMs = 10_000;
+
 export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
-  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 256 } });
+  const app = Fastify({
+    logger: false,
+    routerOptions: { maxParamLength: 256 },
+    // A client gets this long to send its request line, headers and body (slowloris); answers are bounded elsewhere.
+    requestTimeout: requestReceiveTimeoutMs,
+  });
   // First of all hooks: a flood is refused before authentication, version resolution or any query.
   app.addHook('onRequest', (request, _reply, done) => {
     done(queryTooLong(request.raw.url, deps.config.maxQueryBytes));

@@ -110,9 +110,23 @@ export class Reader {
     return { ready: this.listeningPort !== undefined, detail: { port: this.listeningPort, l1Bytes: this.cache.l1Bytes } };
   }
 
-  /** Stop taking requests, finish those in flight, then close connections. */
-  async stop(): Promise<void> {
-    await this.app.close();
+  /**
+   * Stop taking requests, finish those in flight, then close connections. A
+   * connection that holds no request (an aborted keep-alive) can keep
+   * Fastify's close waiting: after `closeGraceMs` every connection is closed.
+   */
+  async stop(closeGraceMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const overran = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.app.server.closeAllConnections();
+        resolve();
+      }, closeGraceMs);
+    });
+    const closing = this.app.close();
+    await Promise.race([closing, overran]);
+    clearTimeout(timer);
+    await closing;
     await this.heads.stop();
     await this.pool.end();
     await this.streamPool.end();
