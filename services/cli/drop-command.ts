@@ -13,17 +13,31 @@
  */
 import { type Command, Option } from 'commander';
 import type { Redis } from 'ioredis';
-import { createRedis, unlinkMatching } from '../../shared/clients/index.ts';
+import { createCacheRedis, createRedis, unlinkMatching } from '../../shared/clients/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
 import { redisKeys } from '../../shared/contracts/index.ts';
 import { dropTable } from '../../shared/log-store/index.ts';
+import { waitUntil } from '../../shared/service/index.ts';
 import { tableOption, withPool } from './options.ts';
 
-/** Deletes what Redis holds for `table`; safe to repeat. Summaries are keyed by version: one SCAN of the table's. */
-async function forgetTableInRedis(redis: Redis, prefix: string, table: string): Promise<number> {
+/**
+ * Deletes what Redis holds for `table`; safe to repeat. The head pointer and
+ * hot-table entry are on the pipeline's instance; warmed summaries on the
+ * cache's (one SCAN: they are keyed by table id and version). Summaries are
+ * keyed by table id too, so a table created again under the name could never
+ * be answered from the old one's even if this step never ran.
+ */
+async function forgetTableInRedis(redis: Redis, cacheRedis: Redis, prefix: string, table: string): Promise<number> {
   const keys = redisKeys(prefix);
-  // Table names are [A-Za-z0-9_.-] (delta_table's CHECK): no glob character to escape.
-  const summaries = await unlinkMatching(redis, keys.summary(table, 0).replace(/0$/, '*'));
+  let summaries = 0;
+  try {
+    // The cache client has no offline queue: wait (bounded) for its connection.
+    await waitUntil('the cache instance', () => cacheRedis.status === 'ready', { timeoutMs: 5_000, intervalMs: 20 });
+    summaries = await unlinkMatching(cacheRedis, keys.summaryPattern(table));
+  } catch (error) {
+    // Keyed by table id, they can never answer a table created again under the name; their TTL removes them.
+    console.error(`deltameta: the cache instance did not answer (${error instanceof Error ? error.message : String(error)}); ${table}'s warmed summaries expire by their TTL`);
+  }
   const heads = await redis.unlink(keys.head(table));
   await redis.zrem(keys.hotTables, table);
   return summaries + heads;
@@ -40,11 +54,13 @@ export function registerDropCommand(program: Command): void {
       const result = await withPool((pool) => dropTable(pool, options.table, { force: options.force === true }));
       const rows = Object.values(result.rowsDeleted).reduce((sum, count) => sum + count, 0);
       const redis = createRedis(config, 'deltameta-cli');
+      const cacheRedis = createCacheRedis(config, 'deltameta-cli-cache');
       try {
-        const keys = await forgetTableInRedis(redis, config.pipeline.redisPrefix, options.table);
+        const keys = await forgetTableInRedis(redis, cacheRedis, config.pipeline.redisPrefix, options.table);
         console.log(`dropped ${result.table} (table_id ${result.tableId}): ${rows} rows, ${keys} cache keys`);
       } finally {
         redis.disconnect();
+        cacheRedis.disconnect();
       }
     });
 }

@@ -80,9 +80,12 @@ export class TableEtags {
   // No TTL: an ETag is a digest of its key, it never goes stale.
   private readonly remembered = new LRUCache<string, string>({ max: rememberedEtagsMax });
 
-  /** The ETag of (table, version, route, canonical query); `canonical` is the query as it affects content, version excluded. */
-  of(table: string, version: number, route: string, canonical: string): string {
-    const key = `${table}\u0000${version}\u0000${route}\u0000${canonical}`;
+  /**
+   * The ETag of (table, table id, version, route, canonical query); `canonical` is the query as it affects content, version excluded.
+   * The id: a table dropped and created again under its name restarts at version 0 and must not match the old one's answers (L1, L2, 304).
+   */
+  of(table: { readonly name: string; readonly tableId: number }, version: number, route: string, canonical: string): string {
+    const key = `${table.name}\u0000${table.tableId}\u0000${version}\u0000${route}\u0000${canonical}`;
     let etag = this.remembered.get(key);
     if (etag === undefined) {
       etag = digest(key);

@@ -38,7 +38,7 @@ export class TableResponder {
   async answer(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, key: TableAnswerKey, produce: () => Promise<Produced>): Promise<FastifyReply> {
     const startedMs = performance.now();
     this.deps.hotTables.record(resolved.table.name);
-    const etag = this.deps.etags.of(resolved.table.name, resolved.version, key.route, key.canonical);
+    const etag = this.deps.etags.of(resolved.table, resolved.version, key.route, key.canonical);
     if (clientHasContent(request.headers['if-none-match'], etag)) return sendNotModified(reply, resolved.version, etag);
     const found = await this.deps.cache.get({ id: etag, ...(key.plainJsonL2Key !== undefined ? { plainJsonL2Key: key.plainJsonL2Key } : {}) }, produce);
     return sendCached(request, reply, resolved.version, etag, found, startedMs);
@@ -53,7 +53,7 @@ export class TableResponder {
    */
   async streamWholeList(request: FastifyRequest, reply: FastifyReply, resolved: ResolvedVersion, canonical: string): Promise<boolean> {
     const { config } = this.deps;
-    const etag = this.deps.etags.of(resolved.table.name, resolved.version, 'files', canonical);
+    const etag = this.deps.etags.of(resolved.table, resolved.version, 'files', canonical);
     // answer() sends the 304; a list in L1 is not one to stream (streamed lists are never kept): no round trip for it.
     if (clientHasContent(request.headers['if-none-match'], etag) || this.deps.cache.holds(etag)) return false;
     const startedMs = performance.now();

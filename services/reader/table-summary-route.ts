@@ -25,7 +25,7 @@ export const tableSummaryRoute: FastifyPluginCallback<RouteContext> = (app, cont
     const { name } = request.params;
     context.access.authorize(request, name);
     const resolved = await context.versions.resolveRequest(request, name, request.query);
-    const key = { route: 'summary', canonical: '', plainJsonL2Key: redisKeys(context.redisPrefix).summary(resolved.table.name, resolved.version) };
+    const key = { route: 'summary', canonical: '', plainJsonL2Key: redisKeys(context.redisPrefix).summary(resolved.table.name, resolved.table.tableId, resolved.version) };
     return context.responder.answer(request, reply, resolved, key, async () => {
       const produced = await producedSummary(context.pool, resolved, context.config);
       context.metrics.cacheRequestsTotal.inc({ level: produced.level, result: 'hit' });

@@ -30,7 +30,7 @@ export interface ReaderConfig {
   readonly l2TtlSeconds: number;
   /** Bodies above this are kept in Redis as pages of this size. DELTAMETA_READER_L2_PAGE_BYTES, default 4 MiB. */
   readonly l2PageBytes: number;
-  /** Largest body kept in L2 at all. DELTAMETA_READER_L2_MAX_ENTRY_BYTES, default 256 MiB. */
+  /** Largest body kept in L2 at all: a quarter of the cache instance's default 256 MB, so one entry cannot push out everything else (bigger answers are streamed anyway). DELTAMETA_READER_L2_MAX_ENTRY_BYTES, default 64 MiB. */
   readonly l2MaxEntryBytes: number;
   /** L3, the materialized state (file_index, table_state). DELTAMETA_READER_L3=on|off, default on. Off: everything is answered from the log tables (L4). */
   readonly l3Enabled: boolean;
@@ -126,7 +126,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     l2Enabled: read(env, 'DELTAMETA_READER_L2', onOff, true),
     l2TtlSeconds: read(env, 'DELTAMETA_READER_L2_TTL_SECONDS', positiveInt, 86_400),
     l2PageBytes: read(env, 'DELTAMETA_READER_L2_PAGE_BYTES', positiveInt, 4 * 1024 * 1024),
-    l2MaxEntryBytes: read(env, 'DELTAMETA_READER_L2_MAX_ENTRY_BYTES', positiveInt, 256 * 1024 * 1024),
+    l2MaxEntryBytes: read(env, 'DELTAMETA_READER_L2_MAX_ENTRY_BYTES', positiveInt, 64 * 1024 * 1024),
     l3Enabled: read(env, 'DELTAMETA_READER_L3', onOff, true),
     filePagesEnabled: read(env, 'DELTAMETA_READER_FILE_PAGES', onOff, true),
     compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),

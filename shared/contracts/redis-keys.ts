@@ -7,7 +7,7 @@
  * |-----------------|---------------------------|---------------------------------|
  * | head:{table}    | invalidator, refresher    | reader, status, bench           |
  * | heads (channel) | advance-head.lua          | reader (head tracker)           |
- * | summary:{t}:{v} | refresher (warming)       | reader (L2)                     |
+ * | summary:{t}:{id}:{v} | refresher (warming)  | reader (L2)                     |
  * | hot-tables      | reader (read recency)     | refresher (which tables to warm)|
  * | reader:{etag}   | reader (L2 bodies)        | reader                          |
  * | bull:*          | BullMQ (every queue)      | BullMQ                          |
@@ -17,8 +17,14 @@ export interface RedisKeys {
   head(table: string): string;
   /** Pub/sub channel of head moves (JSON HeadAnnouncement). */
   readonly headsChannel: string;
-  /** The table summary at a version (immutable, JSON). */
-  summary(table: string, version: number): string;
+  /**
+   * The table summary at a version (immutable, JSON). Keyed by the table's id
+   * too: a table dropped and created again under its name starts again at
+   * version 0, and must never be answered with the old table's entries.
+   */
+  summary(table: string, tableId: number, version: number): string;
+  /** A SCAN pattern matching every summary of `table` (glob characters in the name escaped). */
+  summaryPattern(table: string): string;
   /** Sorted set: table name → last read time (ms); the refresher warms the newest. */
   readonly hotTables: string;
   /** A reader response body kept in L2, by its ETag. */
@@ -27,11 +33,17 @@ export interface RedisKeys {
   readonly bullPrefix: string;
 }
 
+/** Redis glob patterns treat * ? [ ] and \\ specially; a table name may contain them. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
+}
+
 export function redisKeys(prefix: string): RedisKeys {
   return {
     head: (table) => `${prefix}head:${table}`,
     headsChannel: `${prefix}heads`,
-    summary: (table, version) => `${prefix}summary:${table}:${version}`,
+    summary: (table, tableId, version) => `${prefix}summary:${table}:${tableId}:${version}`,
+    summaryPattern: (table) => `${escapeGlob(`${prefix}summary:${table}:`)}*`,
     hotTables: `${prefix}hot-tables`,
     readerResponse: (id) => `${prefix}reader:${id}`,
     bullPrefix: `${prefix}bull`,

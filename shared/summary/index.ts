@@ -25,17 +25,21 @@ export interface TableSummary {
 
 /** The summary at the materialized watermark, or undefined when the table has no materialized state yet. */
 export async function materializedSummary(pool: Pool, table: string): Promise<TableSummary | undefined> {
+  return (await summaryRow(pool, table))?.summary;
+}
+
+async function summaryRow(pool: Pool, table: string): Promise<{ tableId: number; summary: TableSummary } | undefined> {
   // serves: delta_table name unique index, table_state primary key
   const { rows } = await pool.query<{
-    mv_version: number; metadata: string | null; protocol: string | null; num_files: number; size_bytes: number; num_records: number; last_commit_at: Date;
+    table_id: number; mv_version: number; metadata: string | null; protocol: string | null; num_files: number; size_bytes: number; num_records: number; last_commit_at: Date;
   }>(
-    `SELECT s.mv_version, s.metadata, s.protocol, s.num_files, s.size_bytes, s.num_records, s.last_commit_at
+    `SELECT t.table_id, s.mv_version, s.metadata, s.protocol, s.num_files, s.size_bytes, s.num_records, s.last_commit_at
        FROM deltameta.delta_table t JOIN deltameta.table_state s USING (table_id) WHERE t.name = $1`,
     [table],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return {
+  return { tableId: row.table_id, summary: {
     name: table,
     version: row.mv_version,
     protocol: row.protocol ? (JSON.parse(row.protocol) as ProtocolAction) : null,
@@ -44,12 +48,13 @@ export async function materializedSummary(pool: Pool, table: string): Promise<Ta
     sizeBytes: row.size_bytes,
     numRecords: row.num_records,
     lastCommitAt: row.last_commit_at.toISOString(),
-  };
+  } };
 }
 
 /** Writes the summary at the watermark; `cacheRedis` must be the instance the reader's L2 reads. */
 export async function warmTableSummary(pool: Pool, cacheRedis: Redis, prefix: string, table: string): Promise<TableSummary | undefined> {
-  const summary = await materializedSummary(pool, table);
-  if (summary) await cacheRedis.set(redisKeys(prefix).summary(table, summary.version), JSON.stringify(summary), 'EX', summaryTtlSeconds);
-  return summary;
+  const found = await summaryRow(pool, table);
+  if (!found) return undefined;
+  await cacheRedis.set(redisKeys(prefix).summary(table, found.tableId, found.summary.version), JSON.stringify(found.summary), 'EX', summaryTtlSeconds);
+  return found.summary;
 }

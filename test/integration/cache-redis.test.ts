@@ -117,8 +117,9 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
   it('serves the summaries the refresher warms as L2 hits: both use the cache instance', async function () {
     const summary = await warmTableSummary(pool, cacheRedis, env.keyPrefix, table);
     expect(summary?.version).to.equal(head);
-    expect(await cacheRedis.exists(keys.summary(table, head))).to.equal(1);
-    expect(await pipelineRedis.exists(keys.summary(table, head))).to.equal(0);
+    const tableId = (await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table])).rows[0]?.table_id ?? -1;
+    expect(await cacheRedis.exists(keys.summary(table, tableId, head))).to.equal(1);
+    expect(await pipelineRedis.exists(keys.summary(table, tableId, head))).to.equal(0);
     const base = await startReader();
     const response = await fetch(`${base}/v1/tables/${table}`);
     expect(response.status).to.equal(200);
@@ -303,7 +304,7 @@ describeWithEnv('cache redis: the refresher warms summaries there, best effort',
     const queue = await startRefresher(cacheRedis, 'live');
     const { version, state } = await commitAndRefresh(queue, 0);
     expect(state).to.equal('completed');
-    const key = redisKeys(env.keyPrefix).summary(hotTable, version);
+    const key = redisKeys(env.keyPrefix).summary(hotTable, (await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [hotTable])).rows[0]?.table_id ?? -1, version);
     await eventually('the warmed summary', async () => (await cacheRedis.exists(key)) === 1);
     expect(await pipelineRedis.exists(key)).to.equal(0);
   });

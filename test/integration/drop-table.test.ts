@@ -53,6 +53,7 @@ describeWithEnv('deltameta drop', (env) => {
   let config: Config;
   let pool: Pool;
   let redis: Redis;
+  let cacheRedis: Redis;
   let heads: HeadPointers;
   let queue: Queue<RefreshJobData>;
   let publisher: CommitPublisher;
@@ -122,6 +123,7 @@ describeWithEnv('deltameta drop', (env) => {
     };
     pool = env.pool();
     redis = env.redis();
+    cacheRedis = env.cacheRedis();
     heads = new HeadPointers(redis, env.keyPrefix);
     queue = refreshQueue(config, `${env.keyPrefix}queue`);
     cdc = cdcMetrics(createRegistry('cdc'));
@@ -148,6 +150,7 @@ describeWithEnv('deltameta drop', (env) => {
     await queue.obliterate({ force: true });
     await queue.close();
     redis.disconnect();
+    cacheRedis.disconnect();
     await pool.end();
   });
 
@@ -174,7 +177,7 @@ describeWithEnv('deltameta drop', (env) => {
     const keptId = await tableIdOf('kept_t');
     await eventually('both head pointers', async () => (await heads.get('gone_t'))?.version === 1 && (await heads.get('kept_t'))?.version === 0);
     const keys = redisKeys(env.keyPrefix);
-    await redis.set(keys.summary('gone_t', 1), '{}');
+    await cacheRedis.set(keys.summary('gone_t', goneId, 1), '{}');
     await redis.zadd(keys.hotTables, Date.now(), 'gone_t');
     // Nothing refreshes here: clear what the invalidator enqueued so far, to see whether the drop enqueues anything.
     await queue.drain(true);
@@ -192,7 +195,8 @@ describeWithEnv('deltameta drop', (env) => {
 
     expect(Object.entries(await rowsOf(goneId)).filter(([, count]) => count > 0)).to.deep.equal([]);
     expect(await rowsOf(keptId)).to.deep.equal(keptBefore);
-    expect(await redis.exists(keys.summary('gone_t', 1), keys.head('gone_t'))).to.equal(0);
+    expect(await redis.exists(keys.head('gone_t'))).to.equal(0);
+    expect(await cacheRedis.exists(keys.summary('gone_t', goneId, 1)), 'the warmed summary, in the cache instance').to.equal(0);
     expect(await redis.zscore(keys.hotTables, 'gone_t')).to.equal(null);
 
     await eventually('the drop event on the commits topic', () => received.some((message) => message.value.schema === 'deltameta.drop.v1'));

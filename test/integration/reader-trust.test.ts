@@ -118,7 +118,8 @@ describeWithEnv('reader: trust and hostile parameters', (env) => {
     expect(await versionOf('?consistency=strong')).to.equal(head);
     expect((await fetch(`${base}/v1/tables/${table}?version=${bogusVersion}`)).status).to.equal(404);
     expect((await fetch(`${base}/v1/tables/${table}?version=${head + 1}`)).status, 'a version announced before it exists').to.equal(404);
-    expect(await redis.exists(keys.summary(table, bogusVersion)), 'L2 holds nothing for the bogus version').to.equal(0);
+    const tableId = (await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table])).rows[0]?.table_id ?? -1;
+    expect(await redis.exists(keys.summary(table, tableId, bogusVersion)), 'L2 holds nothing for the bogus version').to.equal(0);
 
     // A real commit, announced, moves "latest" (the check confirms it).
     await commit(pool, { table, actions: added(1) });
