@@ -15,7 +15,7 @@ import { type Command, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import { createCacheRedis, createRedis, unlinkMatching } from '../../shared/clients/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
-import { redisKeys } from '../../shared/contracts/index.ts';
+import { HeadPointers, redisKeys } from '../../shared/contracts/index.ts';
 import { dropTable } from '../../shared/log-store/index.ts';
 import { waitUntil } from '../../shared/service/index.ts';
 import { tableOption, withPool } from './options.ts';
@@ -27,7 +27,7 @@ import { tableOption, withPool } from './options.ts';
  * keyed by table id too, so a table created again under the name could never
  * be answered from the old one's even if this step never ran.
  */
-async function forgetTableInRedis(redis: Redis, cacheRedis: Redis, prefix: string, table: string): Promise<number> {
+async function forgetTableInRedis(redis: Redis, cacheRedis: Redis, prefix: string, table: string, tableId: number): Promise<number> {
   const keys = redisKeys(prefix);
   let summaries = 0;
   try {
@@ -38,7 +38,8 @@ async function forgetTableInRedis(redis: Redis, cacheRedis: Redis, prefix: strin
     // Keyed by table id, they can never answer a table created again under the name; their TTL removes them.
     console.error(`deltameta: the cache instance did not answer (${error instanceof Error ? error.message : String(error)}); ${table}'s warmed summaries expire by their TTL`);
   }
-  const heads = await redis.unlink(keys.head(table));
+  const heads = await redis.exists(keys.head(table));
+  await new HeadPointers(redis, prefix).forget(table, tableId);
   await redis.zrem(keys.hotTables, table);
   return summaries + heads;
 }
@@ -56,7 +57,7 @@ export function registerDropCommand(program: Command): void {
       const redis = createRedis(config, 'deltameta-cli');
       const cacheRedis = createCacheRedis(config, 'deltameta-cli-cache');
       try {
-        const keys = await forgetTableInRedis(redis, cacheRedis, config.pipeline.redisPrefix, options.table);
+        const keys = await forgetTableInRedis(redis, cacheRedis, config.pipeline.redisPrefix, options.table, result.tableId);
         console.log(`dropped ${result.table} (table_id ${result.tableId}): ${rows} rows, ${keys} cache keys`);
       } finally {
         redis.disconnect();

@@ -140,9 +140,9 @@ export class CommitInvalidator {
 
   /** Idempotent: a replayed drop deletes nothing. Summaries are keyed by version and expire (redis-keys.ts); `deltameta drop` deletes them. */
   private async applyDrop(event: DropEvent): Promise<void> {
-    await this.redis.del(this.heads.key(event.table));
+    await this.heads.forget(event.table, event.tableId);
     this.deps.metrics.tablesDroppedTotal.inc();
-    this.deps.logger.info({ table: event.table, tableId: event.tableId, lsn: event.lsn }, 'table dropped: head pointer deleted');
+    this.deps.logger.info({ table: event.table, tableId: event.tableId, lsn: event.lsn }, 'table dropped: head pointer deleted, readers told');
   }
 
   private async deadLetter(batch: Batch, poison: Array<{ message: KafkaMessage; error: PoisonEventError }>): Promise<void> {

@@ -17,7 +17,7 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../shared/db/index.ts';
-import { HeadPointers, type HeadAnnouncement } from '../../shared/contracts/index.ts';
+import { HeadPointers, type DropAnnouncement, type HeadAnnouncement } from '../../shared/contracts/index.ts';
 import { requireTable } from '../../shared/log-store/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 
@@ -51,6 +51,7 @@ export class HeadTracker {
   private readonly waiters = new Set<Waiter>();
   private readonly refuted = new LRUCache<string, true>({ max: refutedMax, ttl: refutedTtlMs });
   private readonly confirming = new Map<string, Promise<boolean>>();
+  private readonly dropListeners: Array<(table: string) => void> = [];
   private readonly pointers: HeadPointers;
   private subscriber: Redis | undefined;
 
@@ -82,14 +83,26 @@ export class HeadTracker {
     }
   }
 
+  /** Called with a table's name when it is announced dropped (its name may come again as a new table, from version 0). */
+  onDropped(listener: (table: string) => void): void {
+    this.dropListeners.push(listener);
+  }
+
   private onAnnouncement(message: string): void {
-    let announcement: HeadAnnouncement;
+    let announcement: HeadAnnouncement | DropAnnouncement;
     try {
-      announcement = JSON.parse(message) as HeadAnnouncement;
+      announcement = JSON.parse(message) as HeadAnnouncement | DropAnnouncement;
     } catch {
       return;
     }
     if (typeof announcement !== 'object' || announcement === null) return;
+    if ('dropped' in announcement) {
+      if (announcement.dropped !== true || typeof announcement.table !== 'string') return;
+      // Forward-only no longer holds: the next table of this name starts again at version 0.
+      this.known.delete(announcement.table);
+      for (const listener of this.dropListeners) listener(announcement.table);
+      return;
+    }
     if (typeof announcement.table !== 'string' || !Number.isSafeInteger(announcement.version)) return;
     // A table this process has not read is looked up on its first request: a hint about it would cost a query for nothing.
     if (!this.known.has(announcement.table) || this.confirming.size >= maxConfirming) return;

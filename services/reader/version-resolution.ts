@@ -65,7 +65,10 @@ const tableRowsMax = 10_000;
 export class VersionResolver {
   private readonly tableRows = new LRUCache<string, TableRef>({ max: tableRowsMax, ttl: tableRowTtlMs });
 
-  constructor(private readonly deps: { readonly pool: Pool; readonly heads: HeadTracker; readonly minVersionWaitMs: number }) {}
+  constructor(private readonly deps: { readonly pool: Pool; readonly heads: HeadTracker; readonly minVersionWaitMs: number }) {
+    // A dropped table's row (its id) must not outlive the drop: a table created again under the name has another id.
+    deps.heads.onDropped((table) => this.tableRows.delete(table));
+  }
 
   /** The version a request is about (its query and Delta-Min-Version header), resolved. */
   async resolveRequest(request: FastifyRequest, name: string, query: QueryParams, explicitVersion?: number): Promise<ResolvedVersion> {

@@ -18,6 +18,13 @@ export interface HeadAnnouncement {
   readonly committedAt: string;
 }
 
+/** Announced when a table is dropped: readers forget its head and its table row (a table of that name may come again, from version 0). */
+export interface DropAnnouncement {
+  readonly table: string;
+  readonly tableId: number;
+  readonly dropped: true;
+}
+
 export interface Head {
   readonly version: number;
   readonly committedAt: string;
@@ -37,6 +44,12 @@ export class HeadPointers {
   /** The channel announcements go to (JSON HeadAnnouncement). */
   get channel(): string {
     return this.keys.headsChannel;
+  }
+
+  /** The table was dropped: its head pointer goes, and readers hear it at once (idempotent). */
+  async forget(table: string, tableId: number): Promise<void> {
+    const payload = JSON.stringify({ table, tableId, dropped: true } satisfies DropAnnouncement);
+    await this.redis.multi().del(this.key(table)).publish(this.channel, payload).exec();
   }
 
   /** Moves the head forward if `version` is newer; true when it moved. */

@@ -14,7 +14,7 @@ export {
 } from './events.ts';
 export { ensureCommitTopics } from './topics.ts';
 export { redisKeys, summaryTtlSeconds, type RedisKeys } from './redis-keys.ts';
-export { HeadPointers, type Head, type HeadAnnouncement } from './head-pointers.ts';
+export { HeadPointers, type DropAnnouncement, type Head, type HeadAnnouncement } from './head-pointers.ts';
 export {
   bullOptions, maintenanceJobs, maintenanceQueue, redisConnectionOptions, refreshDeduplicationId, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData,
 } from './queues.ts';
