@@ -16,3 +16,5 @@ export { problemFor } from './errors.ts';
 export { versionSelectorOf } from './version-resolution.ts';
 // The L2 budget's bookkeeping, driven with a fake clock by test/integration/reader-flood.test.ts.
 export { L2WriteBudget } from './l2-write-budget.ts';
+// Which level answers a version, for the tail-bound test (test/integration/reader-limits.test.ts).
+export { inSnapshot, planInSnapshot, type Plan } from './snapshot-scope.ts';

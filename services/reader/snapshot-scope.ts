@@ -96,6 +96,20 @@ export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Pr
   }
 }
 
-export async function planInSnapshot(client: PoolClient, table: TableRef, version: number, l3Enabled: boolean): Promise<Plan> {
-  return planFor(l3Enabled ? await materializedRange(client, table.tableId) : undefined, version, l3Enabled);
+/** serves: delta_commit primary key (table_id, version): the versions of the tail, their action counts */
+const tailActionsSql = `
+  SELECT coalesce(sum(num_adds + num_removes), 0)::bigint AS actions
+    FROM deltameta.delta_commit WHERE table_id = $1 AND version > $2 AND version <= $3`;
+
+/**
+ * The plan for `version`. A tail of more than `maxTailActions` actions (a
+ * table far behind its log: quarantined, or the refresher stopped) is held in
+ * memory whole by the tail merge, so the answer comes from the log tables
+ * instead (streamed, memory bounded; work proportional to the table's log).
+ */
+export async function planInSnapshot(client: PoolClient, table: TableRef, version: number, l3Enabled: boolean, maxTailActions?: number): Promise<Plan> {
+  const plan = planFor(l3Enabled ? await materializedRange(client, table.tableId) : undefined, version, l3Enabled);
+  if (plan.level !== 'l4' || plan.source !== 'tail' || maxTailActions === undefined) return plan;
+  const { rows } = await client.query<{ actions: string }>(tailActionsSql, [table.tableId, plan.range.mvVersion, version]);
+  return Number(rows[0]?.actions ?? 0) > maxTailActions ? { level: 'l4', source: 'log' } : plan;
 }

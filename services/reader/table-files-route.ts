@@ -51,7 +51,7 @@ interface FilesBody {
 
 /** One page (or the whole list) inside the answer's snapshot, with the token of the next page when there is one. */
 async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: FilesRequest, config: RouteContext['config']): Promise<FilesBody> {
-  const plan = await planInSnapshot(client, resolved.table, resolved.version, config.l3Enabled);
+  const plan = await planInSnapshot(client, resolved.table, resolved.version, config.l3Enabled, config.maxTailActions);
   if (files.wholeList && config.l3Enabled && config.filePagesEnabled) {
     const fromPages = await pagesListBody(client, resolved.table.tableId, resolved.version, config.compressMinBytes);
     if (fromPages) return { encoded: fromPages, nextPageToken: undefined, level: 'l3', source: 'file pages' };

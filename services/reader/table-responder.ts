@@ -58,7 +58,7 @@ export class TableResponder {
     if (clientHasContent(request.headers['if-none-match'], etag) || this.deps.cache.holds(etag)) return false;
     const startedMs = performance.now();
     const found = await streamWholeListIfLarge(this.deps.streamPool, resolved.table, resolved.version, {
-      aboveBytes: config.streamAboveBytes, l3Enabled: config.l3Enabled, filePagesEnabled: config.filePagesEnabled,
+      aboveBytes: config.streamAboveBytes, l3Enabled: config.l3Enabled, filePagesEnabled: config.filePagesEnabled, maxTailActions: config.maxTailActions,
     });
     if (!found) return false;
     this.deps.hotTables.record(resolved.table.name);

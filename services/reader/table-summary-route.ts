@@ -11,9 +11,9 @@ import type { ResolvedVersion } from './version-resolution.ts';
 import type { QueryParams } from './request-params.ts';
 
 /** The summary read from one snapshot, kept as gzip from `compressMinBytes` on. */
-export async function producedSummary(pool: Pool, resolved: ResolvedVersion, options: { l3Enabled: boolean; compressMinBytes: number }): Promise<Produced> {
+export async function producedSummary(pool: Pool, resolved: ResolvedVersion, options: { l3Enabled: boolean; compressMinBytes: number; maxTailActions?: number }): Promise<Produced> {
   const { summary, level } = await inSnapshot(pool, async (client) => {
-    const plan = await planInSnapshot(client, resolved.table, resolved.version, options.l3Enabled);
+    const plan = await planInSnapshot(client, resolved.table, resolved.version, options.l3Enabled, options.maxTailActions);
     return { summary: await summaryAt(client, resolved.table, plan, resolved.version), level: plan.level };
   });
   const encoded = await encodeJson(summary, options.compressMinBytes);

@@ -50,7 +50,7 @@ async function listedTable(context: RouteContext, name: string): Promise<ListedT
   const etag = context.etags.of(resolved.table, resolved.version, 'summary', '');
   // Kept as identity whatever its size, so it can be read back here and shared as plain JSON with the refresher.
   const found = await context.cache.get({ id: etag, plainJsonL2Key: redisKeys(context.redisPrefix).summary(name, resolved.table.tableId, resolved.version) }, () => (
-    producedSummary(context.pool, resolved, { l3Enabled: context.config.l3Enabled, compressMinBytes: Number.MAX_SAFE_INTEGER })
+    producedSummary(context.pool, resolved, { l3Enabled: context.config.l3Enabled, compressMinBytes: Number.MAX_SAFE_INTEGER, maxTailActions: context.config.maxTailActions })
   ));
   const body = found.response.encoding === 'identity' ? found.response.body : gunzipSync(found.response.body);
   const summary = JSON.parse(body.toString('utf8')) as Record<string, unknown>;

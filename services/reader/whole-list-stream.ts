@@ -37,7 +37,7 @@ const batchBytes = 256 * 1024;
 const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE table_id = $1';
 
 /** `pool`: the streams' own (Reader.streamPool), never the one cached answers are produced from. */
-export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean }): Promise<WholeListStream | undefined> {
+export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<WholeListStream | undefined> {
   const client = await pool.connect();
   // A client gone away mid-FETCH: cancel it, so the snapshot ends now rather than after the batch.
   const abandoned = requestAbandonment.getStore();
@@ -56,7 +56,7 @@ export async function streamWholeListIfLarge(pool: Pool, table: TableRef, versio
     const { rows } = await client.query<{ num_files: number }>(watermarkFileCountSql, [table.tableId]);
     const estimate = range?.bodyBytes ?? (rows[0]?.num_files ?? 0) * estimatedCompressedBytesPerFile;
     if (estimate <= options.aboveBytes) return undefined;
-    const plan = await planInSnapshot(client, table, version, options.l3Enabled);
+    const plan = await planInSnapshot(client, table, version, options.l3Enabled, options.maxTailActions);
     handedOver = true;
     return { source: 'rows', level: plan.level, encoding: 'identity', stream: endingWith(Readable.from(ndjsonBatches(client, finish, table, plan, version)), finish) };
   } finally {

@@ -47,6 +47,12 @@ export interface ReaderConfig {
    * DELTAMETA_READER_STREAM_ABOVE_BYTES, default 64 MiB (~1.1M files).
    */
   readonly streamAboveBytes: number;
+  /**
+   * A version beyond the materialized watermark is the state there plus the log tail, merged in memory; a tail of more actions than
+   * this (a table far behind: quarantined, or the refresher stopped) is answered from the log tables instead, streamed.
+   * DELTAMETA_READER_MAX_TAIL_ACTIONS, default 100000.
+   */
+  readonly maxTailActions: number;
   /** Bodies of at least this size are kept gzip-compressed. DELTAMETA_READER_COMPRESS_MIN_BYTES, default 8192. */
   readonly compressMinBytes: number;
   /** A head pointer not confirmed by an announcement for this long is re-read from Redis. DELTAMETA_READER_HEAD_SAFETY_TTL_MS, default 1000. */
@@ -131,6 +137,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     filePagesEnabled: read(env, 'DELTAMETA_READER_FILE_PAGES', onOff, true),
     compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),
     streamAboveBytes: read(env, 'DELTAMETA_READER_STREAM_ABOVE_BYTES', nonNegativeInt, 64 * 1024 * 1024),
+    maxTailActions: read(env, 'DELTAMETA_READER_MAX_TAIL_ACTIONS', positiveInt, 100_000),
     headSafetyTtlMs: read(env, 'DELTAMETA_READER_HEAD_SAFETY_TTL_MS', positiveInt, 1000),
     minVersionWaitMs: read(env, 'DELTAMETA_READER_MIN_VERSION_WAIT_MS', nonNegativeInt, 250),
     tokensFile,

@@ -15,10 +15,10 @@ import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
 import { loadReaderConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { Reader, problemFor } from '../../services/reader/index.ts';
+import { inSnapshot, planInSnapshot, Reader, problemFor } from '../../services/reader/index.ts';
 import { eventually } from '../support/wait.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
-import { TempDirs } from '../support/tables.ts';
+import { snapshotOf, TempDirs } from '../support/tables.ts';
 
 const table = 'limits_sales';
 const logger = createLogger('reader-limits-test', 'silent');
@@ -97,6 +97,29 @@ describeWithEnv('reader: bounded resources', (env) => {
       locker.release();
     }
   }
+
+  it('answers a table far behind its log from the log tables, not by holding its whole tail in memory', async function () {
+    // The table is materialized to version 3 of 5: the head is watermark + tail. With a tail bound of 1 action the
+    // reader must answer from the log tables (streamed); the answer is the same list either way.
+    const expected = (await snapshotOf(pool, table)).lines.join('\n');
+    const bounded = await launch({ DELTAMETA_READER_MAX_TAIL_ACTIONS: '1', DELTAMETA_READER_L1: 'off', DELTAMETA_READER_L2: 'off' }, 'tail1:');
+    const unbounded = await launch({ DELTAMETA_READER_L1: 'off', DELTAMETA_READER_L2: 'off' }, 'tailmax:');
+    for (const running of [bounded, unbounded]) {
+      const response = await fetch(`${running.base}/v1/tables/${table}/files`);
+      expect(response.status).to.equal(200);
+      expect(response.headers.get('cache-status')).to.match(/l4/);
+      expect((await response.text()).trimEnd()).to.equal(expected);
+    }
+    const { rows } = await pool.query<{ table_id: number; log_start_version: number }>('SELECT table_id, log_start_version FROM deltameta.delta_table WHERE name = $1', [table]);
+    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: rows[0]?.log_start_version ?? 0 };
+    const head = Number((await pool.query<{ head: number }>('SELECT max(version) AS head FROM deltameta.delta_commit WHERE table_id = $1', [ref.tableId])).rows[0]?.head);
+    expect(head).to.be.greaterThan(mv);
+    const plans = await inSnapshot(pool, async (client) => [
+      await planInSnapshot(client, ref, head, true, 1),
+      await planInSnapshot(client, ref, head, true, 1_000_000),
+    ]);
+    expect(plans.map((plan) => (plan.level === 'l4' ? plan.source : plan.level))).to.deep.equal(['log', 'tail']);
+  });
 
   it('cancels the query of a request its client abandons and frees the connection at once', async function () {
     this.timeout(60_000);
