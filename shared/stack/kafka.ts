@@ -73,10 +73,14 @@ export class KafkaService implements StackService {
       '-cp', classpath,
     ];
     if (!existsSync(path.join(this.dataDir, 'meta.properties'))) {
+      const format = () => run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', propertiesPath, '--ignore-formatted']);
       try {
-        await run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', propertiesPath, '--ignore-formatted']);
+        // Once more after a failure: seen to fail once on a fresh clone (cause not recorded then; the message now carries it).
+        await format().catch(format);
       } catch (error) {
-        throw new StackError(this.name, `formatting the KRaft storage in ${this.dataDir} failed`, { cause: error });
+        // execFile's error carries the tool's output: the reason is there, not in the exit code.
+        const output = error instanceof Error ? `${(error as { stderr?: string }).stderr ?? ''}${(error as { stdout?: string }).stdout ?? ''}`.trim().split('\n').slice(-5).join(' | ') : '';
+        throw new StackError(this.name, `formatting the KRaft storage in ${this.dataDir} failed${output ? `: ${output}` : ''}`, { cause: error });
       }
     }
     const pid = spawnDaemon({ command: java, args: [...jvm, 'kafka.Kafka', propertiesPath], logPath: this.logPath, pidFile: this.pidFile });

@@ -70,6 +70,8 @@ export class PostgresService implements StackService {
     const bin = await this.binDir();
     this.prepareRoot();
     if (!existsSync(path.join(this.dataDir, 'PG_VERSION'))) await this.initdb(bin);
+    // Checked at every start, not only after initdb: a start interrupted between the two left a cluster without it (wal_level=replica).
+    this.includeProjectSettings();
     // Re-copied at every start so that edits to the settings apply at the next restart.
     copyFileSync(path.join(projectRoot, 'infra/postgres/deltameta.conf'), path.join(this.dataDir, 'deltameta.conf'));
     this.chownToServer(path.join(this.dataDir, 'deltameta.conf'));
@@ -148,8 +150,13 @@ export class PostgresService implements StackService {
     } catch (error) {
       throw new StackError(this.name, `initdb into ${this.dataDir} failed`, { cause: error });
     }
+  }
+
+  /** postgresql.conf includes the project's settings (infra/postgres/deltameta.conf, copied beside it). */
+  private includeProjectSettings(): void {
     const conf = path.join(this.dataDir, 'postgresql.conf');
-    writeFileSync(conf, `${readFileSync(conf, 'utf8')}\ninclude_if_exists = 'deltameta.conf'\n`);
+    const text = readFileSync(conf, 'utf8');
+    if (!/^include_if_exists = 'deltameta\.conf'$/m.test(text)) writeFileSync(conf, `${text}\ninclude_if_exists = 'deltameta.conf'\n`);
   }
 
   private asServer(command: string, args: readonly string[]): Promise<unknown> {
