@@ -27,7 +27,7 @@ import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
 import { Reader } from '../services/reader/index.ts';
 import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
-import { createRedis, unlinkMatching } from '../shared/clients/index.ts';
+import { createCacheRedis, createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
@@ -38,11 +38,13 @@ const config = loadConfig();
 const logger = createLogger('bench-reader', 'warn');
 const run = Date.now().toString(36);
 const redis = createRedis(config, 'deltameta-bench-reader');
+// L2 in the cache's own instance, as services/reader/main.ts runs it.
+const cacheRedis = createCacheRedis(config, 'deltameta-bench-reader-cache');
 
 function startReader(url: string, prefix: string, env: Record<string, string>): Reader {
   return new Reader({
     config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: url, ...env }),
-    defaultPostgresUrl: url, redis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
+    defaultPostgresUrl: url, redis, cacheRedis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
   });
 }
 
@@ -167,8 +169,12 @@ try {
   }
 } finally {
   await pool.end();
-  for (const pattern of [`bench-reader:${run}:*`, `run:bench-${run}-*`]) await unlinkMatching(redis, pattern);
+  for (const pattern of [`bench-reader:${run}:*`, `run:bench-${run}-*`]) {
+    await unlinkMatching(redis, pattern);
+    await unlinkMatching(cacheRedis, pattern);
+  }
   redis.disconnect();
+  cacheRedis.disconnect();
   agent.destroy();
   await dropScratchDatabase('deltameta_bench_reader');
 }

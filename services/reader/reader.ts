@@ -13,7 +13,7 @@ import { AccessControl } from './auth.ts';
 import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
-import { requestAbandonment } from './snapshot-scope.ts';
+import { RequestWatch, requestAbandonment } from './snapshot-scope.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -83,12 +83,8 @@ export class Reader {
    * handler's async context descends from it.
    */
   private watchAbandonment(): void {
-    this.app.addHook('onRequest', (request, reply, done) => {
-      const abandoned = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abandoned.abort();
-      });
-      requestAbandonment.run(abandoned.signal, done);
+    this.app.addHook('onRequest', (_request, reply, done) => {
+      requestAbandonment.run(new RequestWatch(reply.raw), done);
     });
   }
 

@@ -40,7 +40,7 @@ const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE
 export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<WholeListStream | undefined> {
   const client = await pool.connect();
   // A client gone away mid-FETCH: cancel it, so the snapshot ends now rather than after the batch.
-  const abandoned = requestAbandonment.getStore();
+  const abandoned = requestAbandonment.getStore()?.signal;
   const stopWatching = cancelOnAbort(pool, client, abandoned);
   let ended: Promise<void> | undefined;
   const finish = (): Promise<void> => (ended ??= endSnapshot(client, stopWatching, abandoned));
