@@ -130,9 +130,14 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
   it('answers from L3 at once when the cache instance is down: an L2 that does not answer is a miss, not a wait', async function () {
     this.timeout(30_000);
     // Nothing listens on port 1. A pipeline-style client (commands queued until Redis is back) would hang every request here.
-    const base = await startReader(createCacheRedis(loadConfig({ DELTAMETA_CACHE_REDIS_URL: 'redis://127.0.0.1:1' }), `${env.keyPrefix}dead-cache`));
-    // Past the client's first reconnect attempts: its backoff between them has grown to seconds.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const deadCache = createCacheRedis(loadConfig({ DELTAMETA_CACHE_REDIS_URL: 'redis://127.0.0.1:1' }), `${env.keyPrefix}dead-cache`);
+    let longestBackoffMs = 0;
+    deadCache.on('reconnecting', (delayMs: number) => {
+      longestBackoffMs = Math.max(longestBackoffMs, delayMs);
+    });
+    const base = await startReader(deadCache);
+    // Past the client's first reconnect attempts: its backoff between them has grown to most of a second.
+    await eventually('the dead cache client backing off', () => longestBackoffMs >= 800, 10_000);
     for (const path of [`/v1/tables/${table}?version=${head - 1}`, `/v1/tables/${table}/files?version=${head - 1}&pageSize=10`]) {
       const started = performance.now();
       const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) });
