@@ -30,6 +30,7 @@ import { commit, dropTable, DropRefusedError } from '../../shared/log-store/inde
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
 import { cdcMetrics, createRegistry, invalidatorMetrics, type CdcMetrics, type InvalidatorMetrics } from '../../shared/metrics/index.ts';
 import { describeWithEnv } from '../support/env.ts';
+import { suitePipelineConfig } from '../support/pipeline.ts';
 import { eventually } from '../support/wait.ts';
 
 const execFileAsync = promisify(execFile);
@@ -107,20 +108,7 @@ describeWithEnv('deltameta drop', (env) => {
 
   before(async function () {
     this.timeout(60_000);
-    config = {
-      ...env.config,
-      pipeline: {
-        ...env.config.pipeline,
-        slotName: `s_${env.id}`.toLowerCase().slice(0, 63),
-        publicationName: `p_${env.id}`.toLowerCase().slice(0, 63),
-        commitsTopic: env.topic('commits'),
-        deadLetterTopic: env.topic('dlq'),
-        consumerGroup: env.topic('group'),
-        refreshQueue: env.queueName('refresh'),
-        maintenanceQueue: env.queueName('maintenance'),
-        redisPrefix: env.keyPrefix,
-      },
-    };
+    config = suitePipelineConfig(env);
     pool = env.pool();
     redis = env.redis();
     cacheRedis = env.cacheRedis();

@@ -13,15 +13,15 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../../shared/config/index.ts';
+import type { Config } from '../../shared/config/index.ts';
 import { maintenanceQueue, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData } from '../../shared/contracts/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics, type Registry } from '../../shared/metrics/index.ts';
-import { isolatedEnvironment } from '../../shared/service/index.ts';
 import { RefreshWorker } from '../../services/refresher/index.ts';
 import { describeWithEnv } from '../support/env.ts';
+import { suitePipelineConfig } from '../support/pipeline.ts';
 import { eventually } from '../support/wait.ts';
 
 const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
@@ -66,10 +66,7 @@ describeWithEnv('refresh quarantine', (env) => {
 
   before(async function () {
     this.timeout(30_000);
-    config = loadConfig(isolatedEnvironment(env.config.postgresUrl, {
-      slotName: 'unused', publicationName: 'unused', commitsTopic: env.topic('commits'), deadLetterTopic: env.topic('dlq'),
-      consumerGroup: env.topic('group'), refreshQueue: env.queueName('refresh'), maintenanceQueue: env.queueName('maintenance'), redisPrefix: env.keyPrefix,
-    }));
+    config = suitePipelineConfig(env);
     pool = env.pool(8);
     redis = env.redis();
     queues = { refreshQueue: refreshQueue(config, `${env.keyPrefix}queue`), maintenanceQueue: maintenanceQueue(config, `${env.keyPrefix}maintenance`) };

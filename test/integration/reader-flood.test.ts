@@ -7,28 +7,16 @@
  * within their byte budgets.
  */
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import { generateTable } from '../../shared/delta/index.ts';
-import { createLogger } from '../../shared/logging/index.ts';
 import { importTable } from '../../shared/log-store/index.ts';
-import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
-import { loadReaderConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { L2WriteBudget, Reader } from '../../services/reader/index.ts';
+import { L2WriteBudget } from '../../services/reader/index.ts';
 import { describeWithEnv } from '../support/env.ts';
+import { startTestReader, type RunningReader } from '../support/reader.ts';
 import { TempDirs } from '../support/tables.ts';
 
 const table = 'flood_sales';
-const logger = createLogger('reader-flood-test', 'silent');
-
-interface Running {
-  readonly reader: Reader;
-  readonly base: string;
-  readonly redis: Redis;
-  readonly prefix: string;
-  stop(): Promise<void>;
-}
 
 interface Problem {
   readonly status: number;
@@ -59,23 +47,10 @@ describeWithEnv('reader: floods', (env) => {
   const dirs = new TempDirs();
   let pool: Pool;
   const mv = 3;
-  const started: Running[] = [];
+  const started: RunningReader[] = [];
 
-  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<Running> {
-    const redis = env.redis();
-    const prefix = `${env.keyPrefix}${keySuffix}`;
-    const reader = new Reader({
-      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('reader-flood-test')),
-    });
-    await reader.start();
-    const running: Running = {
-      reader, redis, prefix, base: `http://127.0.0.1:${reader.port}`,
-      async stop() {
-        await reader.stop();
-        redis.disconnect();
-      },
-    };
+  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<RunningReader> {
+    const running = await startTestReader(env, overrides, keySuffix);
     started.push(running);
     return running;
   }

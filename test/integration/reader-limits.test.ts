@@ -7,44 +7,17 @@
  * flood of distinct query strings keeps L1 and L2 within their budgets.
  */
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import { generateTable } from '../../shared/delta/index.ts';
-import { createLogger } from '../../shared/logging/index.ts';
 import { importTable } from '../../shared/log-store/index.ts';
-import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
-import { loadReaderConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
-import { inSnapshot, planInSnapshot, Reader, problemFor } from '../../services/reader/index.ts';
+import { inSnapshot, planInSnapshot, problemFor } from '../../services/reader/index.ts';
 import { eventually } from '../support/wait.ts';
-import { describeWithEnv, type TestEnv } from '../support/env.ts';
+import { describeWithEnv } from '../support/env.ts';
+import { startTestReader, type RunningReader } from '../support/reader.ts';
 import { snapshotOf, TempDirs } from '../support/tables.ts';
 
 const table = 'limits_sales';
-const logger = createLogger('reader-limits-test', 'silent');
-
-interface Running {
-  readonly reader: Reader;
-  readonly base: string;
-  readonly redis: Redis;
-  stop(): Promise<void>;
-}
-
-async function startReader(env: TestEnv, overrides: Record<string, string>, keySuffix: string): Promise<Running> {
-  const redis = env.redis();
-  const reader = new Reader({
-    config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
-    defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: `${env.keyPrefix}${keySuffix}`, logger, metrics: readerMetrics(createRegistry('reader-limits-test')),
-  });
-  await reader.start();
-  return {
-    reader, redis, base: `http://127.0.0.1:${reader.port}`,
-    async stop() {
-      await reader.stop();
-      redis.disconnect();
-    },
-  };
-}
 
 /** Reader sessions of this suite's database doing something other than waiting for work. */
 async function busyReaderBackends(pool: Pool, databaseName: string): Promise<Array<{ state: string; query: string }>> {
@@ -60,10 +33,10 @@ describeWithEnv('reader: bounded resources', (env) => {
   const dirs = new TempDirs();
   let pool: Pool;
   const mv = 3;
-  const started: Running[] = [];
+  const started: RunningReader[] = [];
 
-  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<Running> {
-    const running = await startReader(env, overrides, keySuffix);
+  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<RunningReader> {
+    const running = await startTestReader(env, overrides, keySuffix);
     started.push(running);
     return running;
   }

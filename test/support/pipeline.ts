@@ -10,6 +10,26 @@ import type { TestEnv } from './env.ts';
 
 export type ServiceName = PipelineServiceName;
 
+/** The environment of the pipeline's processes in a suite: its database, and every shared name made the suite's own. */
+export function suitePipelineEnvironment(env: TestEnv, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const slug = env.id.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return isolatedEnvironment(env.config.postgresUrl, {
+    slotName: `s_${slug}`.slice(0, 63),
+    publicationName: `p_${slug}`.slice(0, 63),
+    commitsTopic: env.topic('commits'),
+    deadLetterTopic: env.topic('dlq'),
+    consumerGroup: env.topic('group'),
+    refreshQueue: env.queueName('refresh'),
+    maintenanceQueue: env.queueName('maintenance'),
+    redisPrefix: env.keyPrefix,
+  }, overrides);
+}
+
+/** The configuration the pipeline's code reads in a suite (for runtimes built in-process). */
+export function suitePipelineConfig(env: TestEnv): Config {
+  return loadConfig(suitePipelineEnvironment(env));
+}
+
 export class PipelineHarness {
   private readonly running = new Map<ServiceName, ServiceProcess>();
   readonly environment: NodeJS.ProcessEnv;
@@ -17,17 +37,7 @@ export class PipelineHarness {
   readonly config: Config;
 
   constructor(env: TestEnv, overrides: NodeJS.ProcessEnv = {}) {
-    const slug = env.id.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-    this.environment = isolatedEnvironment(env.config.postgresUrl, {
-      slotName: `s_${slug}`.slice(0, 63),
-      publicationName: `p_${slug}`.slice(0, 63),
-      commitsTopic: env.topic('commits'),
-      deadLetterTopic: env.topic('dlq'),
-      consumerGroup: env.topic('group'),
-      refreshQueue: env.queueName('refresh'),
-      maintenanceQueue: env.queueName('maintenance'),
-      redisPrefix: env.keyPrefix,
-    }, overrides);
+    this.environment = suitePipelineEnvironment(env, overrides);
     this.config = loadConfig(this.environment);
   }
 
