@@ -11,3 +11,4 @@ export { readParquetActions } from './parquet-read.ts';
 export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
 export { generateTable, type GenerateOptions, type GenerateResult } from './generate.ts';
 export { TableGenerator, type TableGeneratorOptions } from './table-generator.ts';
+export { columnMappingMode, columnNames, physicalColumnName, type ColumnMappingMode, type ColumnNames } from './column-mapping.ts';

@@ -10,6 +10,7 @@ import {
   addLine, fileKey, type Action, type AddAction, type DomainMetadataAction, type MetadataAction, type ProtocolAction,
   type RemoveAction, type TxnAction,
 } from './actions.ts';
+import { columnNames } from './column-mapping.ts';
 import { compareCodePoints } from './order.ts';
 
 export interface LocatedAction {
@@ -104,7 +105,8 @@ export function checkPartitionValues(
   line: number | undefined,
 ): void {
   if (!metadata) throw new LogFormatError(file, line, 'an add action before the table has metadata');
-  const expected = metadata.partitionColumns;
+  // Keyed by physical names (column mapping); the same as the logical ones without it.
+  const expected = columnNames(metadata, file, line).partitionPhysicalNames;
   const got = Object.keys(partitionValues);
   const ok = got.length === expected.length && expected.every((column) => Object.hasOwn(partitionValues, column));
   if (!ok) {
@@ -116,18 +118,8 @@ export function checkPartitionValues(
 }
 
 function checkMetadata(metadata: MetadataAction, file: string, line: number | undefined): void {
-  let schema: unknown;
-  try {
-    schema = JSON.parse(metadata.schemaString);
-  } catch {
-    throw new LogFormatError(file, line, 'metaData.schemaString is not valid JSON');
-  }
-  const fields = (schema as { fields?: { name?: unknown }[] }).fields;
-  if (!Array.isArray(fields)) throw new LogFormatError(file, line, 'metaData.schemaString has no fields');
-  const names = new Set(fields.map((field) => field.name));
-  for (const column of metadata.partitionColumns) {
-    if (!names.has(column)) throw new LogFormatError(file, line, `metaData.partitionColumns names "${column}", which is not in the schema`);
-  }
+  // Parses the schema, checks the partition columns and, with column mapping, every field's physical name and id.
+  columnNames(metadata, file, line);
 }
 
 /** PROTOCOL.md: at most one metaData, one protocol and one file action per (path, dv id) and type in a version. */
