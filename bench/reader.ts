@@ -19,7 +19,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { loadConfig, loadReaderConfig, projectRoot } from '../shared/config/index.ts';
+import { loadConfig, loadReaderConfig, localLoginUrl, projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import { generateTable, replay } from '../shared/delta/index.ts';
 import { createLogger } from '../shared/logging/index.ts';
@@ -43,8 +43,8 @@ const cacheRedis = createCacheRedis(config, 'deltameta-bench-reader-cache');
 
 function startReader(url: string, prefix: string, env: Record<string, string>): Reader {
   return new Reader({
-    config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: url, ...env }),
-    defaultPostgresUrl: url, redis, cacheRedis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
+    config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: localLoginUrl(url, 'reader'), ...env }),
+    defaultPostgresUrl: localLoginUrl(url, 'reader'), redis, cacheRedis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
   });
 }
 

@@ -5,10 +5,10 @@
  * group, so a closed terminal reaches only `up`) and `up` exits when they
  * have all stopped.
  */
-import { type Config } from '../../shared/config/index.ts';
+import { localLoginUrl, type Config } from '../../shared/config/index.ts';
 import { createPool, migrate } from '../../shared/db/index.ts';
 import { parsePipelineServices, pipelineServiceNames, ServiceProcess } from '../../shared/service/index.ts';
-import { formatStatus, stackUp } from '../../shared/stack/index.ts';
+import { formatStatus, localSuperuser, stackUp } from '../../shared/stack/index.ts';
 
 export async function runServices(config: Config, names: readonly string[]): Promise<number> {
   const wanted = names.length > 0 ? parsePipelineServices(names) : [...pipelineServiceNames];
@@ -21,7 +21,7 @@ export async function runServices(config: Config, names: readonly string[]): Pro
   }
   const prefix = (name: string): string => `${name.padEnd(11)} | `;
   const services = wanted.map((name) => ServiceProcess.spawn(name, {
-    env: process.env,
+    env: servicesEnvironment(config),
     ownProcessGroup: true,
     onLine: (line) => process.stdout.write(`${prefix(name)}${line}\n`),
   }));
@@ -40,4 +40,15 @@ export async function runServices(config: Config, names: readonly string[]): Pro
   process.off('SIGINT', forward);
   process.off('SIGHUP', forward);
   return codes.some((code) => code !== 0) ? 1 : 0;
+}
+
+/**
+ * On the local stack the reader connects as the stack's read-only login (it
+ * refuses a role that can write); elsewhere DELTAMETA_READER_PG_URL is the operator's to set.
+ */
+function servicesEnvironment(config: Config): NodeJS.ProcessEnv {
+  if (process.env['DELTAMETA_READER_PG_URL'] !== undefined) return process.env;
+  const url = new URL(config.postgresUrl);
+  const onLocalStack = url.username === localSuperuser.user && url.port === String(config.stack.postgresPort) && ['127.0.0.1', 'localhost'].includes(url.hostname);
+  return onLocalStack ? { ...process.env, DELTAMETA_READER_PG_URL: localLoginUrl(config.postgresUrl, 'reader') } : process.env;
 }

@@ -13,11 +13,12 @@ import { AccessControl } from './auth.ts';
 import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
+import { checkReadOnlyRole } from './role-check.ts';
 import { RequestWatch, requestAbandonment } from './snapshot-scope.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
- * on top of the read-only role the operator gives it: a bug cannot write.
+ * on top of the read-only role it must connect as (role-check.ts): a bug cannot write.
  */
 export function readOnlyUrl(postgresUrl: string): string {
   const url = new URL(postgresUrl);
@@ -94,6 +95,13 @@ export class Reader {
   }
 
   async start(): Promise<void> {
+    try {
+      await checkReadOnlyRole(this.pool, this.options.config.allowWritableRole);
+    } catch (error) {
+      // Refused before anything started: close what the constructor opened, so a refused start leaves no handle.
+      await Promise.all([this.pool.end(), this.streamPool.end(), this.app.close()]);
+      throw error;
+    }
     await this.heads.start();
     await this.app.listen({ port: this.options.config.port, host: this.options.config.host });
     const address = this.app.server.address();

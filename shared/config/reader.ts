@@ -70,6 +70,11 @@ export interface ReaderConfig {
    * refuses to start there with access control off. DELTAMETA_READER_ALLOW_ANONYMOUS=true|false, default false.
    */
   readonly allowAnonymous: boolean;
+  /**
+   * Serve with a PostgreSQL role that can write the schema's tables. Without it the reader refuses to start with one
+   * (services/reader/role-check.ts): its role must only read. DELTAMETA_READER_ALLOW_WRITABLE_ROLE=true|false, default false.
+   */
+  readonly allowWritableRole: boolean;
   /** The tokens file is re-read (besides on change and SIGHUP) when its stat changes, checked this often. DELTAMETA_READER_TOKENS_RELOAD_INTERVAL_MS, default 5000. */
   readonly tokensReloadIntervalMs: number;
   /**
@@ -119,6 +124,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
   }
   const host = read(env, 'DELTAMETA_READER_HOST', z.string(), '127.0.0.1');
   const allowAnonymous = read(env, 'DELTAMETA_READER_ALLOW_ANONYMOUS', trueFalse, false);
+  const allowWritableRole = read(env, 'DELTAMETA_READER_ALLOW_WRITABLE_ROLE', trueFalse, false);
   if (!authEnabled && !allowAnonymous && !loopbackHosts.has(host)) {
     throw new ConfigError('DELTAMETA_READER_HOST', `${host} is beyond loopback, where every table would be readable without a token: set DELTAMETA_READER_TOKENS_FILE, or DELTAMETA_READER_ALLOW_ANONYMOUS=true to mean it`);
   }
@@ -144,6 +150,7 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     authEnabled,
     hotRecordIntervalMs: read(env, 'DELTAMETA_READER_HOT_RECORD_INTERVAL_MS', nonNegativeInt, 1000),
     allowAnonymous,
+    allowWritableRole,
     tokensReloadIntervalMs: read(env, 'DELTAMETA_READER_TOKENS_RELOAD_INTERVAL_MS', positiveInt, 5000),
     pageTokenKey: read<string | undefined>(env, 'DELTAMETA_READER_TOKEN_KEY', z.string().min(32, 'must be at least 32 characters'), undefined),
     commitsMaxLimit: read(env, 'DELTAMETA_READER_COMMITS_MAX_LIMIT', positiveInt, 10_000),

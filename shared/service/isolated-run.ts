@@ -4,7 +4,7 @@
  * admin ports picked by the OS, so a test suite, the demo or a benchmark
  * never collides with a `deltameta up` (or with each other) on the same stack.
  */
-import type { PipelineConfig } from '../config/index.ts';
+import { localLoginUrl, type PipelineConfig } from '../config/index.ts';
 
 /** The names two runs on one stack must not share (the fields `loadConfig` reads them into). */
 export type IsolatedPipelineNames = Pick<
@@ -41,6 +41,8 @@ export function isolatedEnvironment(
   return {
     ...base,
     DELTAMETA_PG_URL: postgresUrl,
+    // The reader reads the run's database as the local stack's read-only login (it refuses a role that can write).
+    DELTAMETA_READER_PG_URL: localLoginUrl(postgresUrl, 'reader'),
     DELTAMETA_SLOT_NAME: names.slotName,
     DELTAMETA_PUBLICATION_NAME: names.publicationName,
     DELTAMETA_COMMITS_TOPIC: names.commitsTopic,

@@ -60,7 +60,7 @@ describeWithEnv('reader end to end', (env) => {
     reader = new Reader({
       // A long safety TTL: "latest" moves by the announcement, not by re-reading Redis.
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_HEAD_SAFETY_TTL_MS: '60000' }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger: createLogger('reader-e2e', 'silent'), metrics: readerMetrics(createRegistry('reader')),
+      defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger: createLogger('reader-e2e', 'silent'), metrics: readerMetrics(createRegistry('reader')),
     });
     await reader.start();
     base = `http://127.0.0.1:${reader.port}`;

@@ -72,7 +72,7 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
     const redis = env.redis();
     const reader = new Reader({
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, cacheRedis: cache, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('cache-redis-test')),
+      defaultPostgresUrl: env.readerUrl, redis, cacheRedis: cache, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('cache-redis-test')),
     });
     await reader.start();
     readers.push({ reader, redis, cache });

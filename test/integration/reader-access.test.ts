@@ -55,7 +55,7 @@ async function startReader(env: TestEnv, overrides: Record<string, string>, acce
   const redis = env.redis();
   const reader = new Reader({
     config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
-    defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-access')),
+    defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-access')),
     ...(access ? { access } : {}),
   });
   await reader.start();

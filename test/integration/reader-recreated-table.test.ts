@@ -38,7 +38,7 @@ describeWithEnv('reader: a table created again under its name', (env) => {
     pool = env.pool(2);
     reader = new Reader({
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix,
+      defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix,
       logger: createLogger('reader-recreated-test', 'silent'), metrics: readerMetrics(createRegistry('reader-recreated-test')),
     });
     await reader.start();

@@ -17,7 +17,7 @@ describeWithEnv('reader: shutdown with a stalled client', (env) => {
     const redis = env.redis();
     const reader = new Reader({
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix,
+      defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix,
       logger: createLogger('reader-shutdown-test', 'silent'), metrics: readerMetrics(createRegistry('reader-shutdown-test')),
     });
     await reader.start();

@@ -99,7 +99,7 @@ describeWithEnv('reader: slow clients of streamed lists', (env) => {
         DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS: String(sendTimeoutMs),
         DELTAMETA_READER_PG_POOL_MAX: '2',
       }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-slow-test')),
+      defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-slow-test')),
     });
     await reader.start();
     const base = `http://127.0.0.1:${reader.port}`;

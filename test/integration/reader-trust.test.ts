@@ -81,7 +81,7 @@ describeWithEnv('reader: trust and hostile parameters', (env) => {
     reader = new Reader({
       // A short safety TTL, so the poisoned Redis pointer is read back too, not only the announcement.
       config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_HEAD_SAFETY_TTL_MS: '50', DELTAMETA_READER_COMMITS_MAX_LIMIT: '5' }),
-      defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-trust')),
+      defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger, metrics: readerMetrics(createRegistry('reader-trust')),
     });
     await reader.start();
     base = `http://127.0.0.1:${reader.port}`;
@@ -175,7 +175,7 @@ describeWithEnv('reader: trust and hostile parameters', (env) => {
       { name: 'b', sha256: hashToken('token-b'), tablePrefixes: ['*'] },
     ]);
     const scoped = new Reader({
-      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }), defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger,
+      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }), defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger,
       metrics: readerMetrics(createRegistry('reader-trust-scoped')), access,
     });
     await scoped.start();
@@ -265,7 +265,7 @@ describeWithEnv('reader: trust and hostile parameters', (env) => {
     this.timeout(60_000);
     const access = AccessControl.fromGrants([{ name: 'all', sha256: hashToken('token-all'), tablePrefixes: ['*'] }]);
     const guarded = new Reader({
-      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }), defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: env.keyPrefix, logger,
+      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0' }), defaultPostgresUrl: env.readerUrl, redis, redisPrefix: env.keyPrefix, logger,
       metrics: readerMetrics(createRegistry('reader-trust-guarded')), access,
     });
     await guarded.start();

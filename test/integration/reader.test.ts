@@ -38,7 +38,7 @@ async function startReader(env: TestEnv, overrides: Record<string, string> = {},
   const redis = env.redis();
   const reader = new Reader({
     config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
-    defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: `${env.keyPrefix}${keySuffix}`, logger, metrics: readerMetrics(registry),
+    defaultPostgresUrl: env.readerUrl, redis, redisPrefix: `${env.keyPrefix}${keySuffix}`, logger, metrics: readerMetrics(registry),
     ...(access ? { access } : {}),
   });
   await reader.start();

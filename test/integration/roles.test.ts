@@ -7,6 +7,11 @@ import { expect } from 'chai';
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { refreshTable } from '../../shared/materialized/index.ts';
+import { Reader } from '../../services/reader/index.ts';
+import { loadReaderConfig } from '../../shared/config/index.ts';
+import { ConfigError } from '../../shared/errors/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 
 type Group = 'deltameta_read' | 'deltameta_write' | 'deltameta_refresh' | 'deltameta_cdc';
@@ -18,17 +23,46 @@ describeWithEnv('roles', (env) => {
   const pools: Pool[] = [];
   const roles: string[] = [];
 
-  /** A login role in `group`, and a pool connected as it (both removed after the suite). */
-  async function loginIn(group: Group): Promise<Pool> {
-    const role = `${group.replace('deltameta_', '')}_${env.id}`.slice(0, 60);
+  /** A login role in `group` (removed after the suite), as a connection URL to this suite's database. */
+  async function loginUrlIn(group: Group): Promise<string> {
+    const role = `${group.replace('deltameta_', '')}${roles.length}_${env.id}`.slice(0, 60);
     await owner.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'local' IN ROLE ${group}`);
     roles.push(role);
     const url = new URL(env.config.postgresUrl);
     url.username = role;
     url.password = 'local';
-    const pool = createPool(url.toString(), { max: 1, applicationName: `test:${env.id}` });
+    return url.toString();
+  }
+
+  /** A login role in `group`, and a pool connected as it (both removed after the suite). */
+  async function loginIn(group: Group): Promise<Pool> {
+    const pool = createPool(await loginUrlIn(group), { max: 1, applicationName: `test:${env.id}` });
     pools.push(pool);
     return pool;
+  }
+
+  /** Starts an in-process reader connected with `url`; resolves to the error its start threw, or undefined once it served /v1/tables. */
+  async function readerStart(url: string, extra: Record<string, string> = {}): Promise<Error | undefined> {
+    const redis = env.redis();
+    const reader = new Reader({
+      config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: url, ...extra }),
+      defaultPostgresUrl: url, redis, redisPrefix: env.keyPrefix, logger: createLogger('roles-reader', 'silent'), metrics: readerMetrics(createRegistry('roles-reader')),
+    });
+    try {
+      await reader.start();
+    } catch (error) {
+      return error as Error;
+    } finally {
+      redis.disconnect();
+    }
+    try {
+      const response = await fetch(`http://127.0.0.1:${reader.port}/v1/tables`);
+      expect(response.status).to.equal(200);
+      expect(JSON.stringify(await response.json())).to.contain('roles_t');
+    } finally {
+      await reader.stop();
+    }
+    return undefined;
   }
 
   async function denied(pool: Pool, sql: string): Promise<void> {
@@ -66,6 +100,19 @@ describeWithEnv('roles', (env) => {
     await owner.query('DELETE FROM deltameta.file_index');
     const result = await refreshTable(refresher, 'roles_t');
     expect(result.toVersion).to.equal(0);
+  });
+
+  it('the reader refuses to start with a role that can write, naming the role and what it can write', async function () {
+    this.timeout(20_000);
+    const asOwner = await readerStart(env.config.postgresUrl);
+    expect(asOwner).to.be.instanceOf(ConfigError);
+    expect(asOwner?.message).to.match(/^DELTAMETA_READER_PG_URL: connects as role "deltameta", which can write \(superuser/);
+    const asWriter = await readerStart(await loginUrlIn('deltameta_write'));
+    expect(asWriter?.message).to.match(/connects as role "write\d+_[^"]+", which can write \(INSERT on deltameta\.delta_add/);
+    expect(asWriter?.message).to.contain('DELTAMETA_READER_ALLOW_WRITABLE_ROLE=true');
+    // A login of deltameta_read (the local stack's own, as every test reader uses) serves; the owner does when explicitly allowed.
+    expect(await readerStart(env.readerUrl)).to.equal(undefined);
+    expect(await readerStart(env.config.postgresUrl, { DELTAMETA_READER_ALLOW_WRITABLE_ROLE: 'true' })).to.equal(undefined);
   });
 
   it('a reader-group role cannot write anything', async function () {

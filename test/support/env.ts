@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Kafka, logLevel, type Admin, type Consumer, type ConsumerConfig, type Producer, type ProducerConfig } from 'kafkajs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadConfig, withDatabase, type Config } from '../../shared/config/index.ts';
+import { loadConfig, localLoginUrl, withDatabase, type Config } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { createKafka, unlinkMatching } from '../../shared/clients/index.ts';
 import { withAdmin } from './template.ts';
@@ -50,6 +50,11 @@ export class TestEnv {
   /** A BullMQ queue name unique to this suite. */
   queueName(name: string): string {
     return `t-${this.id}-${name}`;
+  }
+
+  /** This suite's database as the local stack's reader login (deltameta_read): what a reader connects with. */
+  get readerUrl(): string {
+    return localLoginUrl(this.config.postgresUrl, 'reader');
   }
 
   pool(max = 4): Pool {

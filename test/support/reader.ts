@@ -22,7 +22,7 @@ export async function startTestReader(env: TestEnv, overrides: Record<string, st
   const prefix = `${env.keyPrefix}${keySuffix}`;
   const reader = new Reader({
     config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', ...overrides }),
-    defaultPostgresUrl: env.config.postgresUrl, redis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('test-reader')),
+    defaultPostgresUrl: env.readerUrl, redis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('test-reader')),
   });
   await reader.start();
   return {
