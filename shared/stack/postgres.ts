@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { localServiceLogins, projectRoot, type Config } from '../config/index.ts';
+import { projectRoot, type Config } from '../config/index.ts';
 import { StackError } from '../errors/index.ts';
 import { waitUntil } from '../service/index.ts';
 import { tcpAnswers } from './health.ts';
@@ -202,13 +202,14 @@ export class PostgresService implements StackService {
     }
   }
 
+  /** infra/postgres/service-logins.sql: the stage logins tests, the demo and `deltameta up` connect with. */
   private async ensureServiceLogins(): Promise<void> {
     const client = new pg.Client({
       host: '127.0.0.1', port: this.port, user: localSuperuser.user, password: localSuperuser.password, database: 'postgres',
     });
     await client.connect();
     try {
-      await client.query(ensureServiceLoginsSql);
+      await client.query(readFileSync(path.join(projectRoot, 'infra/postgres/service-logins.sql'), 'utf8'));
     } finally {
       await client.end();
     }
@@ -227,33 +228,6 @@ export class PostgresService implements StackService {
     }
   }
 }
-
-/**
- * The service logins and their groups (the groups too: a fresh cluster has
- * not been migrated yet; the migrations create each group only when missing).
- * Cluster-wide and idempotent; a concurrent creation by another process is not an error.
- */
-const ensureServiceLoginsSql = `
-DO $$
-DECLARE
-  login record;
-BEGIN
-  FOR login IN SELECT * FROM jsonb_to_recordset($logins$${JSON.stringify(Object.values(localServiceLogins))}$logins$::jsonb)
-      AS l("user" text, "group" text, replication boolean) LOOP
-    BEGIN
-      IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = login."group") THEN
-        EXECUTE format('CREATE ROLE %I NOLOGIN', login."group");
-      END IF;
-      IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = login."user") THEN
-        EXECUTE format('CREATE ROLE %I LOGIN %s PASSWORD %L', login."user",
-          CASE WHEN login.replication THEN 'REPLICATION' ELSE 'NOREPLICATION' END, login."user");
-      END IF;
-      EXECUTE format('GRANT %I TO %I', login."group", login."user");
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-      NULL;
-    END;
-  END LOOP;
-END $$`;
 
 function isSymlink(file: string): boolean {
   try {
