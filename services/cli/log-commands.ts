@@ -4,9 +4,12 @@
  * `replay` and `snapshot` (the live files at a version, from the files and
  * from PostgreSQL: byte-identical, the correctness contract of docs/design.md).
  */
-import { type Command } from 'commander';
-import { generateTable, parseActionLines, replay } from '../../shared/delta/index.ts';
-import { commit, describeImport, exportTable, importTable, snapshotLines } from '../../shared/log-store/index.ts';
+import { type Command, Option } from 'commander';
+import { generateTable, parseActionLines, replay, type Action } from '../../shared/delta/index.ts';
+import { DeltametaError } from '../../shared/errors/index.ts';
+import {
+  commit, describeImport, exportTable, importTable, isolationLevels, parseReadPredicate, snapshotLines, type CommitRequest, type IsolationLevel,
+} from '../../shared/log-store/index.ts';
 import {
   addVersionOptions, checkpointIntervalOption, integer, readStdin, tableOption, versionSelector, withPool, type VersionOptions,
 } from './options.ts';
@@ -18,12 +21,17 @@ export function registerLogCommands(program: Command): void {
     .command('commit')
     .description('commit one version from Delta commit-file lines on stdin; prints the version (conflict: exit 3)')
     .addOption(tableOption())
-    .option('--read-version <v>', 'the version the actions were decided on (omit for a blind commit)', integer('--read-version', -1))
-    .action(async (options: { table: string; readVersion?: number }) => {
+    .option('--read-version <v>', 'the version the actions were decided on (required unless a blind append or the create)', integer('--read-version', -1))
+    .addOption(new Option('--isolation-level <level>', "Serializable or WriteSerializable (default: the table's delta.isolationLevel, else WriteSerializable)"))
+    .option('--read-predicate <predicate>', 'a partition predicate it read, repeatable: "country=US", "country in (US,FR)", "country is null", terms joined by "and"', collect, [])
+    .option('--read-whole-table', 'it read the whole table (any concurrent change conflicts)')
+    .option('--read-file <path>', 'a file it read (besides predicates), repeatable', collect, [])
+    .option('--blind-append', 'it only adds files and read nothing')
+    .option('--no-blind-append', 'it is not a blind append, though it only adds files')
+    .action(async (options: CommitOptions) => {
       const actions = parseActionLines(await readStdin(), '<stdin>').map((located) => located.action);
-      const result = await withPool((pool) =>
-        commit(pool, { table: options.table, actions, ...(options.readVersion !== undefined ? { readVersion: options.readVersion } : {}), source: '<stdin>' }),
-      );
+      const request = commitRequest(options, actions);
+      const result = await withPool((pool) => commit(pool, request));
       console.log(result.version);
       if (result.alreadyCommitted) console.error(`deltameta: already committed as version ${result.version} (same commitInfo.txnId)`);
     });
@@ -91,4 +99,39 @@ export function registerLogCommands(program: Command): void {
       const result = await withProgress('gen', (progress) => generateTable(dir, { ...options, onProgress: (done, total) => progress.update(done, total) }));
       console.log(`${dir}: ${result.versions} versions, ${result.liveFiles} live files, ${result.actions} actions, checkpoints at [${result.checkpoints.join(', ')}]`);
     });
+}
+
+interface CommitOptions {
+  table: string;
+  readVersion?: number;
+  isolationLevel?: string;
+  readPredicate: string[];
+  readWholeTable?: boolean;
+  readFile: string[];
+  blindAppend?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The transaction the flags describe; each refusal names its flag (BAD_INPUT, exit 2). */
+function commitRequest(options: CommitOptions, actions: Action[]): CommitRequest {
+  if (options.isolationLevel !== undefined && !isolationLevels.includes(options.isolationLevel as IsolationLevel)) {
+    throw new DeltametaError('BAD_INPUT', `--isolation-level must be ${isolationLevels.join(' or ')}, got ${JSON.stringify(options.isolationLevel)}`);
+  }
+  if (options.readWholeTable === true && options.readPredicate.length > 0) {
+    throw new DeltametaError('BAD_INPUT', '--read-whole-table already reads every partition: give it or --read-predicate, not both');
+  }
+  const readPredicates = options.readWholeTable === true ? 'whole-table' as const : options.readPredicate.map((text) => parseReadPredicate(text, '--read-predicate'));
+  return {
+    table: options.table,
+    actions,
+    source: '<stdin>',
+    readPredicates,
+    readFiles: options.readFile,
+    ...(options.readVersion !== undefined ? { readVersion: options.readVersion } : {}),
+    ...(options.isolationLevel !== undefined ? { isolationLevel: options.isolationLevel as IsolationLevel } : {}),
+    ...(options.blindAppend !== undefined ? { isBlindAppend: options.blindAppend } : {}),
+  };
 }

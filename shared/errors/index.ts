@@ -142,6 +142,8 @@ export type ConflictReason =
   | 'concurrent-delete-delete'
   | 'concurrent-delete-read'
   | 'concurrent-transaction'
+  | 'concurrent-append'
+  | 'concurrent-domain-metadata'
   | 'table-exists';
 
 /**

@@ -16,21 +16,61 @@ export const commitClockSql = `
 
 /** The commits that won the race, in (since, head]. serves: delta_commit primary key (table_id, version) range */
 export const winningCommitsSql = `
-  SELECT version, metadata_changed, protocol_changed FROM deltameta.delta_commit
+  SELECT version, operation, metadata_changed, protocol_changed, coalesce(commit_info->>'isBlindAppend' = 'true', false) AS is_blind_append
+    FROM deltameta.delta_commit
    WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version`;
 
-/** serves: delta_remove primary key (table_id, version, ordinal): only the winners' removes are read */
+/**
+ * The winners' removes, with the partition values the remove carries (Spark's
+ * removes carry them; one without is matched against read predicates as if
+ * it were in every partition). serves: delta_remove primary key (table_id, version, ordinal)
+ */
 export const winningRemovesSql = `
-  SELECT version, path, dv_id FROM deltameta.delta_remove WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version`;
+  SELECT version, path, (action::jsonb)->'partitionValues' AS partition_values FROM deltameta.delta_remove
+   WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version, ordinal`;
 
-/** The winners' txns of this commit's appIds. serves: delta_txn primary key (table_id, version, ordinal) range */
+/** The winners' adds (concurrent-append check). serves: delta_add primary key (table_id, version, ordinal) range */
+export const winningAddsSql = `
+  SELECT version, path, partition_values FROM deltameta.delta_add
+   WHERE table_id = $1 AND version > $2 AND version <= $3 ORDER BY version, ordinal`;
+
+/** The winners' domains. serves: delta_domain_metadata primary key (table_id, version, ordinal) range */
+export const winningDomainsSql = `
+  SELECT version, domain FROM deltameta.delta_domain_metadata WHERE table_id = $1 AND version > $2 AND version <= $3`;
+
+/** The winners' protocol actions. serves: delta_protocol primary key (table_id, version) range */
+export const winningProtocolsSql = `
+  SELECT version, action FROM deltameta.delta_protocol WHERE table_id = $1 AND version > $2 AND version <= $3`;
+
+/** The winners' txns. serves: delta_txn primary key (table_id, version, ordinal) range */
 export const winningTxnsSql = `
-  SELECT version, app_id FROM deltameta.delta_txn WHERE table_id = $1 AND version > $2 AND version <= $3 AND app_id = ANY($4)`;
-
-/** The newest txn version of each appId up to head. serves: delta_txn_app (table_id, app_id, version DESC) */
-export const latestTxnVersionsSql = `
-  SELECT DISTINCT ON (app_id) app_id, txn_version, version FROM deltameta.delta_txn
-   WHERE table_id = $1 AND app_id = ANY($2) AND version <= $3 ORDER BY app_id, version DESC, ordinal DESC`;
+  SELECT version, app_id FROM deltameta.delta_txn WHERE table_id = $1 AND version > $2 AND version <= $3`;
 
 /** The metaData in force at head. serves: delta_metadata primary key (table_id, version), backwards */
 export const metadataAtSql = 'SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1';
+
+/** The protocol in force at a version. serves: delta_protocol primary key (table_id, version), backwards */
+export const protocolAtSql = 'SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1';
+
+/**
+ * The row-tracking high-water mark at a version (the newest `delta.rowTracking` domain action).
+ * serves: delta_domain_metadata_domain (table_id, domain, version DESC)
+ */
+export const rowIdHighWaterMarkAtSql = `
+  SELECT configuration, removed FROM deltameta.delta_domain_metadata
+   WHERE table_id = $1 AND domain = 'delta.rowTracking' AND version <= $2 ORDER BY version DESC, ordinal DESC LIMIT 1`;
+
+/**
+ * Which (path, DV) keys of these paths are live at a version: the newest
+ * action per key wins. serves: nothing better than the table's hash part of
+ * delta_add / delta_remove (no path index): run only for commits that add a
+ * file with a deletion vector or on a table that supports them.
+ */
+export const liveKeysOfPathsSql = `
+  SELECT path, dv_id FROM (
+    SELECT DISTINCT ON (path, dv_id) path, dv_id, is_add FROM (
+      SELECT path, dv_id, version, ordinal, true AS is_add FROM deltameta.delta_add WHERE table_id = $1 AND version <= $2 AND path = ANY($3)
+      UNION ALL
+      SELECT path, dv_id, version, ordinal, false AS is_add FROM deltameta.delta_remove WHERE table_id = $1 AND version <= $2 AND path = ANY($3)
+    ) actions ORDER BY path, dv_id, version DESC, ordinal DESC
+  ) newest WHERE is_add`;

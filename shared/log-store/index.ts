@@ -1,4 +1,6 @@
 export { commit, type CommitRequest, type CommitResult } from './commit.ts';
+export { defaultIsolationLevel, isolationLevels, type IsolationLevel } from './transaction-request.ts';
+export { parseReadPredicate, type PartitionTerm, type ReadPredicate } from './conflict-predicates.ts';
 export { describeImport, importTable, type ImportOptions, type ImportProgress, type ImportResult } from './import.ts';
 export { exportTable, type ExportOptions, type ExportResult } from './export.ts';
 export { snapshotLines, type SnapshotLines, type SnapshotOptions } from './snapshot.ts';
