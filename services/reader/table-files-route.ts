@@ -10,6 +10,7 @@ import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import type { PoolClient } from '../../shared/db/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
+import { physicalFiltersAt } from './column-filters.ts';
 import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
 import { pagesListBody } from './pages-source.ts';
@@ -58,8 +59,10 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
   }
   const { pageSize } = files;
   const maxBytes = config.streamAboveBytes;
+  // Logical names (the API's) to the physical keys stored, as the metaData at this version maps them (column-filters.ts).
+  const filters = await physicalFiltersAt(client, resolved.table.tableId, resolved.version, files.filters);
   // One line past the page: it says whether there is a next page.
-  const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters: files.filters, after: files.after, limit: pageSize === undefined ? undefined : pageSize + 1 });
+  const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters, after: files.after, limit: pageSize === undefined ? undefined : pageSize + 1 });
   let last: FileLine | undefined;
   let more = false;
   let count = 0;

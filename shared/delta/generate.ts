@@ -50,6 +50,15 @@ export async function generateTable(dir: string, options: GenerateOptions): Prom
     if (!Number.isInteger(value) || value < 0) throw new BadRequestError(`--${name} must be a non-negative integer, got ${value}`);
   }
   if (options.commits < 1 && options.files > 0) throw new BadRequestError('--commits must be at least 1 to add files');
+  for (const [name, at] of [['renameAt', options.columnMapping?.renameAt], ['dropAt', options.columnMapping?.dropAt]] as const) {
+    // The last version lands the live count on --files: a schema change there would take its place.
+    if (at !== undefined && (!Number.isInteger(at) || at < 1 || at >= options.commits)) {
+      throw new BadRequestError(`columnMapping.${name} must be a version from 1 to ${options.commits - 1}, got ${at}`);
+    }
+  }
+  if (options.columnMapping?.renameAt !== undefined && options.columnMapping.renameAt === options.columnMapping.dropAt) {
+    throw new BadRequestError('columnMapping.renameAt and dropAt must be different versions');
+  }
   const logDir = path.join(dir, '_delta_log');
   if (existsSync(logDir) && readdirSync(logDir).length > 0) throw new BadRequestError(`${logDir} already holds a log`);
   mkdirSync(logDir, { recursive: true });

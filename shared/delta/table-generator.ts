@@ -6,9 +6,12 @@
  * out. The mix: appends (the bulk), deletes, compactions that remove many
  * files and add one, deletion-vector updates (remove + add of the same path
  * with a new DV), metadata changes, streaming txn ids and a domain metadata.
+ * With `columnMapping` the columns carry physical names (generated-columns.ts)
+ * and one version each may rename and drop columns.
  */
-import { InternalError } from '../errors/index.ts';
 import type { Action, AddAction, DeletionVectorDescriptor, MetadataAction, ProtocolAction, RemoveAction, TxnAction } from './actions.ts';
+import { GeneratedColumns, type GeneratedColumnMapping } from './generated-columns.ts';
+import { LiveSet } from './generated-live-set.ts';
 
 export interface TableGeneratorOptions {
   /** partitions (0: unpartitioned). Default 10. */
@@ -16,6 +19,8 @@ export interface TableGeneratorOptions {
   readonly seed?: number;
   /** DV updates in the mix (protocol 3/7 with the deletionVectors feature). Default true. */
   readonly deletionVectors?: boolean;
+  /** column mapping (name or id), with an optional rename and drop at later versions. Default none. */
+  readonly columnMapping?: GeneratedColumnMapping;
 }
 
 /** Version v was committed at baseTimeMs + v minutes. */
@@ -55,38 +60,6 @@ function hash(...values: number[]): number {
   return h >>> 0;
 }
 
-class LiveSet {
-  ids = new Int32Array(1024);
-  count = 0;
-  position = new Int32Array(1024).fill(-1);
-
-  add(id: number): void {
-    if (this.count === this.ids.length) this.ids = grow(this.ids, this.ids.length * 2, 0);
-    if (id >= this.position.length) this.position = grow(this.position, Math.max(id + 1, this.position.length * 2), -1);
-    this.ids[this.count] = id;
-    this.position[id] = this.count++;
-  }
-
-  remove(id: number): void {
-    const at = this.position[id] ?? -1;
-    if (at < 0) throw new InternalError(`generator: file ${id} is not live`);
-    const last = this.ids[--this.count] as number;
-    this.ids[at] = last;
-    this.position[last] = at;
-    this.position[id] = -1;
-  }
-
-  pick(random: () => number): number {
-    return this.ids[Math.floor(random() * this.count)] as number;
-  }
-}
-
-function grow(array: Int32Array, size: number, fill: number): Int32Array<ArrayBuffer> {
-  const grown = new Int32Array(size).fill(fill);
-  grown.set(array);
-  return grown;
-}
-
 export class TableGenerator {
   private readonly random: () => number;
   private readonly live = new LiveSet();
@@ -98,39 +71,40 @@ export class TableGenerator {
   private readonly partitions: number;
   private readonly seed: number;
   private readonly deletionVectors: boolean;
+  private readonly columns: GeneratedColumns;
+  private readonly columnMapping: GeneratedColumnMapping | undefined;
+  /** files with an id below this were written before `category` was dropped */
+  private firstIdAfterDrop = Number.POSITIVE_INFINITY;
 
   constructor(options: TableGeneratorOptions) {
     this.seed = options.seed ?? 1;
     this.random = prng(this.seed);
     this.partitions = options.partitions ?? 10;
     this.deletionVectors = options.deletionVectors ?? true;
-    const fields = [
-      { name: 'id', type: 'long', nullable: false, metadata: {} },
-      { name: 'value', type: 'double', nullable: true, metadata: {} },
-      { name: 'category', type: 'string', nullable: true, metadata: {} },
-      { name: 'event_time', type: 'timestamp', nullable: true, metadata: {} },
-      ...(this.partitions > 0 ? [{ name: 'date', type: 'string', nullable: true, metadata: {} }] : []),
-    ];
-    this.protocol = this.deletionVectors
-      ? { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['deletionVectors'] }
-      : { minReaderVersion: 1, minWriterVersion: 2 };
+    this.columnMapping = options.columnMapping;
+    this.columns = new GeneratedColumns(this.partitions > 0, options.columnMapping, (a, b) => uuidFrom(this.seed, a, b));
+    this.protocol = protocolOf(this.deletionVectors, this.columns.mapped);
+    const mapping: Record<string, string> = options.columnMapping
+      ? { 'delta.columnMapping.mode': options.columnMapping.mode, 'delta.columnMapping.maxColumnId': String(this.columns.maxColumnId) }
+      : {};
     this.metadata = {
       id: uuidFrom(this.seed, 0, 0),
       name: `gen_${this.seed}`,
       format: { provider: 'parquet', options: {} },
-      schemaString: JSON.stringify({ type: 'struct', fields }),
-      partitionColumns: this.partitions > 0 ? ['date'] : [],
-      configuration: this.deletionVectors ? { 'delta.enableDeletionVectors': 'true' } : {},
+      schemaString: this.columns.schemaString(),
+      partitionColumns: this.columns.partitionColumns,
+      configuration: { ...(this.deletionVectors ? { 'delta.enableDeletionVectors': 'true' } : {}), ...mapping },
       createdTime: baseTimeMs,
     };
   }
 
   private partitionOf(id: number): Record<string, string | null> {
-    if (this.partitions === 0) return {};
+    const key = this.columns.partitionKey;
+    if (this.partitions === 0 || key === undefined) return {};
     const p = hash(this.seed, id, 7) % this.partitions;
     // One partition holds nulls, as real tables often do.
-    if (p === this.partitions - 1 && this.partitions > 2) return { date: null };
-    return { date: new Date(baseTimeMs + p * 86_400_000).toISOString().slice(0, 10) };
+    if (p === this.partitions - 1 && this.partitions > 2) return { [key]: null };
+    return { [key]: new Date(baseTimeMs + p * 86_400_000).toISOString().slice(0, 10) };
   }
 
   private deletionVector(id: number, generation: number): DeletionVectorDescriptor | undefined {
@@ -153,14 +127,17 @@ export class TableGenerator {
   add(id: number, generation: number, dataChange = true): AddAction {
     const partitionValues = this.partitionOf(id);
     const h = hash(this.seed, id);
-    const folder = partitionValues['date'] === undefined ? '' : `date=${partitionValues['date'] ?? '__HIVE_DEFAULT_PARTITION__'}/`;
+    const key = this.columns.partitionKey;
+    const folder = key === undefined || partitionValues[key] === undefined ? '' : `${key}=${partitionValues[key] ?? '__HIVE_DEFAULT_PARTITION__'}/`;
     const records = 1000 + (h % 9000);
     const minValue = (h % 1000) / 10;
+    const withDropped = id < this.firstIdAfterDrop;
+    const city = `city${h % 7}`;
     const stats = {
       numRecords: records,
-      minValues: { id: id * 10_000, value: minValue, category: `c${h % 50}`, event_time: new Date(baseTimeMs + (h % 86_400) * 1000).toISOString() },
-      maxValues: { id: id * 10_000 + records - 1, value: minValue + 50, category: `c${(h % 50) + 10}`, event_time: new Date(baseTimeMs + ((h % 86_400) + 3600) * 1000).toISOString() },
-      nullCount: { id: 0, value: h % 3, category: 0, event_time: 0 },
+      minValues: this.columns.statsValues({ id: id * 10_000, value: minValue, category: `c${h % 50}`, event_time: new Date(baseTimeMs + (h % 86_400) * 1000).toISOString(), 'geo.city': city }, withDropped),
+      maxValues: this.columns.statsValues({ id: id * 10_000 + records - 1, value: minValue + 50, category: `c${(h % 50) + 10}`, event_time: new Date(baseTimeMs + ((h % 86_400) + 3600) * 1000).toISOString(), 'geo.city': `${city}z` }, withDropped),
+      nullCount: this.columns.statsValues({ id: 0, value: h % 3, category: 0, event_time: 0, 'geo.city': 0 }, withDropped),
     };
     const dv = this.deletionVector(id, generation);
     return {
@@ -217,7 +194,12 @@ export class TableGenerator {
       this.live.remove(id);
     };
     const last = version === total;
-    if (last || this.live.count < 20 || roll < 0.7) {
+    const schemaChange = this.schemaChange(version);
+    if (schemaChange) {
+      operation = schemaChange;
+      blind = false;
+      actions.push({ kind: 'metaData', metaData: this.metadata });
+    } else if (last || this.live.count < 20 || roll < 0.7) {
       // Append; the last version lands exactly on the target.
       let adds = last ? need : Math.max(1, Math.round((need / remaining) * (0.5 + this.random())));
       if (last && need < 0) {
@@ -266,6 +248,18 @@ export class TableGenerator {
     return actions;
   }
 
+  /** A rename or drop due at `version` (a column-mapping table): the operation's name, after moving the metadata on. */
+  private schemaChange(version: number): string | undefined {
+    const mapping = this.columnMapping;
+    if (mapping?.renameAt === version) this.columns.rename();
+    else if (mapping?.dropAt === version) {
+      this.columns.drop();
+      this.firstIdAfterDrop = this.nextId;
+    } else return undefined;
+    this.metadata = { ...this.metadata, schemaString: this.columns.schemaString(), partitionColumns: this.columns.partitionColumns };
+    return mapping.renameAt === version ? 'RENAME COLUMN' : 'DROP COLUMN';
+  }
+
   get liveCount(): number {
     return this.live.count;
   }
@@ -283,6 +277,14 @@ export class TableGenerator {
       yield { kind: 'add', add: this.add(id, this.dvGeneration[id] ?? 0, false) };
     }
   }
+}
+
+function protocolOf(deletionVectors: boolean, columnMapping: boolean): ProtocolAction {
+  if (deletionVectors) {
+    const features = columnMapping ? ['columnMapping', 'deletionVectors'] : ['deletionVectors'];
+    return { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: features, writerFeatures: features };
+  }
+  return columnMapping ? { minReaderVersion: 2, minWriterVersion: 5 } : { minReaderVersion: 1, minWriterVersion: 2 };
 }
 
 function uuidFrom(seed: number, a: number, b: number): string {
