@@ -19,7 +19,7 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
 import {
-  bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshJobName, refreshJobOptions, type RefreshJobData,
+  bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
@@ -60,6 +60,7 @@ export class RefreshWorker {
       ...bullOptions(config, 'deltameta-refresher-worker'),
       concurrency: config.pipeline.refreshConcurrency,
       autorun: false,
+      settings: { backoffStrategy: refreshBackoffStrategy },
     });
     this.maintenanceWorker = new Worker(config.pipeline.maintenanceQueue, (job) => this.maintain(job), {
       ...bullOptions(config, 'deltameta-refresher-maintenance-worker'),
@@ -252,7 +253,7 @@ export class RefreshWorker {
   }
 }
 
-/** When BullMQ runs a failed job again (its exponential backoff: delay · 2^(attempt − 1)); undefined after the last attempt. */
+/** When BullMQ runs a failed job again (refreshRetryDelayMs for the jobs this pipeline enqueues); undefined after the last attempt. */
 function retryDelayMs(job: Job): number | undefined {
   const attempt = job.attemptsMade + 1;
   if (attempt >= (job.opts.attempts ?? 1)) return undefined;
@@ -260,5 +261,6 @@ function retryDelayMs(job: Job): number | undefined {
   if (backoff === undefined) return 0;
   if (typeof backoff === 'number') return backoff;
   const delay = backoff.delay ?? 0;
-  return backoff.type === 'exponential' ? Math.round(delay * 2 ** (attempt - 1)) : delay;
+  if (backoff.type === 'exponential') return Math.round(delay * 2 ** (attempt - 1));
+  return backoff.type === 'fixed' ? delay : refreshRetryDelayMs(attempt);
 }

@@ -16,7 +16,7 @@ export { ensureCommitTopics } from './topics.ts';
 export { redisKeys, summaryTtlSeconds, type RedisKeys } from './redis-keys.ts';
 export { HeadPointers, type DropAnnouncement, type Head, type HeadAnnouncement } from './head-pointers.ts';
 export {
-  bullOptions, maintenanceJobs, maintenanceQueue, redisConnectionOptions, refreshDeduplicationId, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData,
+  bullOptions, maintenanceJobs, maintenanceQueue, redisConnectionOptions, refreshBackoffStrategy, refreshDeduplicationId, refreshJobName, refreshJobOptions, refreshQueue, refreshRetry, refreshRetryDelayMs, type RefreshJobData,
 } from './queues.ts';
 export {
   lockFilePages, lockFilePagesSession, lockImport, lockMigrations, lockNamespaces, lockTableState, unlockFilePagesSession, unlockMigrations,

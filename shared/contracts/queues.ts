@@ -26,13 +26,35 @@ export function refreshDeduplicationId(table: string): string {
 /** The scheduled jobs of the maintenance queue, by name. */
 export const maintenanceJobs = { views: 'refresh-views', retention: 'file-index-retention', catchUp: 'catch-up' } as const;
 
+/**
+ * A failing refresh (a quarantined table) is retried for as long as it fails:
+ * exponential from 200 ms, capped at a minute, with no last attempt. A last
+ * attempt would release the job's deduplication key, and the next catch-up
+ * would enqueue a fresh job whose backoff starts again at 200 ms; a delayed
+ * retry keeps holding the key, so events and catch-ups add nothing meanwhile.
+ * The retry delays are computed by the refresher's workers (refreshBackoffStrategy).
+ */
+export const refreshRetry = { type: 'deltameta-refresh', firstDelayMs: 200, maxDelayMs: 60_000, attempts: 1_000_000_000 } as const;
+
+/** The delay before retry number `attemptsMade` (1 = after the first failure): 200 ms · 2^(n − 1), at most refreshRetry.maxDelayMs. */
+export function refreshRetryDelayMs(attemptsMade: number): number {
+  const exponent = Math.min(Math.max(0, attemptsMade - 1), 30);
+  return Math.min(refreshRetry.maxDelayMs, refreshRetry.firstDelayMs * 2 ** exponent);
+}
+
+/** BullMQ's custom backoff strategy for refresh jobs (Worker settings.backoffStrategy). */
+export function refreshBackoffStrategy(attemptsMade: number, type?: string): number {
+  if (type !== refreshRetry.type) throw new Error(`refresh jobs use the "${refreshRetry.type}" backoff, not "${type}"`);
+  return refreshRetryDelayMs(attemptsMade);
+}
+
 export function refreshJobOptions(table: string): JobsOptions {
   return {
     // One waiting or running job per table: later events for it are dropped
     // until the running job removes the key (see services/refresher).
     deduplication: { id: refreshDeduplicationId(table) },
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 200 },
+    attempts: refreshRetry.attempts,
+    backoff: { type: refreshRetry.type },
     removeOnComplete: true,
     removeOnFail: 1000,
   };

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config/index.ts';
-import { maintenanceQueue, refreshJobName, refreshJobOptions, refreshQueue, type RefreshJobData } from '../../shared/contracts/index.ts';
+import { maintenanceQueue, refreshJobName, refreshJobOptions, refreshQueue, refreshRetry, type RefreshJobData } from '../../shared/contracts/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
@@ -112,6 +112,12 @@ describeWithEnv('refresh quarantine', (env) => {
     expect(alert?.version).to.equal(1);
     expect(alert?.err?.message).to.match(/check constraint/);
     expect(await mvVersion('bad_t')).to.equal(0);
+
+    // A catch-up meanwhile adds nothing: the delayed retry holds the table's deduplication key and has no
+    // last attempt, so its backoff goes on (capped) instead of restarting with a fresh job.
+    expect(await worker.catchUp()).to.be.at.least(1);
+    const pending = (await queues.refreshQueue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((job) => job.data.table === 'bad_t');
+    expect(pending.map((job) => job.opts.attempts)).to.deep.equal([refreshRetry.attempts]);
 
     // Meanwhile good_t's commits are refreshed at normal latency, each one.
     for (let version = 1; version <= 3; version++) {
