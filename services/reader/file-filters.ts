@@ -13,6 +13,11 @@
  *   everything else compares as text in code point order (ISO dates and
  *   timestamps order correctly as text). `<col>` may be a dotted path into
  *   nested columns.
+ *
+ * Clients name columns logically; with column mapping the stored keys are
+ * physical names, and column-filters.ts translates the parsed filters by the
+ * metaData of the version answered before either implementation here sees
+ * them (so both match the keys exactly as the log stores them).
  */
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { compareCodePoints, type AddAction } from '../../shared/delta/index.ts';
