@@ -12,3 +12,8 @@ export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './pa
 export { generateTable, type GenerateOptions, type GenerateResult } from './generate.ts';
 export { TableGenerator, type TableGeneratorOptions } from './table-generator.ts';
 export { columnMappingMode, columnNames, physicalColumnName, type ColumnMappingMode, type ColumnNames } from './column-mapping.ts';
+export {
+  checkMetadataFeatures, checkProtocolAction, checkReadable, checkWritable, metadataFeatureUses, readerFeatures, supportedFeatures,
+  tableFeatureByName, tableFeatures, writerFeatures, type FeatureKind, type TableFeatureSupport,
+} from './table-features.ts';
+export { checkCommitFeatures, type CommitFeaturesInput } from './commit-features.ts';

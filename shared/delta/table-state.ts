@@ -12,6 +12,15 @@ import {
 } from './actions.ts';
 import { columnNames } from './column-mapping.ts';
 import { compareCodePoints } from './order.ts';
+import { checkMetadataFeatures, checkProtocolAction, checkReadable } from './table-features.ts';
+
+/**
+ * The protocol action of the version a metaData action belongs to, noted by
+ * checkOneVersion: a version's actions are a set, so a metaData that turns a
+ * feature on is checked against the protocol of its own version, whichever
+ * of the two comes first in the file.
+ */
+const protocolOfVersion = new WeakMap<MetadataAction, ProtocolAction>();
 
 export interface LocatedAction {
   readonly action: Action;
@@ -36,6 +45,9 @@ export class TableState {
    */
   private deferredPartitionChecks: Map<string, { partitionValues: Record<string, string | null>; file: string; line: number | undefined }> | undefined;
 
+  /** A checkpoint's metaData, checked against its protocol once both are read (rows come in any order). */
+  private deferredFeatureCheck: { metadata: MetadataAction; file: string; line: number | undefined } | undefined;
+
   /** With trackFiles false only metadata, protocol, txns and domains are kept (validation during imports). */
   constructor(private readonly trackFiles = true) {}
 
@@ -47,6 +59,9 @@ export class TableState {
     const deferred = this.deferredPartitionChecks;
     this.deferredPartitionChecks = undefined;
     for (const { partitionValues, file, line } of deferred?.values() ?? []) checkPartitionValues(partitionValues, this.metadata, file, line);
+    const features = this.deferredFeatureCheck;
+    this.deferredFeatureCheck = undefined;
+    if (features && this.protocol) checkMetadataFeatures(features.metadata, this.protocol, features.file, features.line);
   }
 
   /** Applies one action in log order; checks what the log must not contradict. */
@@ -72,11 +87,23 @@ export class TableState {
         this.tombstones.set(key, action.remove);
         break;
       }
-      case 'metaData':
+      case 'metaData': {
         checkMetadata(action.metaData, file, line);
+        if (this.deferredPartitionChecks) {
+          this.deferredFeatureCheck = { metadata: action.metaData, file, line };
+        } else {
+          // Unknown protocol (a sync import that starts from stored metadata only): nothing to check against.
+          const protocol = protocolOfVersion.get(action.metaData) ?? this.protocol;
+          if (protocol) checkMetadataFeatures(action.metaData, protocol, file, line);
+        }
         this.metadata = action.metaData;
         break;
+      }
       case 'protocol':
+        // A checkpoint restates the protocol of its version: there is nothing it could drop.
+        // Unsupported first: a future protocol is named as such, not as malformed.
+        checkReadable(action.protocol, file);
+        checkProtocolAction(action.protocol, this.deferredPartitionChecks ? undefined : this.protocol, file, line);
         this.protocol = action.protocol;
         break;
       case 'txn':
@@ -127,7 +154,9 @@ export function checkOneVersion(actions: readonly LocatedAction[], file: string)
   const seen = new Set<string>();
   let metadata = 0;
   let protocol = 0;
+  const versionProtocol = actions.find(({ action }) => action.kind === 'protocol')?.action;
   for (const { action, line } of actions) {
+    if (action.kind === 'metaData' && versionProtocol?.kind === 'protocol') protocolOfVersion.set(action.metaData, versionProtocol.protocol);
     if (action.kind === 'metaData' && ++metadata > 1) throw new LogFormatError(file, line, 'a second metaData action in one version');
     if (action.kind === 'protocol' && ++protocol > 1) throw new LogFormatError(file, line, 'a second protocol action in one version');
     if (action.kind === 'add' || action.kind === 'remove') {

@@ -98,6 +98,24 @@ export class BadRequestError extends DeltametaError {
   }
 }
 
+/**
+ * Thrown when a table uses a Delta table feature deltameta does not
+ * implement for what is asked (reading: import, replay, snapshot; writing:
+ * commit): names every such feature. The table is fine; deltameta is not
+ * the client for it (docs/delta-log.md, "Table features").
+ */
+export class UnsupportedFeatureError extends DeltametaError {
+  readonly features: readonly string[];
+  readonly access: 'read' | 'write';
+  readonly where: string;
+  constructor(where: string, access: 'read' | 'write', features: readonly string[], reason: string) {
+    super('BAD_INPUT', `${where}: deltameta does not support ${access === 'read' ? 'reading' : 'writing'} table feature${features.length === 1 ? '' : 's'} ${features.join(', ')}: ${reason}`);
+    this.features = features;
+    this.access = access;
+    this.where = where;
+  }
+}
+
 /** Thrown when a table, or a version of it, does not exist. */
 export class NotFoundError extends DeltametaError {
   constructor(message: string) {
