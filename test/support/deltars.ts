@@ -43,6 +43,7 @@ const requirementsFile = path.join(projectRoot, 'infra', 'python', 'requirements
 /** Holds the sha256 of the requirements last installed completely. */
 const markerFile = path.join(venvDir, '.deltameta-requirements.sha256');
 const script = path.join(projectRoot, 'test', 'reference', 'deltars.py');
+const parityScript = path.join(projectRoot, 'test', 'reference', 'deltars_parity.py');
 
 let venvReady: Promise<string> | undefined;
 
@@ -135,12 +136,13 @@ function runToStderr(command: string, args: readonly string[]): Promise<void> {
 
 const execFileAsync = promisify(execFile);
 
-/** Runs one subcommand of deltars.py and returns its parsed JSON stdout. */
-async function runReference(args: readonly string[]): Promise<unknown> {
+/** Runs one subcommand of deltars.py (or another reference script) and returns its parsed JSON stdout. */
+async function runReference(args: readonly string[], scriptPath: string = script): Promise<unknown> {
   const python = await ensureDeltaRs();
+  const name = path.basename(scriptPath);
   let stdout: string;
   try {
-    ({ stdout } = await execFileAsync(python, [script, ...args], {
+    ({ stdout } = await execFileAsync(python, [scriptPath, ...args], {
       cwd: projectRoot,
       encoding: 'utf8',
       // all-versions of a long table lists every file of every version.
@@ -149,12 +151,12 @@ async function runReference(args: readonly string[]): Promise<unknown> {
   } catch (error) {
     const stderr = error instanceof Error && 'stderr' in error && typeof error.stderr === 'string' ? error.stderr.trimEnd() : '';
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new Error(`delta-rs reference \`deltars.py ${args.join(' ')}\` failed: ${reason}\n${stderr}`, { cause: error });
+    throw new Error(`delta-rs reference \`${name} ${args.join(' ')}\` failed: ${reason}\n${stderr}`, { cause: error });
   }
   try {
     return JSON.parse(stdout) as unknown;
   } catch (error) {
-    throw new Error(`delta-rs reference \`deltars.py ${args.join(' ')}\` printed no JSON: ${stdout.slice(0, 500)}`, { cause: error });
+    throw new Error(`delta-rs reference \`${name} ${args.join(' ')}\` printed no JSON: ${stdout.slice(0, 500)}`, { cause: error });
   }
 }
 
@@ -268,4 +270,50 @@ export async function deltaRsWriteDeletionVectorFiles(tableDir: string): Promise
   return z
     .array(z.object({ descriptor, firstDeletedRow: z.number().int().nonnegative() }))
     .parse(await runReference(['write-dv-files', tableDir]));
+}
+
+/** The kinds of table deltars_parity.py writes with delta-rs's own operations (its docstring says what each holds). */
+export const deltaRsParityKinds = [
+  'column-mapping-name',
+  'column-mapping-id',
+  'deletion-vectors',
+  'v2-checkpoint',
+  'concurrent',
+  'schema-evolution',
+  'feature-protocols',
+  'in-commit-timestamps',
+  'tied-times',
+] as const;
+export type DeltaRsParityKind = (typeof deltaRsParityKinds)[number];
+
+const parityTableSchema = z.object({
+  versions: z.number().int().positive(),
+  /** each version's commit file modification time (ms), as the writer set it */
+  commitTimes: z.array(z.number().int()),
+  /** what the writer observed: refusals, conflicts, ICT values (`ict`: version → ms, `enabledAt`) */
+  notes: z.record(z.string(), jsonValue),
+});
+export type DeltaRsParityTable = z.infer<typeof parityTableSchema>;
+
+/** Writes one kind of table with delta-rs (test/reference/deltars_parity.py); commit file times are set to a fixed clock. */
+export async function deltaRsWriteParityTable(tableDir: string, kind: DeltaRsParityKind): Promise<DeltaRsParityTable> {
+  const written = parityTableSchema.parse(await runReference(['write', kind, tableDir], parityScript));
+  if (written.commitTimes.length !== written.versions) throw new Error(`${kind}: ${written.commitTimes.length} commit times for ${written.versions} versions`);
+  return written;
+}
+
+/**
+ * delta-rs's time travel by timestamp: per timestamp (ms since the epoch)
+ * the version `load_as_version(datetime)` loads, or null where it refuses.
+ * delta-rs 1.6 reads commit file times only, ICT or not, and does not make
+ * them increasing (see deltars-parity.test.ts for where that differs from Spark).
+ */
+export async function deltaRsTravel(tableDir: string, timestampsMs: readonly number[]): Promise<(number | null)[]> {
+  if (timestampsMs.length === 0) return [];
+  for (const ms of timestampsMs) if (!Number.isSafeInteger(ms)) throw new RangeError(`not a timestamp in ms: ${ms}`);
+  const answers = z
+    .array(z.number().int().nonnegative().nullable())
+    .parse(await runReference(['travel', tableDir, '--at', ...timestampsMs.map(String)], parityScript));
+  if (answers.length !== timestampsMs.length) throw new Error(`delta-rs answered ${answers.length} of ${timestampsMs.length} timestamps`);
+  return answers;
 }
