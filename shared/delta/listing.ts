@@ -23,6 +23,14 @@ export interface CompactionFile {
   readonly file: string;
 }
 
+/** A checkpoint a reader must not use (PROTOCOL.md: an incomplete multi-part checkpoint), or found unreadable. */
+export interface UnusableCheckpoint {
+  readonly version: number;
+  /** the file that is missing or damaged */
+  readonly file: string;
+  readonly reason: string;
+}
+
 export interface LastCheckpointHint {
   readonly version: number;
   readonly parts?: number;
@@ -35,6 +43,8 @@ export interface LogListing {
   readonly commits: ReadonlyMap<number, string>;
   /** complete checkpoints, newest first */
   readonly checkpoints: readonly CheckpointFiles[];
+  /** checkpoints left out (incomplete, or unreadable once read), newest first: readers fall back past them and say so */
+  readonly unusableCheckpoints: readonly UnusableCheckpoint[];
   readonly compactions: readonly CompactionFile[];
   readonly lastCheckpoint: LastCheckpointHint | undefined;
   /** newest version with a commit file (or a checkpoint when there is no later commit) */
@@ -94,28 +104,31 @@ export async function listLog(tableDir: string, limits: InputLimits = defaultInp
     // Several V2 checkpoints of one version are equivalent; take one deterministically.
     checkpoints.push({ version, kind: 'v2', files: [files.sort()[0] as string] });
   }
+  const unusableCheckpoints: UnusableCheckpoint[] = [];
   for (const [version, byTotal] of multipart) {
     for (const [total, parts] of byTotal) {
       const present = new Set(parts.map((part) => part.part));
       const missing = Array.from({ length: total }, (_, index) => index + 1).filter((part) => !present.has(part));
       if (missing.length > 0) {
-        // A reader may not use an incomplete checkpoint. Skipping it silently
-        // would hide a damaged log when it is the one _last_checkpoint names.
+        // A reader may not use an incomplete checkpoint (a writer died halfway, or a part was lost): Spark skips it for an
+        // older complete one or the commits. It is recorded, not dropped, so the fallback is reported and, when
+        // nothing older can rebuild the table, the error names the missing part.
         const missingName = `${String(version).padStart(20, '0')}.checkpoint.${String(missing[0]).padStart(10, '0')}.${String(total).padStart(10, '0')}.parquet`;
-        if (lastCheckpoint?.version === version || !classic.has(version)) {
-          throw new LogFormatError(path.join(logDir, missingName), undefined, `multi-part checkpoint ${version} is missing part ${missing[0]} of ${total}`);
-        }
+        unusableCheckpoints.push({ version, file: path.join(logDir, missingName), reason: `multi-part checkpoint ${version} is missing part ${missing[0]} of ${total}` });
         continue;
       }
       checkpoints.push({ version, kind: 'multipart', files: parts.sort((a, b) => a.part - b.part).map((part) => part.file) });
     }
   }
   checkpoints.sort((a, b) => b.version - a.version);
+  // A complete checkpoint of the same version makes an incomplete one irrelevant.
+  const unusable = unusableCheckpoints.filter((skipped) => !checkpoints.some((checkpoint) => checkpoint.version === skipped.version));
+  unusable.sort((a, b) => b.version - a.version);
   const newestCommit = Math.max(-1, ...commits.keys());
   const newestCheckpoint = checkpoints[0]?.version ?? -1;
   const latestVersion = Math.max(newestCommit, newestCheckpoint);
   if (latestVersion < 0) throw new LogFormatError(logDir, undefined, 'no commit or checkpoint files: not a Delta table');
-  return { tableDir, logDir, commits, checkpoints, compactions, lastCheckpoint, latestVersion };
+  return { tableDir, logDir, commits, checkpoints, unusableCheckpoints: unusable, compactions, lastCheckpoint, latestVersion };
 }
 
 async function readLastCheckpoint(logDir: string): Promise<LastCheckpointHint | undefined> {

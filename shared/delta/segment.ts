@@ -30,6 +30,11 @@ export function buildSegment(listing: LogListing, version: number, options: { st
   const checkpoint = options.startAfter === undefined ? listing.checkpoints.find((candidate) => candidate.version <= version) : undefined;
   let next = options.startAfter !== undefined ? options.startAfter + 1 : checkpoint ? checkpoint.version + 1 : 0;
   if (!checkpoint && options.startAfter === undefined && !listing.commits.has(0)) {
+    // With a skipped checkpoint in the way, that checkpoint is the real problem: name its file and why.
+    const skipped = listing.unusableCheckpoints.find((candidate) => candidate.version <= version);
+    if (skipped) {
+      throw new LogFormatError(skipped.file, undefined, `${skipped.reason}; no older complete checkpoint or version 0 commit is left to rebuild version ${version} from`);
+    }
     throw new VersionGoneError(listing.tableDir, version, oldestReconstructableVersion(listing));
   }
   const steps: SegmentStep[] = [];

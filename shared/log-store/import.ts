@@ -11,12 +11,18 @@ import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint, readJsonActions,
-  TableState, versionTimestamps, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction,
+  TableState, versionTimestamps, type CheckpointFiles, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction,
+  type ReplayOptions,
 } from '../delta/index.ts';
 import { LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
 import { emptySummary, RowBatch } from './rows.ts';
-import { checkTableName, findTable } from './tables.ts';
+import { checkTableName, findTable, type TableRow } from './tables.ts';
+
+// Named by shared/delta (checkpoint-read.ts, version-timestamps.ts) but not exported from its index.ts.
+type OnLogWarning = NonNullable<ReplayOptions['onWarning']>;
+type LogWarning = Parameters<OnLogWarning>[0];
+type FileTimeline = Awaited<ReturnType<typeof versionTimestamps>>;
 
 export interface ImportOptions {
   /** Import every version the log retains, not just the newest checkpoint and its tail. */
@@ -26,6 +32,8 @@ export interface ImportOptions {
   readonly onProgress?: (progress: ImportProgress) => void;
   /** Limits on what the log may hold (shared/delta input-limits.ts); the defaults where not given. */
   readonly limits?: Partial<InputLimits>;
+  /** Told about each checkpoint skipped for an older base (default: a line on stderr). */
+  readonly onWarning?: OnLogWarning;
 }
 
 export interface ImportProgress {
@@ -43,58 +51,89 @@ export interface ImportResult {
   readonly rows: number;
 }
 
+/** What one import attempt works from: the folder's log, its versions' times, the options. */
+interface ImportInput {
+  readonly listing: LogListing;
+  readonly timeline: FileTimeline;
+  readonly options: ImportOptions;
+  readonly limits: InputLimits;
+}
 
 export async function importTable(pool: Pool, tableDir: string, tableName: string, options: ImportOptions = {}): Promise<ImportResult> {
   checkTableName(tableName);
   const limits = inputLimits(options.limits);
   const listing = await listLog(tableDir, limits);
-  const timestamps = await versionTimestamps(listing);
+  const timeline = await versionTimestamps(listing, { limits });
   return inTransaction(pool, async (client) => {
     // Two imports of one table name must not interleave (creation or sync).
     await lockImport(client, tableName);
-    return importInTransaction(client, listing, timestamps, tableName, options, limits);
+    const existing = await findTable(client, tableName, { forUpdate: true });
+    if (existing) return syncInTransaction(client, existing, { listing, timeline, options, limits });
+    return createInTransaction(client, tableName, { listing, timeline, options, limits });
   });
 }
 
-async function importInTransaction(
-  client: PoolClient,
-  listing: LogListing,
-  timestamps: ReadonlyMap<number, number>,
-  tableName: string,
-  options: ImportOptions,
-  limits: InputLimits,
-): Promise<ImportResult> {
-  const existing = await findTable(client, tableName, { forUpdate: true });
-  const batchRows = options.batchRows ?? 50_000;
-  let segment: LogSegment;
-  let tableId: number;
-  const validator = new TableState(false);
-  let lastTimestamp = -Infinity;
-
-  if (existing) {
-    // Before anything else (even "nothing new"): appending another table's versions would corrupt this one.
-    await checkSameTable(client, existing, listing, limits);
-    if (existing.headVersion >= listing.latestVersion) {
-      return { tableId: existing.tableId, created: false, fromVersion: existing.headVersion + 1, toVersion: existing.headVersion, rows: 0 };
+/**
+ * A new table from its base (chooseBase). A base checkpoint found unreadable
+ * mid-import is rolled back to the savepoint and the import starts again
+ * from the next older base, as a replay falls back; the fallback is reported.
+ */
+async function createInTransaction(client: PoolClient, tableName: string, input: ImportInput): Promise<ImportResult> {
+  let listing = input.listing;
+  for (;;) {
+    const segment = chooseBase(listing, input.options.history === true);
+    await client.query('SAVEPOINT import_base');
+    try {
+      const logStart = segment.checkpoint?.version ?? 0;
+      const { rows } = await client.query<{ table_id: number }>(
+        'INSERT INTO deltameta.delta_table (name, location, log_start_version) VALUES ($1, $2, $3) RETURNING table_id',
+        [tableName, realpathSync(listing.tableDir), logStart],
+      );
+      const tableId = (rows[0] as { table_id: number }).table_id;
+      const result = await writeVersions(client, tableId, segment, new TableState(false), -Infinity, { ...input, listing });
+      reportSkippedCheckpoints(listing, segment.checkpoint?.version ?? -1, input.options.onWarning);
+      return { ...result, created: true };
+    } catch (error) {
+      const unreadable = unreadableCheckpointOf(error);
+      if (!unreadable || unreadable.checkpoint.version !== segment.checkpoint?.version) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT import_base');
+      listing = withoutCheckpoint(listing, unreadable);
     }
-    tableId = existing.tableId;
-    segment = buildSegment(listing, listing.latestVersion, { startAfter: existing.headVersion });
-    if (segment.steps.some((step) => step.kind === 'compaction')) {
-      throw new LogFormatError(listing.logDir, undefined, `versions after ${existing.headVersion} survive only in a compaction file; sync needs the commit files (re-import under a new name)`);
-    }
-    const state = await loadValidationState(client, tableId, existing.headVersion);
-    validator.metadata = state.metadata;
-    lastTimestamp = state.timestampMs;
-  } else {
-    segment = chooseBase(listing, options.history === true);
-    const logStart = segment.checkpoint?.version ?? 0;
-    const { rows } = await client.query<{ table_id: number }>(
-      'INSERT INTO deltameta.delta_table (name, location, log_start_version) VALUES ($1, $2, $3) RETURNING table_id',
-      [tableName, realpathSync(listing.tableDir), logStart],
-    );
-    tableId = (rows[0] as { table_id: number }).table_id;
   }
+}
 
+/** New versions of a table already imported, after checking the folder is its own (import-identity.ts). */
+async function syncInTransaction(client: PoolClient, existing: TableRow, input: ImportInput): Promise<ImportResult> {
+  const { listing, limits } = input;
+  // Before anything else (even "nothing new"): appending another table's versions would corrupt this one.
+  await checkSameTable(client, existing, listing, limits);
+  if (existing.headVersion >= listing.latestVersion) {
+    return { tableId: existing.tableId, created: false, fromVersion: existing.headVersion + 1, toVersion: existing.headVersion, rows: 0 };
+  }
+  const segment = buildSegment(listing, listing.latestVersion, { startAfter: existing.headVersion });
+  if (segment.steps.some((step) => step.kind === 'compaction')) {
+    throw new LogFormatError(listing.logDir, undefined, `versions after ${existing.headVersion} survive only in a compaction file; sync needs the commit files (re-import under a new name)`);
+  }
+  const state = await loadValidationState(client, existing.tableId, existing.headVersion);
+  const validator = new TableState(false);
+  validator.metadata = state.metadata;
+  return writeVersions(client, existing.tableId, segment, validator, state.timestampMs, input);
+}
+
+/**
+ * COPYs a segment's versions (its checkpoint as one version of state rows,
+ * then each commit). `lastTimestamp`: the stored head's time, below every
+ * new file-timed version's.
+ */
+async function writeVersions(
+  client: PoolClient,
+  tableId: number,
+  segment: LogSegment,
+  validator: TableState,
+  lastTimestamp: number,
+  { listing, timeline, options, limits }: ImportInput,
+): Promise<ImportResult> {
+  const batchRows = options.batchRows ?? 50_000;
   const batch = new RowBatch(tableId);
   // One COPY in flight while the next batch is parsed.
   let copying: Promise<void> = Promise.resolve();
@@ -107,64 +146,116 @@ async function importInTransaction(
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
   const progress = (): void => options.onProgress?.({ stepsDone, stepsTotal, rows: batch.totalRows });
+  let lastFileTime = lastTimestamp;
   const timestampOf = (version: number): number => {
-    // Versions already in the database keep theirs; new ones must come after them.
-    const timestamp = Math.max(timestamps.get(version) ?? Date.now(), lastTimestamp + 1);
-    lastTimestamp = timestamp;
+    const known = timeline.timestamps.get(version);
+    // In-commit timestamps are the versions' times exactly: never adjusted, whatever the file times before them were.
+    if (known !== undefined && timeline.inCommitTimestampsFrom !== undefined && version >= timeline.inCommitTimestampsFrom) return known;
+    // File times: versions already in the database keep theirs; new ones must come after them.
+    const timestamp = Math.max(known ?? Date.now(), lastFileTime + 1);
+    lastFileTime = timestamp;
     return timestamp;
   };
   let fromVersion: number | undefined;
 
-  if (segment.checkpoint) {
-    const version = segment.checkpoint.version;
-    fromVersion = version;
-    // The state at the base version: from the checkpoint, or from the checkpoint plus compaction files.
-    const summary = emptySummary();
-    let ordinal = 0;
-    const base = segment.steps.filter((step) => step.kind === 'compaction');
-    if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
-    validator.beginCheckpoint();
-    for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
-      validator.apply(located);
-      batch.addAction(version, ordinal++, located.action, summary);
+  try {
+    if (segment.checkpoint) {
+      const version = segment.checkpoint.version;
+      fromVersion = version;
+      // The state at the base version: from the checkpoint, or from the checkpoint plus compaction files.
+      const summary = emptySummary();
+      let ordinal = 0;
+      const base = segment.steps.filter((step) => step.kind === 'compaction');
+      if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
+      validator.beginCheckpoint();
+      for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
+        validator.apply(located);
+        batch.addAction(version, ordinal++, located.action, summary);
+        if (batch.size >= batchRows) {
+          await flushInBackground();
+          progress();
+        }
+      }
+      validator.endCheckpoint();
+      // The version's own commitInfo (its in-commit timestamp, its operation) is kept when its commit file is: export
+      // writes it back beside the checkpoint, where a reader timing versions by in-commit timestamps looks for it.
+      const commitInfo = await commitInfoOf(listing, version, limits);
+      batch.addCommit({ version, timestampMs: timestampOf(version), commitInfo, commitInfoOrdinal: commitInfo ? 0 : undefined, isCheckpoint: true }, summary);
+      stepsDone++;
+    }
+
+    for (const step of segment.steps) {
+      if (step.kind !== 'commit') throw new LogFormatError(step.file, undefined, 'compaction files can be replayed but not imported version by version');
+      fromVersion ??= step.version;
+      const actions = await readJsonActions(step.file, limits);
+      if (step.version === 0) checkFirstVersion(actions, step.file);
+      checkOneVersion(actions, step.file);
+      const summary = emptySummary();
+      let commitInfo: CommitInfo | undefined;
+      let commitInfoOrdinal: number | undefined;
+      actions.forEach((located, ordinal) => {
+        validator.apply(located);
+        if (located.action.kind === 'commitInfo') {
+          commitInfo = located.action.commitInfo;
+          commitInfoOrdinal = ordinal;
+        }
+        batch.addAction(step.version, ordinal, located.action, summary);
+      });
+      batch.addCommit({ version: step.version, timestampMs: timestampOf(step.version), commitInfo, commitInfoOrdinal, isCheckpoint: false }, summary);
+      stepsDone++;
       if (batch.size >= batchRows) {
         await flushInBackground();
         progress();
       }
     }
-    validator.endCheckpoint();
-    batch.addCommit({ version, timestampMs: timestampOf(version), commitInfo: undefined, commitInfoOrdinal: undefined, isCheckpoint: true }, summary);
-    stepsDone++;
-  }
-
-  for (const step of segment.steps) {
-    if (step.kind !== 'commit') throw new LogFormatError(step.file, undefined, 'compaction files can be replayed but not imported version by version');
-    fromVersion ??= step.version;
-    const actions = await readJsonActions(step.file, limits);
-    if (step.version === 0) checkFirstVersion(actions, step.file);
-    checkOneVersion(actions, step.file);
-    const summary = emptySummary();
-    let commitInfo: CommitInfo | undefined;
-    let commitInfoOrdinal: number | undefined;
-    actions.forEach((located, ordinal) => {
-      validator.apply(located);
-      if (located.action.kind === 'commitInfo') {
-        commitInfo = located.action.commitInfo;
-        commitInfoOrdinal = ordinal;
-      }
-      batch.addAction(step.version, ordinal, located.action, summary);
-    });
-    batch.addCommit({ version: step.version, timestampMs: timestampOf(step.version), commitInfo, commitInfoOrdinal, isCheckpoint: false }, summary);
-    stepsDone++;
-    if (batch.size >= batchRows) {
-      await flushInBackground();
-      progress();
-    }
+  } catch (error) {
+    // A COPY still running would interleave with the caller's rollback on this connection.
+    await copying.catch(() => undefined);
+    throw error;
   }
   await copying;
   await batch.flush(client);
   progress();
-  return { tableId, created: !existing, fromVersion: fromVersion ?? 0, toVersion: segment.version, rows: batch.totalRows };
+  return { tableId, created: false, fromVersion: fromVersion ?? 0, toVersion: segment.version, rows: batch.totalRows };
+}
+
+/** The commitInfo of a version's commit file, when the file is there and has one. */
+async function commitInfoOf(listing: LogListing, version: number, limits: InputLimits): Promise<CommitInfo | undefined> {
+  const file = listing.commits.get(version);
+  if (!file) return undefined;
+  const found = (await readJsonActions(file, limits)).find(({ action }) => action.kind === 'commitInfo')?.action;
+  return found?.kind === 'commitInfo' ? found.commitInfo : undefined;
+}
+
+/*
+ * The checkpoint fallback of shared/delta's checkpoint-read.ts, by its error's name and shape:
+ * CheckpointUnreadableError is not exported from shared/delta's index.ts yet.
+ */
+interface UnreadableCheckpoint {
+  readonly checkpoint: CheckpointFiles;
+  readonly reason: string;
+  readonly file: string;
+}
+
+function unreadableCheckpointOf(error: unknown): UnreadableCheckpoint | undefined {
+  return error instanceof LogFormatError && error.name === 'CheckpointUnreadableError' ? (error as LogFormatError & UnreadableCheckpoint) : undefined;
+}
+
+function withoutCheckpoint(listing: LogListing, unreadable: UnreadableCheckpoint): LogListing {
+  return {
+    ...listing,
+    checkpoints: listing.checkpoints.filter((candidate) => candidate !== unreadable.checkpoint),
+    unusableCheckpoints: [...listing.unusableCheckpoints, { version: unreadable.checkpoint.version, file: unreadable.file, reason: unreadable.reason }]
+      .sort((a, b) => b.version - a.version),
+  };
+}
+
+function reportSkippedCheckpoints(listing: LogListing, baseVersion: number, onWarning: OnLogWarning | undefined): void {
+  const warn = onWarning ?? ((warning: LogWarning): void => void process.stderr.write(`deltameta: warning: ${warning.file}: ${warning.message}\n`));
+  const base = baseVersion >= 0 ? `the checkpoint at version ${baseVersion}` : 'the commits from version 0';
+  for (const skipped of listing.unusableCheckpoints) {
+    if (skipped.version > baseVersion) warn({ file: skipped.file, message: `checkpoint ${skipped.version} not used (${skipped.reason}); imported from ${base} instead` });
+  }
 }
 
 /** Where a new import starts: the newest checkpoint, or with history the oldest point the log can rebuild. */

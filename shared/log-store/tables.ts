@@ -1,5 +1,6 @@
 /** Looking up tables and their versions in the log tables. */
 import type { Pool, PoolClient } from '../db/index.ts';
+import { versionAtTimestamp } from '../delta/index.ts';
 import { BadRequestError, NotFoundError, VersionGoneError } from '../errors/index.ts';
 
 type Queryable = Pool | PoolClient;
@@ -41,7 +42,35 @@ export async function requireTable(db: Queryable, name: string): Promise<TableRo
   return table;
 }
 
-/** Resolves `--version` / `--timestamp` against the log tables: the version exists and is retained. */
+// serves: delta_metadata primary key (latest at or before a version)
+const latestConfigurationSql = `
+  SELECT configuration FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1`;
+
+// serves: delta_commit_timestamp (table_id, timestamp_ms). Within one range (file times, or in-commit timestamps) times
+// increase with versions, so the newest time at or before T is the newest version. A version imported from a checkpoint
+// without its commit file has no in-commit timestamp (Spark times ICT versions by their commit files only).
+const newestAtOrBeforeSql = `
+  SELECT version, timestamp_ms FROM deltameta.delta_commit
+   WHERE table_id = $1 AND version BETWEEN $2 AND $3 AND timestamp_ms <= $4
+     AND ($5::boolean IS FALSE OR NOT (is_checkpoint AND commit_info IS NULL))
+   ORDER BY timestamp_ms DESC, version DESC LIMIT 1`;
+
+// serves: delta_commit primary key (table_id, version)
+const oldestInRangeSql = `
+  SELECT version, timestamp_ms FROM deltameta.delta_commit
+   WHERE table_id = $1 AND version BETWEEN $2 AND $3
+     AND ($4::boolean IS FALSE OR NOT (is_checkpoint AND commit_info IS NULL))
+   ORDER BY version LIMIT 1`;
+
+type TimedRow = { version: number; timestamp_ms: number };
+
+/**
+ * Resolves `--version` / `--timestamp` against the log tables: the version
+ * exists and is retained. A timestamp follows Spark's rule (shared/delta
+ * versionAtTimestamp) over `delta_commit.timestamp_ms`, which holds a
+ * version's in-commit timestamp where the table enables them and its file
+ * or commit time before that.
+ */
 export async function resolveVersion(
   db: Queryable,
   table: TableRow,
@@ -49,14 +78,22 @@ export async function resolveVersion(
 ): Promise<number> {
   let version = options.version ?? table.headVersion;
   if (options.timestampMs !== undefined) {
-    // serves: delta_commit_timestamp (table_id, timestamp_ms)
-    const { rows } = await db.query<{ version: number }>(
-      `SELECT version FROM deltameta.delta_commit WHERE table_id = $1 AND timestamp_ms <= $2 ORDER BY timestamp_ms DESC LIMIT 1`,
-      [table.tableId, options.timestampMs],
+    const { rows } = await db.query<{ configuration: Record<string, unknown> }>(latestConfigurationSql, [table.tableId, table.headVersion]);
+    const timed = (row: TimedRow | undefined): { version: number; timestampMs: number } | undefined =>
+      row ? { version: row.version, timestampMs: row.timestamp_ms } : undefined;
+    version = await versionAtTimestamp(
+      {
+        where: table.name,
+        earliestVersion: table.logStartVersion,
+        latestVersion: table.headVersion,
+        configuration: rows[0]?.configuration,
+        newestAtOrBefore: async (from, to, timestampMs, timedBy) =>
+          timed((await db.query<TimedRow>(newestAtOrBeforeSql, [table.tableId, from, to, timestampMs, timedBy === 'inCommitTimestamp'])).rows[0]),
+        oldest: async (from, to, timedBy) =>
+          timed((await db.query<TimedRow>(oldestInRangeSql, [table.tableId, from, to, timedBy === 'inCommitTimestamp'])).rows[0]),
+      },
+      options.timestampMs,
     );
-    const found = rows[0]?.version;
-    if (found === undefined) throw new NotFoundError(`${table.name}: no version at or before ${new Date(options.timestampMs).toISOString()}`);
-    version = found;
   }
   if (!Number.isInteger(version) || version < 0) throw new BadRequestError(`version must be a non-negative integer, got ${version}`);
   if (version > table.headVersion) throw new NotFoundError(`${table.name}: version ${version} does not exist (latest is ${table.headVersion})`);
