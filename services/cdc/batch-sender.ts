@@ -135,8 +135,10 @@ export class BatchSender {
   /** Publishes a batch, retrying until Kafka has it (never skipping it); false if aborted first. */
   private async publish(batch: TakenBatch<SlotRow>): Promise<boolean> {
     const retry = { maxBackoffMs: this.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.discardSignal };
+    let stillExisting = new Set<number>();
     const loaded = await withBackoff('looking up table names', async () => {
       await this.tableNames.load(batch.rows.flatMap(({ row }) => (isDropRow(row) ? [] : [row.tableId])));
+      stillExisting = await this.tableNames.existing(batch.rows.flatMap(({ row }) => (isDropRow(row) ? [row.tableId] : [])));
       return true;
     }, retry);
     if (!loaded) return false;
@@ -144,6 +146,15 @@ export class BatchSender {
     let drops = 0;
     for (const { row, commitEndLsn } of batch.rows) {
       if (isDropRow(row)) {
+        if (stillExisting.has(row.tableId)) {
+          this.options.metrics.dropMessagesRefusedTotal.inc();
+          this.options.logger.warn(
+            { table: row.table, tableId: row.tableId, lsn: bigIntToLsn(commitEndLsn) },
+            'not published: a drop message for a table that still exists (not emitted by deltameta drop)',
+          );
+          continue;
+        }
+        this.tableNames.forget(row.tableId);
         const event = dropEventFromRow(row, commitEndLsn);
         messages.push({ key: event.table, value: encodeDropEvent(event) });
         drops++;

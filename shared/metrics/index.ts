@@ -27,6 +27,11 @@ export function cdcMetrics(registry: Registry) {
     droppedTableRowsTotal: new Counter({
       name: 'deltameta_cdc_dropped_table_rows_total', help: 'delta_commit rows not published because their table was dropped before the CDC read them', registers: [registry],
     }),
+    dropMessagesRefusedTotal: new Counter({
+      name: 'deltameta_cdc_drop_messages_refused_total',
+      help: 'Drop messages in the WAL whose table still exists (not emitted by deltameta drop): not published',
+      registers: [registry],
+    }),
     dropEventsTotal: new Counter({ name: 'deltameta_cdc_drop_events_total', help: 'Table drop events published to Kafka', registers: [registry] }),
     publishDurationSeconds: new Histogram({
       name: 'deltameta_cdc_publish_duration_seconds', help: 'Time of one Kafka send (a batch of events), until acknowledged', buckets: latencyBuckets, registers: [registry],

@@ -20,9 +20,9 @@ import { CommitPublisher } from '../../services/cdc/index.ts';
 import { CommitInvalidator } from '../../services/invalidator/index.ts';
 import { projectRoot, type Config } from '../../shared/config/index.ts';
 import {
-  HeadPointers, lockTableState, redisKeys, refreshDeduplicationId, refreshQueue, type RefreshJobData,
+  HeadPointers, lockTableState, redisKeys, refreshDeduplicationId, refreshQueue, tableDropMessagePrefix, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
-import type { Pool, PoolClient } from '../../shared/db/index.ts';
+import { createPool, type Pool, type PoolClient } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
@@ -201,6 +201,27 @@ describeWithEnv('deltameta drop', (env) => {
     await commit(pool, { table: 'kept_t', readVersion: 0, actions: [add('kept-1.parquet')] });
     await eventually('kept_t head at 1', async () => (await heads.get('kept_t'))?.version === 1);
     expect(publisher.isReady()).to.equal(true);
+  });
+
+  it('does not publish a drop message for a table that still exists (any role can emit one into the WAL)', async function () {
+    this.timeout(60_000);
+    await commit(pool, { table: 'forged_t', readVersion: -1, actions: create('forged') });
+    const forgedId = await tableIdOf('forged_t');
+    await eventually('forged_t head at 0', async () => (await heads.get('forged_t'))?.version === 0);
+    // Not deltameta drop: the message alone, as the least-privileged login can emit it.
+    const asReader = createPool(env.readerUrl, { max: 1, applicationName: `test:${env.id}:forger` });
+    try {
+      await asReader.query('SELECT pg_logical_emit_message(true, $1, $2)', [tableDropMessagePrefix, JSON.stringify({ table: 'forged_t', tableId: forgedId })]);
+    } finally {
+      await asReader.end();
+    }
+    await eventually('the forged message refused', async () => (await counterValue(cdc.dropMessagesRefusedTotal)) === 1);
+    // What comes after it in the slot is published as ever, and no drop event reached subscribers or the pipeline.
+    await commit(pool, { table: 'forged_t', readVersion: 0, actions: [add('forged-1.parquet')] });
+    await eventually('forged_t head at 1', async () => (await heads.get('forged_t'))?.version === 1);
+    expect(received.filter((message) => message.key === 'forged_t').map((message) => message.value.schema))
+      .to.deep.equal(['deltameta.commit.v1', 'deltameta.commit.v1']);
+    expect(await counterValue(invalidatorStats.tablesDroppedTotal)).to.equal(1);
   });
 
   it('keeps publishing when a table row is deleted before the CDC read its commits', async function () {
