@@ -154,16 +154,38 @@ export function checkWritable(protocol: ProtocolAction, where: string): void {
   if (refused.length > 0) throw new UnsupportedFeatureError(where, 'write', refused, reasons(refused));
 }
 
+export interface ProtocolCheckOptions {
+  /**
+   * A log written by another engine is being read (import, replay). Two
+   * things its writer decided are accepted there and refused in commits:
+   * an upgrade from legacy versions to table features that lists only the
+   * implied features in use (PROTOCOL.md "Table Features for New and
+   * Existing Tables": "add only used features"; delta-rs 1.6 turns (1,2)
+   * into (3,7) [deletionVectors] without appendOnly and invariants — the
+   * metadata in force is checked against the new protocol instead), and a
+   * feature whose required companion is missing (delta-rs 1.6 adds
+   * rowTracking without domainMetadata).
+   */
+  readonly readingLog?: boolean;
+}
+
 /**
  * A protocol action as the spec allows it: reader features only at reader
  * version 3, writer features only at writer version 7, reader 3 only with
  * writer 7, every reader feature also a writer feature, a reader-writer
  * feature on both sides, required features present; and, against the
  * protocol it replaces, no feature dropped ("Clients must not remove the
- * feature from the protocol action"; Spark's DROP FEATURE is not
- * implemented, so a log that used it is refused from that version on).
+ * feature from the protocol action"; Spark's canUpgradeTo, implied legacy
+ * features included; DROP FEATURE is not implemented, so a log that used
+ * it is refused from that version on).
  */
-export function checkProtocolAction(protocol: ProtocolAction, previous: ProtocolAction | undefined, where: string, line: number | undefined): void {
+export function checkProtocolAction(
+  protocol: ProtocolAction,
+  previous: ProtocolAction | undefined,
+  where: string,
+  line: number | undefined,
+  options: ProtocolCheckOptions = {},
+): void {
   const fail = (reason: string): never => {
     throw new LogFormatError(where, line, `protocol: ${reason}`);
   };
@@ -186,11 +208,12 @@ export function checkProtocolAction(protocol: ProtocolAction, previous: Protocol
     if (writerOnly.length > 0) fail(`reader-writer features [${writerOnly.join(', ')}] must be in readerFeatures too (minReaderVersion 3)`);
   }
   const supported = supportedFeatures(protocol);
-  for (const name of supported) {
+  for (const name of options.readingLog ? [] : supported) {
     const missing = (tableFeatureByName.get(name)?.requires ?? []).filter((required) => !supported.has(required));
     if (missing.length > 0) fail(`${name} needs ${missing.join(', ')} in the protocol too`);
   }
-  if (previous) {
+  const legacyToFeatures = previous !== undefined && !usesTableFeatures(previous) && usesTableFeatures(protocol);
+  if (previous && !(options.readingLog && legacyToFeatures)) {
     const dropped = [...supportedFeatures(previous)].filter((name) => !supported.has(name));
     if (dropped.length > 0) {
       fail(`drops table feature${dropped.length === 1 ? '' : 's'} ${dropped.join(', ')} supported by the previous protocol (a feature cannot be removed by a protocol change; deltameta does not implement DROP FEATURE)`);

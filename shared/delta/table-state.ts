@@ -21,6 +21,8 @@ import { checkMetadataFeatures, checkProtocolAction, checkReadable } from './tab
  * of the two comes first in the file.
  */
 const protocolOfVersion = new WeakMap<MetadataAction, ProtocolAction>();
+/** Protocol actions whose version also carries a metaData (checked against them when it is applied). */
+const protocolsWithMetadata = new WeakSet<ProtocolAction>();
 
 export interface LocatedAction {
   readonly action: Action;
@@ -103,7 +105,11 @@ export class TableState {
         // A checkpoint restates the protocol of its version: there is nothing it could drop.
         // Unsupported first: a future protocol is named as such, not as malformed.
         checkReadable(action.protocol, file);
-        checkProtocolAction(action.protocol, this.deferredPartitionChecks ? undefined : this.protocol, file, line);
+        checkProtocolAction(action.protocol, this.deferredPartitionChecks ? undefined : this.protocol, file, line, { readingLog: true });
+        // The metadata in force must still have every feature it uses (an upgrade may leave out unused legacy ones).
+        if (this.metadata && !this.deferredPartitionChecks && !protocolsWithMetadata.has(action.protocol)) {
+          checkMetadataFeatures(this.metadata, action.protocol, file, line);
+        }
         this.protocol = action.protocol;
         break;
       case 'txn':
@@ -156,7 +162,10 @@ export function checkOneVersion(actions: readonly LocatedAction[], file: string)
   let protocol = 0;
   const versionProtocol = actions.find(({ action }) => action.kind === 'protocol')?.action;
   for (const { action, line } of actions) {
-    if (action.kind === 'metaData' && versionProtocol?.kind === 'protocol') protocolOfVersion.set(action.metaData, versionProtocol.protocol);
+    if (action.kind === 'metaData' && versionProtocol?.kind === 'protocol') {
+      protocolOfVersion.set(action.metaData, versionProtocol.protocol);
+      protocolsWithMetadata.add(versionProtocol.protocol);
+    }
     if (action.kind === 'metaData' && ++metadata > 1) throw new LogFormatError(file, line, 'a second metaData action in one version');
     if (action.kind === 'protocol' && ++protocol > 1) throw new LogFormatError(file, line, 'a second protocol action in one version');
     if (action.kind === 'add' || action.kind === 'remove') {

@@ -152,6 +152,19 @@ describe('table features', function () {
       expect(check(protocol(1, 7, undefined, ['columnMapping']), protocol(2, 5)).message).to.contain('columnMapping');
     });
 
+    it('reading a log: an upgrade from legacy versions may leave out implied features (delta-rs 1.6), a commit may not', function () {
+      const upgrade = features(['deletionVectors'], ['deletionVectors']);
+      checkProtocolAction(upgrade, protocol(1, 2), 'v.json', 1, { readingLog: true });
+      expect(check(upgrade, protocol(1, 2)).message).to.contain('drops');
+      // explicit features stay: dropping one is refused when reading too
+      const error = catchError(() => checkProtocolAction(features([], []), upgrade, 'v.json', 1, { readingLog: true }));
+      expect(error.message).to.contain('drops table feature deletionVectors');
+      // and so does a legacy downgrade
+      expect(catchError(() => checkProtocolAction(protocol(1, 2), protocol(1, 4), 'v.json', 1, { readingLog: true })).message).to.contain('drops');
+      // a missing companion feature (delta-rs 1.6's rowTracking) is read, not committed
+      checkProtocolAction(writerOnly(['rowTracking']), undefined, 'v.json', 1, { readingLog: true });
+    });
+
     it('allows an upgrade that keeps every feature', function () {
       checkProtocolAction(features(['columnMapping'], ['appendOnly', 'invariants', 'checkConstraints', 'changeDataFeed', 'generatedColumns', 'columnMapping']), protocol(2, 5), 'v.json', 1);
     });
@@ -236,6 +249,15 @@ describe('table features', function () {
       const error = catchError(() => state.apply({ action: { kind: 'protocol', protocol: protocol(1, 2) }, file: '1.json', line: 1 }));
       expect(error).to.be.instanceOf(LogFormatError);
       expect(error.message).to.contain('1.json:1').and.contain('drops');
+    });
+
+    it('refuses an upgrade that leaves out a feature the metadata in force uses', function () {
+      const state = new TableState();
+      for (const action of v0(metadata({ 'delta.appendOnly': 'true' }), protocol(1, 2))) state.apply(action);
+      const next = located([{ kind: 'protocol', protocol: features(['deletionVectors'], ['deletionVectors']) }], '1.json');
+      checkOneVersion(next, '1.json');
+      const error = catchError(() => state.apply(next[0] as LocatedAction));
+      expect(error.message).to.contain('1.json:1').and.contain('appendOnly');
     });
 
     it('checks a checkpoint once all its rows are read (metaData before protocol)', function () {
