@@ -17,13 +17,9 @@
  * equal would be wrong either way.
  */
 import type { PoolClient } from '../../shared/db/index.ts';
-import { columnNames, type MetadataAction } from '../../shared/delta/index.ts';
+import { columnMappingModeKey, columnNames, physicalColumnPath, type MetadataAction } from '../../shared/delta/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { hasFilters, type FileFilters, type PartitionFilter, type StatsBound } from './file-filters.ts';
-
-// shared/delta's index exports neither key; these are the protocol's spellings.
-const columnMappingModeKey = 'delta.columnMapping.mode';
-const physicalNameKey = 'delta.columnMapping.physicalName';
 
 /**
  * The metaData in force at a version, only when it maps columns (a table
@@ -34,45 +30,14 @@ const mappedMetadataAtSql = `
   SELECT version, CASE WHEN configuration ->> '${columnMappingModeKey}' IN ('name', 'id') THEN action END AS action
     FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1`;
 
-interface SchemaField {
-  readonly name?: unknown;
-  readonly type?: unknown;
-  readonly metadata?: Readonly<Record<string, unknown>>;
-}
-
-function structFields(type: unknown): readonly SchemaField[] | undefined {
-  if (typeof type !== 'object' || type === null || (type as { type?: unknown }).type !== 'struct') return undefined;
-  const fields = (type as { fields?: unknown }).fields;
-  return Array.isArray(fields) ? (fields as SchemaField[]) : undefined;
-}
-
-function schemaFields(metadata: MetadataAction): readonly SchemaField[] {
-  // columnNames (called first) has already refused a schema that is not JSON.
-  return structFields(JSON.parse(metadata.schemaString) as unknown) ?? [];
-}
-
 function unknownColumn(filterKey: string, column: string, version: number): BadRequestError {
   return new BadRequestError(`${filterKey}: the table has no column "${column}" at version ${version} (filters name columns by their logical names)`);
 }
 
-/**
- * A stats path's physical spelling: the top-level column through
- * columnNames, nested struct fields through their own physicalName (stats of
- * a struct are nested objects keyed by the nested fields' physical names).
- */
+/** A stats path's physical spelling (shared/delta physicalColumnPath: nested struct fields by their own physical names). */
 function physicalStatsPath(bound: StatsBound, metadata: MetadataAction, version: number): string[] {
-  const key = `stats.${bound.path.join('.')}.${bound.op}`;
-  const [top, ...nested] = bound.path;
-  const topPhysical = top === undefined ? undefined : columnNames(metadata).physicalByLogical.get(top);
-  if (top === undefined || topPhysical === undefined) throw unknownColumn(key, top ?? '', version);
-  const physical = [topPhysical];
-  let field = schemaFields(metadata).find((candidate) => candidate.name === top);
-  for (const [index, part] of nested.entries()) {
-    field = structFields(field?.type)?.find((candidate) => candidate.name === part);
-    const name = field?.metadata?.[physicalNameKey];
-    if (typeof name !== 'string' || name === '') throw unknownColumn(key, bound.path.slice(0, index + 2).join('.'), version);
-    physical.push(name);
-  }
+  const physical = physicalColumnPath(metadata, bound.path);
+  if (physical === undefined) throw unknownColumn(`stats.${bound.path.join('.')}.${bound.op}`, bound.path.join('.'), version);
   return physical;
 }
 

@@ -33,7 +33,14 @@ export interface ColumnNames {
 
 interface SchemaField {
   name?: unknown;
+  type?: unknown;
   metadata?: Record<string, unknown>;
+}
+
+function structFields(type: unknown): readonly SchemaField[] | undefined {
+  if (typeof type !== 'object' || type === null || (type as { type?: unknown }).type !== 'struct') return undefined;
+  const fields = (type as { fields?: unknown }).fields;
+  return Array.isArray(fields) ? (fields as SchemaField[]) : undefined;
 }
 
 // metaData objects are immutable once parsed; schemas of wide tables are
@@ -99,4 +106,29 @@ export function columnNames(metadata: MetadataAction, file = 'metaData', line?: 
 /** The physical name of a logical top-level column, or undefined when the schema has no such column. */
 export function physicalColumnName(metadata: MetadataAction, logical: string): string | undefined {
   return columnNames(metadata).physicalByLogical.get(logical);
+}
+
+/**
+ * The physical spelling of a column path (a top-level column, then fields of
+ * nested structs: stats of a struct are nested objects keyed by the nested
+ * fields' physical names), or undefined when the schema has no such path.
+ * Without column mapping the path is its own spelling.
+ */
+export function physicalColumnPath(metadata: MetadataAction, logicalPath: readonly string[]): string[] | undefined {
+  const [top, ...nested] = logicalPath;
+  if (top === undefined) return undefined;
+  const names = columnNames(metadata);
+  const topPhysical = names.physicalByLogical.get(top);
+  if (topPhysical === undefined) return undefined;
+  if (names.mode === 'none') return [...logicalPath];
+  const physical = [topPhysical];
+  // columnNames has parsed and checked the schema already.
+  let field = structFields(JSON.parse(metadata.schemaString) as unknown)?.find((candidate) => candidate.name === top);
+  for (const part of nested) {
+    field = structFields(field?.type)?.find((candidate) => candidate.name === part);
+    const name = field?.metadata?.[physicalNameKey];
+    if (typeof name !== 'string' || name === '') return undefined;
+    physical.push(name);
+  }
+  return physical;
 }

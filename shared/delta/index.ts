@@ -11,7 +11,9 @@ export { readParquetActions } from './parquet-read.ts';
 export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
 export { generateTable, type GenerateOptions, type GenerateResult } from './generate.ts';
 export { TableGenerator, type TableGeneratorOptions } from './table-generator.ts';
-export { columnMappingMode, columnNames, physicalColumnName, type ColumnMappingMode, type ColumnNames } from './column-mapping.ts';
+export {
+  columnMappingMode, columnMappingModeKey, columnNames, physicalColumnName, physicalColumnPath, type ColumnMappingMode, type ColumnNames,
+} from './column-mapping.ts';
 export {
   checkMetadataFeatures, checkProtocolAction, checkReadable, checkWritable, metadataFeatureUses, readerFeatures, supportedFeatures,
   tableFeatureByName, tableFeatures, writerFeatures, type FeatureKind, type ProtocolCheckOptions, type TableFeatureSupport,
