@@ -3,8 +3,9 @@
  * Delta readers accept: one JSON commit per version with the actions in
  * their original order (commit files get the version's timestamp as their
  * modification time, so timestamp time travel agrees), a Parquet checkpoint
- * for the version an import started from and every `checkpointInterval`
- * versions, and `_last_checkpoint`.
+ * for the version an import started from (with its commitInfo as a commit
+ * file when it carries an in-commit timestamp) and every
+ * `checkpointInterval` versions, and `_last_checkpoint`.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { open, utimes, writeFile } from 'node:fs/promises';
@@ -59,6 +60,14 @@ export async function exportTable(pool: Pool, tableName: string, targetDir: stri
         await writeCommitFile(client, table.tableId, commit, file);
         const seconds = commit.timestamp_ms / 1000;
         await utimes(file, seconds, seconds);
+      } else if (hasInCommitTimestamp(commit.commit_info)) {
+        // A reader times a version with in-commit timestamps by its commit file's commitInfo only, never by a
+        // checkpoint: the version's commit is written back as what was kept of it, its commitInfo (its actions are
+        // in the checkpoint beside it, which every reader starts from).
+        const file = path.join(logDir, commitFileName(commit.version));
+        await writeFile(file, `{"commitInfo":${JSON.stringify(commit.commit_info)}}\n`, { flag: 'wx' });
+        const seconds = commit.timestamp_ms / 1000;
+        await utimes(file, seconds, seconds);
       }
       if (wantsCheckpoint) {
         const size = await writeCheckpoint(client, table.tableId, commit.version, table.logStartVersion, logDir);
@@ -78,6 +87,10 @@ export async function exportTable(pool: Pool, tableName: string, targetDir: stri
   }
   if (lastCheckpoint) await writeFile(path.join(logDir, '_last_checkpoint'), `${JSON.stringify(lastCheckpoint)}\n`);
   return { fromVersion: table.logStartVersion, toVersion: table.headVersion, checkpoints };
+}
+
+function hasInCommitTimestamp(commitInfo: Json | null): boolean {
+  return typeof commitInfo === 'object' && commitInfo !== null && !Array.isArray(commitInfo) && typeof commitInfo['inCommitTimestamp'] === 'number';
 }
 
 function checkpointFileName(version: number): string {
