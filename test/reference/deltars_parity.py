@@ -278,33 +278,46 @@ def schema_evolution(table_dir: str) -> dict[str, Any]:
     return {}
 
 
-def feature_protocols(table_dir: str) -> dict[str, Any]:
+def refused_at_create(key: str) -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            write_deltalake(scratch, rows(0, 1), configuration={key: "true"})
+        except DeltaError as error:
+            return str(error)
+    raise SystemExit(f"deltars_parity: delta-rs now creates a table with {key}: write it here")
+
+
+def ict_property(table_dir: str) -> dict[str, Any]:
+    """delta.enableInCommitTimestamps=true without the inCommitTimestamp feature: ICT is not active (PROTOCOL.md: enablement needs the feature)."""
+    refused = {"create with delta.enableInCommitTimestamps": refused_at_create("delta.enableInCommitTimestamps")}
     write_deltalake(table_dir, rows(0, 6), partition_by=["part"])
     table = DeltaTable(table_dir)
-    refused: dict[str, str] = {}
-    for key in ("delta.enableRowTracking", "delta.enableInCommitTimestamps"):
-        with tempfile.TemporaryDirectory() as scratch:
-            try:
-                write_deltalake(scratch, rows(0, 1), configuration={key: "true"})
-            except DeltaError as error:
-                refused[f"create with {key}"] = str(error)
-    expect(len(refused) == 2, f"delta-rs now creates a table with {refused.keys()} missing: write it here")
-    # Accepted as plain properties: no feature in the protocol, so neither is active (PROTOCOL.md: enablement needs the feature).
-    # raise_if_not_exists=False: delta-rs's own check refuses both keys as unparseable.
-    table.alter.set_table_properties({"delta.enableInCommitTimestamps": "true", "delta.enableRowTracking": "true"}, raise_if_not_exists=False)  # v1
+    # raise_if_not_exists=False: delta-rs's own check refuses the key as unparseable otherwise.
+    table.alter.set_table_properties({"delta.enableInCommitTimestamps": "true"}, raise_if_not_exists=False)  # v1
     write_deltalake(table, rows(6, 3), mode="append")  # v2
-    expect("inCommitTimestamp" not in read_commit(table_dir, 2)[0]["commitInfo"], "delta-rs now writes inCommitTimestamp")
-    table.alter.add_feature(TableFeatures.ChangeDataFeed, allow_protocol_versions_increase=True)  # v3
-    table.create_checkpoint()  # at v3
-    write_deltalake(table, rows(9, 3), mode="append")  # v4
-    table.alter.add_feature(TableFeatures.RowTracking, allow_protocol_versions_increase=True)  # v5
+    table.create_checkpoint()  # at v2
+    write_deltalake(table, rows(9, 3), mode="append")  # v3
+    table.update_incremental()
+    expect(table.protocol().min_writer_version == 2, f"protocol changed: {table.protocol()}")
+    expect(all("inCommitTimestamp" not in read_commit(table_dir, v)[0]["commitInfo"] for v in range(4)), "delta-rs now writes inCommitTimestamp")
+    return {"refused": refused}
+
+
+def row_tracking_feature(table_dir: str) -> dict[str, Any]:
+    """A protocol naming rowTracking (without domainMetadata), which delta-rs then refuses to write to."""
+    refused = {"create with delta.enableRowTracking": refused_at_create("delta.enableRowTracking")}
+    write_deltalake(table_dir, rows(0, 6), partition_by=["part"], configuration={"delta.enableChangeDataFeed": "true"})
+    table = DeltaTable(table_dir)
+    write_deltalake(table, rows(6, 3), mode="append")  # v1
+    table.create_checkpoint()  # at v1
+    table.alter.add_feature(TableFeatures.RowTracking, allow_protocol_versions_increase=True)  # v2
     try:
         write_deltalake(table, rows(12, 3), mode="append")
     except DeltaError as error:
         refused["append after add_feature(RowTracking)"] = str(error)
-    expect(len(refused) == 3, "delta-rs now writes a rowTracking table: check baseRowId")
+    expect(len(refused) == 2, "delta-rs now writes a rowTracking table: check baseRowId")
     table.update_incremental()
-    expect(table.version() == 5, f"expected 6 versions, got {table.version() + 1}")
+    expect(table.version() == 2, f"expected 3 versions, got {table.version() + 1}")
     return {"refused": refused}
 
 
@@ -333,7 +346,8 @@ def in_commit_timestamps(table_dir: str) -> dict[str, Any]:
                 "delta.inCommitTimestampEnablementVersion": str(ICT_ENABLED_AT),
                 "delta.inCommitTimestampEnablementTimestamp": str(ict[ICT_ENABLED_AT]),
             }
-            protocol = {"minReaderVersion": 1, "minWriterVersion": 7, "writerFeatures": ["inCommitTimestamp"]}
+            # Spark keeps the features writer version 2 supported implicitly when it moves to version 7.
+            protocol = {"minReaderVersion": 1, "minWriterVersion": 7, "writerFeatures": ["appendOnly", "invariants", "inCommitTimestamp"]}
             actions[1:1] = [{"protocol": protocol}, {"metaData": {**metadata, "configuration": configuration}}]
         with open(log_path(table_dir, version), "w") as handle:
             handle.write("".join(json.dumps(action, separators=(",", ":")) + "\n" for action in actions))
@@ -362,7 +376,8 @@ KINDS: dict[str, Callable[[str], dict[str, Any]]] = {
     "v2-checkpoint": v2_checkpoint,
     "concurrent": concurrent,
     "schema-evolution": schema_evolution,
-    "feature-protocols": feature_protocols,
+    "ict-property": ict_property,
+    "row-tracking-feature": row_tracking_feature,
     "in-commit-timestamps": in_commit_timestamps,
     "tied-times": tied_times,
 }

@@ -280,7 +280,8 @@ export const deltaRsParityKinds = [
   'v2-checkpoint',
   'concurrent',
   'schema-evolution',
-  'feature-protocols',
+  'ict-property',
+  'row-tracking-feature',
   'in-commit-timestamps',
   'tied-times',
 ] as const;
