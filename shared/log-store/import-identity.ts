@@ -5,9 +5,12 @@
  * onto this one's history, and every reader would serve the mix.
  *
  * Checked: the location the table was imported from (when stored), the
- * metadata id in effect at the stored head, and the stored head version
- * itself against its commit file (action counts, commitInfo position, the
- * first and last stored action byte for byte).
+ * metadata id in effect at the stored head, the stored head version itself
+ * against its commit file (action counts, commitInfo position, the first and
+ * last stored action byte for byte), and every earlier stored version whose
+ * commit file the folder still has (action counts and the commitInfo: a
+ * rewritten commit carries another one). A version the folder no longer has
+ * (log cleanup) is not a divergence.
  */
 import { realpathSync } from 'node:fs';
 import type { PoolClient } from '../db/index.ts';
@@ -38,6 +41,19 @@ const storedEdgeActionsSql = `
 // serves: delta_metadata primary key (latest at or before a version)
 const storedMetadataIdSql = `
   SELECT metadata_id FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1`;
+
+// serves: delta_commit primary key (table_id, version), one range scan
+const storedHistorySql = `
+  SELECT version, num_actions, num_adds, num_removes, commit_info, commit_info_ordinal
+    FROM deltameta.delta_commit
+   WHERE table_id = $1 AND version >= $2 AND version < $3 AND NOT is_checkpoint
+   ORDER BY version`;
+
+function diverges(table: TableRow, dir: string, version: number, what: string): never {
+  throw new BadRequestError(
+    `${table.name}: the history in ${dir} diverges from the stored one at version ${version} (${what}); nothing was written — import it under a new name`,
+  );
+}
 
 function refuse(table: TableRow, dir: string, why: string): never {
   throw new BadRequestError(`${table.name}: ${dir} is not the table this name was imported from (${why}); nothing was written — import it under a new name`);
@@ -78,6 +94,66 @@ export async function checkSameTable(client: PoolClient, table: TableRow, listin
   }
   if (storedId !== undefined && folderId === undefined) refuse(table, dir, `no metadata at version ${head} can be found in it`);
   if (stored[0] && headActions) await checkStoredVersion(client, table, dir, headActions, stored[0]);
+  await checkStoredHistory(client, table, listing, limits);
+}
+
+/** What a commit file holds, in the terms delta_commit stores it. */
+interface VersionShape {
+  readonly actions: number;
+  readonly adds: number;
+  readonly removes: number;
+  readonly commitInfoOrdinal: number | null;
+  readonly commitInfo: unknown;
+}
+
+function shapeOf(actions: readonly LocatedAction[]): VersionShape {
+  let counted = 0;
+  let adds = 0;
+  let removes = 0;
+  let commitInfoOrdinal: number | null = null;
+  let commitInfo: unknown = null;
+  actions.forEach(({ action }, ordinal) => {
+    if (action.kind === 'commitInfo') {
+      commitInfoOrdinal = ordinal;
+      commitInfo = action.commitInfo;
+    } else if (action.kind !== 'checkpointMetadata' && action.kind !== 'sidecar') counted++;
+    if (action.kind === 'add') adds++;
+    if (action.kind === 'remove') removes++;
+  });
+  return { actions: counted, adds, removes, commitInfoOrdinal, commitInfo };
+}
+
+/** JSON with object keys sorted: jsonb keeps no key order, so the stored commitInfo is compared by value. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * Every stored version below the head that the folder still has a commit
+ * file for must be that commit: same action counts, same commitInfo
+ * position and value. Reads each such file once (one at a time).
+ */
+async function checkStoredHistory(client: PoolClient, table: TableRow, listing: LogListing, limits: InputLimits): Promise<void> {
+  const dir = listing.tableDir;
+  const { rows } = await client.query<{
+    version: number; num_actions: number; num_adds: number; num_removes: number; commit_info: unknown; commit_info_ordinal: number | null;
+  }>(storedHistorySql, [table.tableId, table.logStartVersion, table.headVersion]);
+  for (const row of rows) {
+    const file = listing.commits.get(row.version);
+    if (!file) continue;
+    const shape = shapeOf(await readJsonActions(file, limits));
+    if (shape.actions !== row.num_actions || shape.adds !== row.num_adds || shape.removes !== row.num_removes) {
+      diverges(table, dir, row.version, `its commit has ${shape.actions} actions (${shape.adds} adds, ${shape.removes} removes), the stored version ${row.num_actions} (${row.num_adds}, ${row.num_removes})`);
+    }
+    if (shape.commitInfoOrdinal !== row.commit_info_ordinal || canonicalJson(shape.commitInfo) !== canonicalJson(row.commit_info)) {
+      diverges(table, dir, row.version, `its commit's commitInfo differs from the stored one: ${canonicalJson(shape.commitInfo).slice(0, 200)} vs ${canonicalJson(row.commit_info).slice(0, 200)}`);
+    }
+  }
 }
 
 async function checkStoredVersion(
@@ -85,18 +161,9 @@ async function checkStoredVersion(
   stored: { num_actions: number; num_adds: number; num_removes: number; commit_info_ordinal: number | null },
 ): Promise<void> {
   const version = table.headVersion;
-  let counted = 0;
-  let adds = 0;
-  let removes = 0;
-  let commitInfoOrdinal: number | null = null;
-  actions.forEach(({ action }, ordinal) => {
-    if (action.kind === 'commitInfo') commitInfoOrdinal = ordinal;
-    else if (action.kind !== 'checkpointMetadata' && action.kind !== 'sidecar') counted++;
-    if (action.kind === 'add') adds++;
-    if (action.kind === 'remove') removes++;
-  });
-  if (counted !== stored.num_actions || adds !== stored.num_adds || removes !== stored.num_removes || commitInfoOrdinal !== stored.commit_info_ordinal) {
-    refuse(table, dir, `its version ${version} has ${counted} actions (${adds} adds, ${removes} removes), the stored one ${stored.num_actions} (${stored.num_adds}, ${stored.num_removes})`);
+  const shape = shapeOf(actions);
+  if (shape.actions !== stored.num_actions || shape.adds !== stored.num_adds || shape.removes !== stored.num_removes || shape.commitInfoOrdinal !== stored.commit_info_ordinal) {
+    refuse(table, dir, `its version ${version} has ${shape.actions} actions (${shape.adds} adds, ${shape.removes} removes), the stored one ${stored.num_actions} (${stored.num_adds}, ${stored.num_removes})`);
   }
   const { rows } = await client.query<{ ordinal: number; action: string }>(storedEdgeActionsSql, [table.tableId, version]);
   for (const row of rows) {
