@@ -119,7 +119,16 @@ const fr: ReadPredicate = [{ column: 'country', op: '=', values: ['FR'] }];
 
 const rowTrackingTable: TableShape = {
   protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['domainMetadata', 'rowTracking'] },
-  configuration: { 'delta.enableRowTracking': 'true' },
+  configuration: {
+    'delta.enableRowTracking': 'true',
+    'delta.rowTracking.materializedRowIdColumnName': '_row-id-col-1',
+    'delta.rowTracking.materializedRowCommitVersionColumnName': '_row-commit-version-col-1',
+  },
+};
+const domainTable: TableShape = { protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['domainMetadata'] } };
+const dvTable: TableShape = {
+  protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['deletionVectors'] },
+  configuration: { 'delta.enableDeletionVectors': 'true' },
 };
 const ictTable: TableShape = {
   protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['inCommitTimestamp'] },
@@ -137,7 +146,7 @@ const cases: ConflictCase[] = [
     loser: { actions: [addFile('b', 'US')], readPredicates: [us] }, expected: 'rebased',
   },
   { name: 'disjoint add / read', winner: [info('MERGE', false), addFile('a', 'FR')], loser: { actions: [addFile('b', 'US')], readPredicates: [us] }, expected: 'rebased' },
-  { name: 'a different domain', winner: [domain('app.one'), addFile('a', 'US')], loser: { actions: [domain('app.two'), addFile('b', 'US')] }, expected: 'rebased' },
+  { name: 'a different domain', table: domainTable, winner: [domain('app.one'), addFile('a', 'US')], loser: { actions: [domain('app.two'), addFile('b', 'US')] }, expected: 'rebased' },
   {
     name: 'winner restates the same protocol', winner: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 2 } }],
     loser: { actions: [addFile('b', 'US')] }, expected: 'rebased',
@@ -149,7 +158,7 @@ const cases: ConflictCase[] = [
   // Disallowed concurrent actions.
   { name: 'delete / delete', setup: [addFile('a', 'US')], winner: [removeFile('a', 'US')], loser: { actions: [removeFile('a', 'US')] }, expected: 'concurrent-delete-delete' },
   {
-    name: 'delete / delete of the same path under another deletion vector', setup: [addFile('a', 'US', { dv: 'dv1' })],
+    name: 'delete / delete of the same path under another deletion vector', table: dvTable, setup: [addFile('a', 'US', { dv: 'dv1' })],
     winner: [removeFile('a', 'US', { dv: 'dv1' })], loser: { actions: [removeFile('a', 'US')] }, expected: 'concurrent-delete-delete',
   },
   {
@@ -225,7 +234,7 @@ const cases: ConflictCase[] = [
     winner: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly'] } }],
     loser: { actions: [addFile('b', 'US')] }, expected: 'protocol-changed',
   },
-  { name: 'the same domain', winner: [domain('app.one'), addFile('a', 'US')], loser: { actions: [domain('app.one'), addFile('b', 'US')] }, expected: 'concurrent-domain-metadata' },
+  { name: 'the same domain', table: domainTable, winner: [domain('app.one'), addFile('a', 'US')], loser: { actions: [domain('app.one'), addFile('b', 'US')] }, expected: 'concurrent-domain-metadata' },
   {
     name: 'the row-tracking domain is merged, not a conflict', table: rowTrackingTable,
     winner: [addFile('a', 'US')], loser: { actions: [domain('delta.rowTracking', '{"rowIdHighWaterMark":9}'), addFile('b', 'US', { baseRowId: 0 })] }, expected: 'rebased',
@@ -249,17 +258,21 @@ const cases: ConflictCase[] = [
   { name: 'a "blind append" that read', loser: { actions: [addFile('b', 'US')], readPredicates: [us], isBlindAppend: true }, expected: { refused: /blind append only adds/ } },
   { name: 'a predicate on a data column', loser: { actions: [addFile('b', 'US')], readPredicates: [[{ column: 'id', op: '=', values: ['1'] }]] }, expected: { refused: /not a partition column/ } },
   {
-    name: 'a second deletion vector for a live path', setup: [addFile('a', 'US', { dv: 'dv1' })],
+    name: 'a second deletion vector for a live path', table: dvTable, setup: [addFile('a', 'US', { dv: 'dv1' })],
     loser: { actions: [addFile('a', 'US', { dv: 'dv2' })] }, expected: { refused: /live at version 1 with deletion vector/ },
   },
   {
-    name: 'a second deletion vector for a path a winner made live', winner: [addFile('a', 'US', { dv: 'dv1' })],
+    name: 'a second deletion vector for a path a winner made live', table: dvTable, winner: [addFile('a', 'US', { dv: 'dv1' })],
     loser: { actions: [addFile('a', 'US', { dv: 'dv2' })] }, expected: { refused: /live at version 2 with deletion vector/ },
   },
   {
     name: 'an add without numRecords on a row-tracking table', table: rowTrackingTable,
     loser: { actions: [{ kind: 'add', add: { path: 'n.parquet', partitionValues: { country: 'US' }, size: 1, modificationTime: 1, dataChange: true } }] },
     expected: { refused: /has no stats\.numRecords/ },
+  },
+  {
+    name: 'writer features are enforced on the commit path (appendOnly)', table: { configuration: { 'delta.appendOnly': 'true' } }, setup: [addFile('a', 'US')],
+    loser: { actions: [removeFile('a', 'US')] }, expected: { refused: /append-only/ },
   },
 ];
 
