@@ -1,9 +1,10 @@
 /**
  * Independent parity: tables written by delta-rs 1.6.6 itself with the
  * protocol features it can write (column mapping name and id, the deletion
- * vector feature, racing writers, schema evolution with the change data
- * feed), one with in-commit timestamps enabled on delta-rs's log as Spark
- * writes them, and one whose commit file times tie and go back
+ * vector and v2 checkpoint features, racing writers, schema evolution with
+ * the change data feed, a rowTracking protocol it then cannot write to),
+ * one with in-commit timestamps enabled on delta-rs's log as Spark writes
+ * them, and one whose commit file times tie and go back
  * (test/reference/deltars_parity.py says what delta-rs can and cannot
  * write). Each is imported with `deltameta import --history` and checked at
  * every version (parity-harness.ts): the snapshot equals delta-rs's, whole;
@@ -23,7 +24,7 @@ import { describeWithEnv } from '../support/env.ts';
 import { expectDeltaRsTravelAgrees, parityHarness, travelMismatches, versionTimes } from './parity-harness.ts';
 import { sparkVersionAt } from './parity-state.ts';
 
-const kinds: DeltaRsParityKind[] = ['column-mapping-name', 'column-mapping-id', 'deletion-vectors', 'concurrent', 'schema-evolution', 'in-commit-timestamps', 'tied-times'];
+const kinds: DeltaRsParityKind[] = ['column-mapping-name', 'column-mapping-id', 'deletion-vectors', 'v2-checkpoint', 'concurrent', 'schema-evolution', 'row-tracking-feature', 'in-commit-timestamps', 'tied-times'];
 
 describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (env) => {
   const checkParity = parityHarness(env, kinds);
@@ -53,6 +54,13 @@ describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (en
     expectDeltaRsTravelAgrees(travel, written.versions);
   });
 
+  it('the v2Checkpoint feature added to a (1,2) table (legacy features left out of the list), checkpoints holding checkpointMetadata: the same', async function () {
+    this.timeout(120_000);
+    const { written, reference, travel } = await checkParity('v2-checkpoint');
+    expect(reference.at(-1)?.protocol.readerFeatures).to.deep.equal(['v2Checkpoint']);
+    expectDeltaRsTravelAgrees(travel, written.versions);
+  });
+
   it("racing writers (two appenders, then a merge against an appender), committed through delta-rs's conflict checker: the same", async function () {
     this.timeout(120_000);
     const { written, travel } = await checkParity('concurrent');
@@ -66,6 +74,13 @@ describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (en
     const columns = (state: (typeof reference)[number] | undefined): unknown => (state?.metadata.schema as { fields?: { name: string }[] } | undefined)?.fields?.map((field) => field.name);
     expect(columns(reference[3])).to.include.members(['id', 'part', 'amount', 'label', 'note', 'score']);
     expect(columns(reference.at(-1))).to.deep.equal(['id', 'part', 'other']);
+    expectDeltaRsTravelAgrees(travel, written.versions);
+  });
+
+  it('a protocol naming rowTracking without domainMetadata (delta-rs refuses to write to it afterwards): the same', async function () {
+    this.timeout(120_000);
+    const { written, reference, travel } = await checkParity('row-tracking-feature');
+    expect(reference.at(-1)?.protocol.writerFeatures).to.deep.equal(['rowTracking']);
     expectDeltaRsTravelAgrees(travel, written.versions);
   });
 

@@ -306,7 +306,7 @@ def ict_property(table_dir: str) -> dict[str, Any]:
 def row_tracking_feature(table_dir: str) -> dict[str, Any]:
     """A protocol naming rowTracking (without domainMetadata), which delta-rs then refuses to write to."""
     refused = {"create with delta.enableRowTracking": refused_at_create("delta.enableRowTracking")}
-    write_deltalake(table_dir, rows(0, 6), partition_by=["part"], configuration={"delta.enableChangeDataFeed": "true"})
+    write_deltalake(table_dir, rows(0, 6), partition_by=["part"])
     table = DeltaTable(table_dir)
     write_deltalake(table, rows(6, 3), mode="append")  # v1
     table.create_checkpoint()  # at v1
