@@ -15,7 +15,7 @@
 import { realpathSync } from 'node:fs';
 import type { PoolClient } from '../db/index.ts';
 import { readCheckpoint, readJsonActions, type Action, type InputLimits, type LocatedAction, type LogListing } from '../delta/index.ts';
-import { BadRequestError } from '../errors/index.ts';
+import { BadRequestError, LogFormatError } from '../errors/index.ts';
 import type { TableRow } from './tables.ts';
 
 // serves: delta_commit primary key (table_id, version)
@@ -174,22 +174,32 @@ async function checkStoredVersion(
 
 /**
  * The folder's metadata id at a version: the newest metaData in the
- * commit files walking back from it, else the one in the newest checkpoint
- * at or before it (a full read of that checkpoint, memory bounded).
+ * commit files walking back from it, else the one in the newest readable
+ * checkpoint at or before it (read until its metaData row); a damaged
+ * checkpoint is passed over for the commits and checkpoints below it, as
+ * import and replay pass over it.
  */
 async function folderMetadataId(listing: LogListing, version: number, headActions: readonly LocatedAction[] | undefined, limits: InputLimits): Promise<string | undefined> {
-  const checkpoint = listing.checkpoints.find((candidate) => candidate.version <= version);
-  const floor = checkpoint?.version ?? -1;
-  for (let at = version; at > floor; at--) {
-    const file = listing.commits.get(at);
-    if (!file) break;
-    const actions = at === version && headActions ? headActions : await readJsonActions(file, limits);
-    const metadata = [...actions].reverse().find(({ action }) => action.kind === 'metaData')?.action;
-    if (metadata?.kind === 'metaData') return metadata.metaData.id;
-  }
-  if (!checkpoint) return undefined;
-  for await (const { action } of readCheckpoint(listing, checkpoint, limits)) {
-    if (action.kind === 'metaData') return action.metaData.id;
+  let at = version;
+  for (const checkpoint of [...listing.checkpoints.filter((candidate) => candidate.version <= version), undefined]) {
+    const floor = checkpoint?.version ?? -1;
+    for (; at > floor; at--) {
+      const file = listing.commits.get(at);
+      if (!file) break;
+      const actions = at === version && headActions ? headActions : await readJsonActions(file, limits);
+      const metadata = [...actions].reverse().find(({ action }) => action.kind === 'metaData')?.action;
+      if (metadata?.kind === 'metaData') return metadata.metaData.id;
+    }
+    if (!checkpoint) return undefined;
+    at = floor;
+    try {
+      for await (const { action } of readCheckpoint(listing, checkpoint, limits)) {
+        if (action.kind === 'metaData') return action.metaData.id;
+      }
+    } catch (error) {
+      // CheckpointUnreadableError (shared/delta checkpoint-read.ts; not exported from its index.ts): damage, not identity.
+      if (!(error instanceof LogFormatError && error.name === 'CheckpointUnreadableError')) throw error;
+    }
   }
   return undefined;
 }

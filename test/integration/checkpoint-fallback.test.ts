@@ -94,6 +94,17 @@ describeWithEnv('checkpoint fallback', (env) => {
     await expectFallback(dir, 'fallback_garbled', file, Number(older.slice(0, 20)));
   });
 
+  it('a sync import whose identity check meets a checkpoint damaged since the import looks past it', async function () {
+    this.timeout(60_000);
+    const dir = copyOf(sample, 'sync-damaged');
+    await importTable(pool, dir, 'fallback_sync');
+    const newest = checkpointsOf(dir).at(-1) as string;
+    // The stored head's metadata id is looked up in the folder: in the commits after the newest checkpoint, else in it.
+    writeFileSync(path.join(dir, '_delta_log', newest), 'garbage');
+    const result = await importTable(pool, dir, 'fallback_sync', { onWarning: () => undefined });
+    expect(result.fromVersion).to.be.greaterThan(result.toVersion);
+  });
+
   it('every checkpoint broken: the commits from version 0', async function () {
     this.timeout(60_000);
     const dir = copyOf(sample, 'all-broken');
