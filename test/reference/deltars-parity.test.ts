@@ -19,7 +19,7 @@
  * Spark refuses both.
  */
 import { expect } from 'chai';
-import { type DeltaRsParityKind } from '../support/deltars.ts';
+import { type DeltaRsParityKind, deltaRsTransactionVersions } from '../support/deltars.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { expectDeltaRsTravelAgrees, parityHarness, travelMismatches, versionTimes } from './parity-harness.ts';
 import { sparkVersionAt } from './parity-state.ts';
@@ -63,8 +63,14 @@ describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (en
 
   it("racing writers (two appenders, then a merge against an appender), committed through delta-rs's conflict checker: the same", async function () {
     this.timeout(120_000);
-    const { written, travel } = await checkParity('concurrent');
-    expect(written.notes['appIds']).to.deep.equal(['writer-0', 'writer-1', 'writer-2']);
+    const { tableDir, written, travel, storedTxns } = await checkParity('concurrent');
+    const appIds = ['writer-0', 'writer-1', 'writer-2'];
+    expect(written.notes['appIds']).to.deep.equal(appIds);
+    // Each writer's txn (app id → its round) at every version, as delta-rs reads it.
+    const fromDeltaRs = await deltaRsTransactionVersions(tableDir, appIds);
+    expect(fromDeltaRs.map((entry) => entry.version)).to.deep.equal(Array.from({ length: written.versions }, (_, version) => version));
+    for (const { version, txns } of fromDeltaRs) expect(await storedTxns(version, appIds), `txns at ${version}`).to.deep.equal(txns);
+    expect(fromDeltaRs.at(-1)?.txns).to.deep.equal({ 'writer-0': 4, 'writer-1': 4, 'writer-2': 2 });
     expectDeltaRsTravelAgrees(travel, written.versions);
   });
 

@@ -9,6 +9,8 @@ test/reference/deltars-parity.test.ts (through test/support/deltars.ts).
                                 since the epoch) the version
                                 DeltaTable.load_as_version(datetime) loads, or
                                 null when it refuses
+    txns <dir> --apps ID ...    per version, each app id's transaction version
+                                (DeltaTable.transaction_version), or null
 
 What delta-rs 1.6.6 can and cannot write (checked by the writers below, which
 fail loudly if a delta-rs upgrade changes it):
@@ -408,6 +410,16 @@ def travel(table_dir: str, timestamps: list[int]) -> list[int | None]:
     return answers
 
 
+def transactions(table_dir: str, apps: list[str]) -> list[dict[str, Any]]:
+    """Per version (all of them: the writers keep every commit), each app id's txn version, or null."""
+    latest = DeltaTable(table_dir).version()
+    answers: list[dict[str, Any]] = []
+    for version in range(latest + 1):
+        table = DeltaTable(table_dir, version=version)
+        answers.append({"version": version, "txns": {app: table.transaction_version(app) for app in apps}})
+    return answers
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -417,8 +429,17 @@ def main(argv: list[str]) -> None:
     traveller = commands.add_parser("travel")
     traveller.add_argument("dir")
     traveller.add_argument("--at", type=int, nargs="+", required=True)
+    txns = commands.add_parser("txns")
+    txns.add_argument("dir")
+    txns.add_argument("--apps", nargs="+", required=True)
     args = parser.parse_args(argv)
-    result: object = write(args.kind, args.dir) if args.command == "write" else travel(args.dir, args.at)
+    result: object
+    if args.command == "write":
+        result = write(args.kind, args.dir)
+    elif args.command == "travel":
+        result = travel(args.dir, args.at)
+    else:
+        result = transactions(args.dir, args.apps)
     json.dump(result, sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
 

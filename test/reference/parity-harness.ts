@@ -26,7 +26,7 @@ import {
 import { type TestEnv } from '../support/env.ts';
 import { snapshotOf, TempDirs } from '../support/tables.ts';
 import { expectSameTable } from './comparable-state.ts';
-import { runCli, sparkVersionAt, storedState, type VersionTimes } from './parity-state.ts';
+import { runCli, sparkVersionAt, storedState, storedTransactionVersions, type VersionTimes } from './parity-state.ts';
 
 const range = (count: number): number[] => Array.from({ length: count }, (_, index) => index);
 
@@ -110,6 +110,7 @@ export function expectDeltaRsTravelAgrees(travel: TravelAnswers, versions: numbe
 }
 
 interface Prepared {
+  readonly tableDir: string;
   readonly tableName: string;
   readonly written: DeltaRsParityTable;
   /** delta-rs's reading of the table as written, every version */
@@ -123,9 +124,13 @@ interface Prepared {
 }
 
 export interface ParityResult {
+  /** the table delta-rs wrote (removed after the suite) */
+  readonly tableDir: string;
   readonly written: DeltaRsParityTable;
   readonly reference: ComparableState[];
   readonly travel: TravelAnswers;
+  /** each app id's txn version as PostgreSQL holds it at a version */
+  readonly storedTxns: (version: number, appIds: readonly string[]) => Promise<Record<string, number | null>>;
 }
 
 /**
@@ -152,6 +157,7 @@ export function parityHarness(env: TestEnv, kinds: readonly DeltaRsParityKind[])
     const times = versionTimes(written);
     const probes = probeTimes(times);
     return {
+      tableDir: table,
       tableName,
       written,
       reference: await deltaRsAllVersions(table),
@@ -201,7 +207,7 @@ export function parityHarness(env: TestEnv, kinds: readonly DeltaRsParityKind[])
   }
 
   return async function checkParity(kind: DeltaRsParityKind): Promise<ParityResult> {
-    const { tableName, written, reference, fromExport, times, probes, deltaRsTravel: deltaRs, deltaRsTravelOnExport } = await prepared(kind);
+    const { tableDir, tableName, written, reference, fromExport, times, probes, deltaRsTravel: deltaRs, deltaRsTravelOnExport } = await prepared(kind);
     expect(reference.map((state) => state.version), `${kind}: versions delta-rs loads`).to.deep.equal(range(written.versions));
     for (const expected of reference) {
       expectSameTable(await storedState(pool, tableName, expected.version), expected, `${kind}: snapshot at ${expected.version}`);
@@ -222,6 +228,6 @@ export function parityHarness(env: TestEnv, kinds: readonly DeltaRsParityKind[])
       if (original === undefined) throw new Error(`${kind}: delta-rs has no version ${version} of the original`);
       expectSameTable(state, original, `${kind}: export at ${version}`);
     });
-    return { written, reference, travel };
+    return { tableDir, written, reference, travel, storedTxns: (version, appIds) => storedTransactionVersions(pool, tableName, version, appIds) };
   };
 }

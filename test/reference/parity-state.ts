@@ -127,3 +127,16 @@ export function sparkVersionAt(times: readonly VersionTimes[], ms: number): numb
   for (const entry of effective) if (entry.ms <= ms) found = entry.version;
   return found;
 }
+
+/** Each app id's txn version as PostgreSQL holds it at `version` (absent: null), for the ids asked. */
+export async function storedTransactionVersions(pool: Pool, tableName: string, version: number, appIds: readonly string[]): Promise<Record<string, number | null>> {
+  const table = await requireTable(pool, tableName);
+  const client = await pool.connect();
+  try {
+    const { txns } = await tableHeader(client, table.tableId, version);
+    const byApp = new Map(txns.map((txn) => [txn.appId, txn.version]));
+    return Object.fromEntries(appIds.map((appId) => [appId, byApp.get(appId) ?? null]));
+  } finally {
+    client.release();
+  }
+}

@@ -318,3 +318,11 @@ export async function deltaRsTravel(tableDir: string, timestampsMs: readonly num
   if (answers.length !== timestampsMs.length) throw new Error(`delta-rs answered ${answers.length} of ${timestampsMs.length} timestamps`);
   return answers;
 }
+
+/** Per version (every one: the parity writers keep all commits), each app id's txn version as delta-rs reads it, or null. */
+export async function deltaRsTransactionVersions(tableDir: string, appIds: readonly string[]): Promise<{ version: number; txns: Record<string, number | null> }[]> {
+  if (appIds.length === 0) throw new RangeError('no app ids asked');
+  return z
+    .array(z.object({ version: z.number().int().nonnegative(), txns: z.record(z.string(), z.number().int().nullable()) }))
+    .parse(await runReference(['txns', tableDir, '--apps', ...appIds], parityScript));
+}
