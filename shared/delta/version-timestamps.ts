@@ -7,11 +7,10 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError, LogFormatError, NotFoundError } from '../errors/index.ts';
-import type { MetadataAction } from './actions.ts';
 import { defaultInputLimits, type InputLimits } from './input-limits.ts';
 import { checkLogFile } from './log-files.ts';
 import { fileModificationTimeMs, type LogListing } from './listing.ts';
-import { latestMetadata } from './latest-metadata.ts';
+import { latestMetadata, type KnownMetadata } from './latest-metadata.ts';
 import { oldestReconstructableVersion } from './segment.ts';
 
 /** How a version's time is known: its commit file's modification time, or its commitInfo.inCommitTimestamp. */
@@ -125,10 +124,15 @@ export interface FileTimeline extends VersionTimeSource {
  * checkpoint file's), made strictly increasing (a time not after its
  * predecessor's becomes predecessor + 1 ms). From the enablement version on:
  * commitInfo.inCommitTimestamp exactly, never a file time and never
- * adjusted; a commit there without one is a log error.
+ * adjusted; a commit there without one is a log error. The latest metaData
+ * decides (as Spark); `known` spares reading a checkpoint for it when the
+ * caller has the metadata at a version already.
  */
-export async function versionTimestamps(listing: LogListing, options: { metadata?: MetadataAction; limits?: InputLimits } = {}): Promise<FileTimeline> {
-  const metadata = options.metadata ?? (await latestMetadata(listing, options.limits ? { limits: options.limits } : {}));
+export async function versionTimestamps(
+  listing: LogListing,
+  options: { limits?: InputLimits; known?: KnownMetadata } = {},
+): Promise<FileTimeline> {
+  const metadata = await latestMetadata(listing, options);
   const start = inCommitTimestampStart(metadata?.configuration, listing.tableDir);
   const earliestVersion = oldestReconstructableVersion(listing);
   const inCommitTimestampsFrom = start ? Math.max(start.version ?? earliestVersion, earliestVersion) : undefined;

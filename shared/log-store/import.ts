@@ -14,7 +14,7 @@ import {
   TableState, versionTimestamps, type CheckpointFiles, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction,
   type ReplayOptions,
 } from '../delta/index.ts';
-import { LogFormatError } from '../errors/index.ts';
+import { InternalError, LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable, type TableRow } from './tables.ts';
@@ -51,10 +51,9 @@ export interface ImportResult {
   readonly rows: number;
 }
 
-/** What one import attempt works from: the folder's log, its versions' times, the options. */
+/** What one import attempt works from: the folder's log and the options. */
 interface ImportInput {
   readonly listing: LogListing;
-  readonly timeline: FileTimeline;
   readonly options: ImportOptions;
   readonly limits: InputLimits;
 }
@@ -63,13 +62,12 @@ export async function importTable(pool: Pool, tableDir: string, tableName: strin
   checkTableName(tableName);
   const limits = inputLimits(options.limits);
   const listing = await listLog(tableDir, limits);
-  const timeline = await versionTimestamps(listing, { limits });
   return inTransaction(pool, async (client) => {
     // Two imports of one table name must not interleave (creation or sync).
     await lockImport(client, tableName);
     const existing = await findTable(client, tableName, { forUpdate: true });
-    if (existing) return syncInTransaction(client, existing, { listing, timeline, options, limits });
-    return createInTransaction(client, tableName, { listing, timeline, options, limits });
+    if (existing) return syncInTransaction(client, existing, { listing, options, limits });
+    return createInTransaction(client, tableName, { listing, options, limits });
   });
 }
 
@@ -90,7 +88,7 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
         [tableName, realpathSync(listing.tableDir), logStart],
       );
       const tableId = (rows[0] as { table_id: number }).table_id;
-      const result = await writeVersions(client, tableId, segment, new TableState(false), -Infinity, { ...input, listing });
+      const result = await writeVersions(client, tableId, segment, new TableState(false), { version: -1, metadata: undefined, timestampMs: -Infinity }, { ...input, listing });
       reportSkippedCheckpoints(listing, segment.checkpoint?.version ?? -1, input.options.onWarning);
       return { ...result, created: true };
     } catch (error) {
@@ -117,21 +115,30 @@ async function syncInTransaction(client: PoolClient, existing: TableRow, input: 
   const state = await loadValidationState(client, existing.tableId, existing.headVersion);
   const validator = new TableState(false);
   validator.metadata = state.metadata;
-  return writeVersions(client, existing.tableId, segment, validator, state.timestampMs, input);
+  return writeVersions(client, existing.tableId, segment, validator, { version: existing.headVersion, ...state }, input);
+}
+
+/** The version before a segment: the stored head (sync) or nothing yet (-1). */
+interface SegmentStart {
+  readonly version: number;
+  readonly metadata: MetadataAction | undefined;
+  /** its time: below every new file-timed version's */
+  readonly timestampMs: number;
 }
 
 /**
  * COPYs a segment's versions (its checkpoint as one version of state rows,
- * then each commit). `lastTimestamp`: the stored head's time, below every
- * new file-timed version's.
+ * then each commit), timed as time travel reads them (versionTimestamps:
+ * known once the base is, so the latest metaData is found without reading
+ * the checkpoint twice).
  */
 async function writeVersions(
   client: PoolClient,
   tableId: number,
   segment: LogSegment,
   validator: TableState,
-  lastTimestamp: number,
-  { listing, timeline, options, limits }: ImportInput,
+  start: SegmentStart,
+  { listing, options, limits }: ImportInput,
 ): Promise<ImportResult> {
   const batchRows = options.batchRows ?? 50_000;
   const batch = new RowBatch(tableId);
@@ -146,8 +153,10 @@ async function writeVersions(
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
   const progress = (): void => options.onProgress?.({ stepsDone, stepsTotal, rows: batch.totalRows });
-  let lastFileTime = lastTimestamp;
+  let timeline: FileTimeline | undefined = segment.checkpoint ? undefined : await versionTimestamps(listing, { limits, known: start });
+  let lastFileTime = start.timestampMs;
   const timestampOf = (version: number): number => {
+    if (!timeline) throw new InternalError(`import: version ${version} timed before its base was read`);
     const known = timeline.timestamps.get(version);
     // In-commit timestamps are the versions' times exactly: never adjusted, whatever the file times before them were.
     if (known !== undefined && timeline.inCommitTimestampsFrom !== undefined && version >= timeline.inCommitTimestampsFrom) return known;
@@ -177,6 +186,7 @@ async function writeVersions(
         }
       }
       validator.endCheckpoint();
+      timeline = await versionTimestamps(listing, { limits, known: { version, metadata: validator.metadata } });
       // The version's own commitInfo (its in-commit timestamp, its operation) is kept when its commit file is: export
       // writes it back beside the checkpoint, where a reader timing versions by in-commit timestamps looks for it.
       const commitInfo = await commitInfoOf(listing, version, limits);
