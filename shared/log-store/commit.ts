@@ -118,8 +118,9 @@ async function attemptCommit(client: PoolClient, txn: PreparedTransaction, check
   // Strictly increasing timestamps per table, as time travel (and the in-commit timestamp rule) needs.
   const timestampMs = Math.max(wantedMs, Number(clock[0]?.previous_ms ?? -Infinity) + 1);
   const rowTracking = rowTrackingActive(protocolFeatures(protocol).has('rowTracking'), metadata);
+  const enablesInCommitTimestamps = inCommitTimestamps && txn.metadata !== undefined && head >= 0 && !inCommitTimestampsEnabled(headMetadata);
   const landed = landActions(txn, {
-    version, readVersion, timestampMs, inCommitTimestamps, rowTracking,
+    version, readVersion, timestampMs, inCommitTimestamps, enablesInCommitTimestamps, rowTracking,
     readHighWaterMark: rowTracking ? await highWaterMarkAt(client, table.tableId, readVersion) : -1,
     headHighWaterMark: rowTracking ? await highWaterMarkAt(client, table.tableId, head) : -1,
   });

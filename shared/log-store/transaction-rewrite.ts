@@ -19,6 +19,8 @@ export interface LandingState {
   readonly headHighWaterMark: number;
   readonly rowTracking: boolean;
   readonly inCommitTimestamps: boolean;
+  /** this commit turns in-commit timestamps on for a table that already has versions (the enablement properties are set) */
+  readonly enablesInCommitTimestamps: boolean;
   /** the version's timestamp (strictly above the previous version's), the ICT when enabled */
   readonly timestampMs: number;
 }
@@ -62,6 +64,7 @@ function numRecordsOf(add: AddAction, source: string, line: number): number {
 export function landActions(txn: PreparedTransaction, landing: LandingState): LandedActions {
   let actions: Action[] = [...txn.actions];
   if (landing.rowTracking) actions = assignRowIds(actions, txn, landing);
+  if (landing.enablesInCommitTimestamps) actions = actions.map((action) => (action.kind === 'metaData' ? { kind: 'metaData', metaData: withEnablement(action.metaData, landing) } : action));
   let commitInfo = txn.commitInfo;
   if (commitInfo && typeof commitInfo.isBlindAppend !== 'boolean') commitInfo = { ...commitInfo, isBlindAppend: txn.isBlindAppend };
   if (landing.inCommitTimestamps) {
@@ -121,4 +124,21 @@ function assignRowIds(actions: readonly Action[], txn: PreparedTransaction, land
     out.splice(afterCommitInfo, 0, domain);
   }
   return out;
+}
+
+/**
+ * Spark's getUpdatedMetadataWithICTEnablementInfo: enabling in-commit
+ * timestamps on an existing table records the version and timestamp it
+ * starts at (time travel uses file times before it); both are the landing
+ * version's, whatever the writer guessed.
+ */
+function withEnablement(metadata: MetadataAction, landing: LandingState): MetadataAction {
+  return {
+    ...metadata,
+    configuration: {
+      ...metadata.configuration,
+      'delta.inCommitTimestampEnablementVersion': String(landing.version),
+      'delta.inCommitTimestampEnablementTimestamp': String(landing.timestampMs),
+    },
+  };
 }

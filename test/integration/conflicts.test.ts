@@ -480,6 +480,25 @@ describeWithEnv('conflict rules (Spark ConflictChecker parity)', (env) => {
     }
   });
 
+  it('in-commit timestamps enabled by a rebased commit: the enablement version and timestamp are the landing version\'s', async function () {
+    const table = 'ict_enable';
+    const protocolOnly: TableShape = { ...(ictTable.protocol ? { protocol: ictTable.protocol } : {}) };
+    await commit(pool, { table, actions: createActions(protocolOnly), readVersion: -1 });
+    await commit(pool, { table, actions: [addFile('a', 'US')], readVersion: 0 });
+    await commit(pool, { table, actions: [addFile('w', 'US')], readVersion: 1 });
+    const enabling = createActions({ configuration: { 'delta.enableInCommitTimestamps': 'true', 'delta.inCommitTimestampEnablementVersion': '2' } })[1] as Action;
+    expect((await commit(pool, { table, actions: [enabling], readVersion: 1 })).version).to.equal(3);
+    const { rows } = await pool.query<{ configuration: Record<string, string>; timestamp_ms: string; ict: string; ordinal: number }>(
+      `SELECT m.configuration, c.timestamp_ms, c.commit_info->>'inCommitTimestamp' AS ict, c.commit_info_ordinal AS ordinal
+         FROM deltameta.delta_metadata m JOIN deltameta.delta_commit c USING (table_id, version) JOIN deltameta.delta_table t USING (table_id)
+        WHERE t.name = $1 AND m.version = 3`, [table],
+    );
+    expect(rows[0]?.configuration['delta.inCommitTimestampEnablementVersion']).to.equal('3');
+    expect(rows[0]?.configuration['delta.inCommitTimestampEnablementTimestamp']).to.equal(String(rows[0]?.timestamp_ms));
+    expect(rows[0]?.ict).to.equal(String(rows[0]?.timestamp_ms));
+    expect(rows[0]?.ordinal).to.equal(0);
+  });
+
   async function addsOf(table: string): Promise<Array<{ path: string; version: number; records: number; baseRowId?: number; defaultRowCommitVersion?: number }>> {
     const { rows } = await pool.query<{ version: string; action: string }>(
       `SELECT a.version, a.action FROM deltameta.delta_add a JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1 ORDER BY a.version, a.ordinal`, [table],
