@@ -1,3 +1,4 @@
+// One file on purpose: the case table is the point, and splitting it would scatter one rule set.
 /**
  * Spark's conflict rules, shaped like Spark's OptimisticTransactionSuite: a
  * table of cases (setup, the winner's actions, the loser's actions with what
