@@ -77,12 +77,18 @@ describeWithEnv('delta log: replay vs snapshot', (env) => {
       const at = commitTime(version);
       const next = version < commits ? commitTime(version + 1) : at + 60_000;
       expect(next, `commit ${version + 1} after commit ${version}`).to.be.greaterThan(at + 1);
-      for (const timestampMs of [at, at + 1, next - 1]) {
+      // Between two commits: the older one. After the last commit: an error, as in Spark
+      // (DeltaHistoryManager.getActiveCommitAtTime without canReturnLastCommit), not the latest version.
+      for (const timestampMs of version < commits ? [at, at + 1, next - 1] : [at]) {
         const fromSql = await snapshotOf(pool, 'gen_history', { timestampMs });
         expect(fromSql.version, `snapshot at ${timestampMs}`).to.equal(version);
         expect(fromSql.lines).to.deep.equal(await replayLines(generated, { version }));
         const fromFiles = await replay(generated, { timestampMs });
         expect(fromFiles.version, `replay at ${timestampMs}`).to.equal(version);
+      }
+      if (version === commits) {
+        await expectError(snapshotOf(pool, 'gen_history', { timestampMs: at + 1 }), NotFoundError);
+        await expectError(replay(generated, { timestampMs: at + 1 }), NotFoundError);
       }
       if (version === 0) {
         await expectError(snapshotOf(pool, 'gen_history', { timestampMs: at - 1 }), NotFoundError);
@@ -175,14 +181,16 @@ describeWithEnv('delta log: replay vs snapshot', (env) => {
       expect(await findTable(pool, 'broken_partition')).to.equal(undefined);
     });
 
-    it('a missing checkpoint part: names the part', async function () {
+    it('a missing checkpoint part: the incomplete checkpoint is passed over (a warning names it) for the commits from 0', async function () {
       const multi = dirs.make('multipart');
       await generateTable(multi, { files: 100, commits: 10, partitions: 2, checkpointInterval: 10, seed: 4, checkpointPartRows: 40 });
       const part = path.join(multi, '_delta_log', '00000000000000000010.checkpoint.0000000002.0000000003.parquet');
       unlinkSync(part);
-      const error = await expectError(importTable(pool, multi, 'broken_parts'), LogFormatError);
-      expect(error.file).to.equal(part);
-      expect(await findTable(pool, 'broken_parts')).to.equal(undefined);
+      const warnings: string[] = [];
+      const result = await importTable(pool, multi, 'broken_parts', { onWarning: ({ file, message }) => warnings.push(`${file}: ${message}`) });
+      expect(result.fromVersion).to.equal(0);
+      expect(warnings.join('\n')).to.contain('00000000000000000010.checkpoint.');
+      expect((await snapshotOf(pool, 'broken_parts')).lines).to.deep.equal(await replayLines(multi));
     });
 
     it('a failed sync leaves the earlier import as it was', async function () {
