@@ -16,7 +16,7 @@ import {
   GzipAssembler, applyRetention, compressPage, gzipHeader, inflatePage, pagesAt, pagesRange, rebuildTable, refreshFilePages, refreshTable, verifyTable, type StoredPage,
 } from '../../shared/materialized/index.ts';
 import { describeWithEnv } from '../support/env.ts';
-import { snapshotOf, TempDirs } from '../support/tables.ts';
+import { commitOnHead, snapshotOf, TempDirs } from '../support/tables.ts';
 
 const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
 
@@ -171,9 +171,9 @@ describeWithEnv('materialized state: file pages', (env) => {
     // A page's worth of files from one range, then DV variants of one path (never split apart), astral and
     // BMP-private paths that order differently in UTF-16 and code points.
     await commit(pool, { table, actions: Array.from({ length: 40 }, (_, i) => add(`d/0060.parquet-x${String(i).padStart(3, '0')}`)) });
-    await commit(pool, { table, actions: [remove('d/0010.parquet'), add('d/0010.parquet', 'dv-a'), add('d/0011.parquet', 'dv-b'), add('\u{1F600}/a'), add('\uFFFD/b')] });
+    await commitOnHead(pool, { table, actions: [remove('d/0010.parquet'), add('d/0010.parquet', 'dv-a'), remove('d/0011.parquet'), add('d/0011.parquet', 'dv-b'), add('\u{1F600}/a'), add('\uFFFD/b')] });
     // Remove most of a range: pages there shrink and merge.
-    await commit(pool, { table, actions: paths.slice(20, 100).map((path) => remove(path)) });
+    await commitOnHead(pool, { table, actions: paths.slice(20, 100).map((path) => remove(path)) });
     await refreshTable(pool, table);
     await refreshFilePages(pool, table, options);
     const shrunk = await pagesOf(table, 5);
@@ -182,7 +182,7 @@ describeWithEnv('materialized state: file pages', (env) => {
 
     // Everything removed: one empty page with the bound '' is left; then files again.
     const live = (await snapshotOf(pool, table)).lines.map((line) => (JSON.parse(line) as { add: AddAction }).add);
-    await commit(pool, { table, actions: live.map((file) => remove(file.path, file.deletionVector?.pathOrInlineDv)) });
+    await commitOnHead(pool, { table, actions: live.map((file) => remove(file.path, file.deletionVector?.pathOrInlineDv)) });
     await refreshTable(pool, table);
     await refreshFilePages(pool, table, options);
     const empty = await pagesOf(table, 6);
@@ -200,7 +200,7 @@ describeWithEnv('materialized state: file pages', (env) => {
     await commit(pool, { table, actions: [...createActions(), add('a'), add('b')] });
     await refreshTable(pool, table);
     await refreshFilePages(pool, table, { targetBytes: 512 });
-    for (let i = 0; i < 6; i++) await commit(pool, { table, actions: [add(`f${i}`), i % 2 === 0 ? remove(i === 0 ? 'a' : `f${i - 2}`) : add(`e${i}`)] });
+    for (let i = 0; i < 6; i++) await commitOnHead(pool, { table, actions: [add(`f${i}`), i % 2 === 0 ? remove(i === 0 ? 'a' : `f${i - 2}`) : add(`e${i}`)] });
     await refreshTable(pool, table);
     const caughtUp = await refreshFilePages(pool, table, { targetBytes: 512 });
     expect(caughtUp).to.include({ fromVersion: 0, version: 6, rebuilt: false });
@@ -227,7 +227,7 @@ describeWithEnv('materialized state: file pages', (env) => {
     const [a, b] = await Promise.all([refreshFilePages(pool, table, { targetBytes: 1024 }), refreshFilePages(pool, table, { targetBytes: 1024 })]);
     expect([a.rebuilt, b.rebuilt].sort()).to.deep.equal([false, true]);
     expect(Math.min(a.pagesWritten, b.pagesWritten)).to.equal(0);
-    for (let i = 0; i < 5; i++) await commit(pool, { table, actions: [remove(`p${i * 5}`), add(`q${i}`)] });
+    for (let i = 0; i < 5; i++) await commitOnHead(pool, { table, actions: [remove(`p${i * 5}`), add(`q${i}`)] });
     await refreshTable(pool, table);
     await refreshFilePages(pool, table, { targetBytes: 1024 });
     const id = await tableIdOf(table);

@@ -15,7 +15,7 @@ import {
   applyRetention, liveFileLines, mvStaleness, NotMaterializedError, rebuildTable, refreshMaterializedViews, refreshTable, verifyTable,
 } from '../../shared/materialized/index.ts';
 import { describeWithEnv } from '../support/env.ts';
-import { snapshotOf, TempDirs } from '../support/tables.ts';
+import { commitOnHead, snapshotOf, TempDirs } from '../support/tables.ts';
 
 async function collect(lines: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = [];
@@ -206,7 +206,7 @@ describeWithEnv('materialized state: refresh', (env) => {
         kind: 'add', add: { ...fileAdd(`date=2026-01-02/${name}.parquet`), partitionValues: { date: '2026-01-02' } },
       })),
     ];
-    const { version } = await commit(pool, { table: 'hist', actions });
+    const { version } = await commitOnHead(pool, { table: 'hist', actions });
     const result = await refreshTable(pool, 'hist');
     expect(result).to.include({ fromVersion: version, toVersion: version, versionsApplied: 1, batches: 1, actionsRead: 5, rowsInserted: 3, rowsClosed: 2 });
     const after = await stateOf('hist');
@@ -266,8 +266,8 @@ describeWithEnv('materialized state: refresh', (env) => {
     await commit(pool, { table, actions: [add('a'), add('b'), add('c'), add('d')] });
     await refreshTable(pool, table);
     // DV update: remove a, add a with a DV (a new logical file).
-    await commit(pool, { table, actions: [remove('a'), add('a', { dv: 'dv1', records: 9 })] });
-    await commit(pool, { table, actions: [remove('b')] });
+    await commitOnHead(pool, { table, actions: [remove('a'), add('a', { dv: 'dv1', records: 9 })] });
+    await commitOnHead(pool, { table, actions: [remove('b')] });
     await commit(pool, { table, actions: [add('b', { records: 7 })] }); // b added, removed, added again
     // An add on a live key replaces it (new stats), without a remove.
     await commit(pool, { table, actions: [add('c', { records: 42 })] });
@@ -277,11 +277,11 @@ describeWithEnv('materialized state: refresh', (env) => {
     await expectVerified(table);
 
     // Within one step: d removed, re-added, removed, re-added; a's DV replaced twice.
-    await commit(pool, { table, actions: [remove('d')] });
+    await commitOnHead(pool, { table, actions: [remove('d')] });
     await commit(pool, { table, actions: [add('d', { records: 1 })] });
-    await commit(pool, { table, actions: [remove('a', 'dv1'), add('a', { dv: 'dv2', records: 8 })] });
-    await commit(pool, { table, actions: [remove('d')] });
-    await commit(pool, { table, actions: [add('d', { records: 2 }), remove('a', 'dv2'), add('a', { dv: 'dv3', records: 7 })] });
+    await commitOnHead(pool, { table, actions: [remove('a', 'dv1'), add('a', { dv: 'dv2', records: 8 })] });
+    await commitOnHead(pool, { table, actions: [remove('d')] });
+    await commitOnHead(pool, { table, actions: [add('d', { records: 2 }), remove('a', 'dv2'), add('a', { dv: 'dv3', records: 7 })] });
     result = await refreshTable(pool, table, { batchMaxVersions: 100 });
     expect(result).to.include({ versionsApplied: 5, batches: 1 });
     await expectAnswersEqualLog(table, 0, result.toVersion);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Pool } from '../../shared/db/index.ts';
 import { replay } from '../../shared/delta/index.ts';
-import { snapshotLines } from '../../shared/log-store/index.ts';
+import { commit, findTable, snapshotLines, type CommitRequest, type CommitResult } from '../../shared/log-store/index.ts';
 
 export class TempDirs {
   private readonly made: string[] = [];
@@ -33,4 +33,13 @@ export async function snapshotOf(pool: Pool, table: string, options: { version?:
 
 export function pathsOf(lines: readonly string[]): string[] {
   return lines.map((line) => (JSON.parse(line) as { add: { path: string } }).add.path).sort();
+}
+
+/**
+ * A commit decided on the table's latest version, as a writer that just read it would make
+ * (a commit that removes files must say which version it read).
+ */
+export async function commitOnHead(pool: Pool, request: Omit<CommitRequest, 'readVersion'>): Promise<CommitResult> {
+  const table = await findTable(pool, request.table);
+  return commit(pool, { ...request, readVersion: table?.headVersion ?? -1 });
 }
