@@ -18,8 +18,21 @@ const featureByMetadataKey: readonly (readonly [string, string])[] = [
   ['delta.typeChanges', 'typeWidening'],
 ];
 
+/** One entry of a field's `delta.typeChanges` (PROTOCOL.md "Type Change Metadata"). */
+export interface TypeChange {
+  readonly column: string;
+  readonly fromType: unknown;
+  readonly toType: unknown;
+  readonly fieldPath: unknown;
+}
+
+interface SchemaFeatures {
+  readonly uses: ReadonlyMap<string, string>;
+  readonly typeChanges: readonly TypeChange[];
+}
+
 // metaData objects are immutable once parsed; a wide schema is walked once.
-const usesOf = new WeakMap<MetadataAction, ReadonlyMap<string, string>>();
+const featuresOf = new WeakMap<MetadataAction, SchemaFeatures>();
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -27,9 +40,19 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** feature → the first column that uses it (`column "a.b" has type timestamp_ntz`). An unparsable schema uses nothing here: column-mapping.ts refuses it. */
 export function schemaFeatureUses(metadata: MetadataAction): ReadonlyMap<string, string> {
-  const known = usesOf.get(metadata);
+  return schemaFeatures(metadata).uses;
+}
+
+/** Every recorded type change of the schema, any depth; a `delta.typeChanges` that is not a list is one change of unknown types. */
+export function schemaTypeChanges(metadata: MetadataAction): readonly TypeChange[] {
+  return schemaFeatures(metadata).typeChanges;
+}
+
+function schemaFeatures(metadata: MetadataAction): SchemaFeatures {
+  const known = featuresOf.get(metadata);
   if (known) return known;
   const uses = new Map<string, string>();
+  const typeChanges: TypeChange[] = [];
   const note = (name: string, use: string): void => {
     if (!uses.has(name)) uses.set(name, use);
   };
@@ -55,6 +78,13 @@ export function schemaFeatureUses(metadata: MetadataAction): ReadonlyMap<string,
       for (const [key, name] of featureByMetadataKey) {
         if (key in fieldMetadata) note(name, `column "${column}" has ${key}`);
       }
+      const changes = fieldMetadata['delta.typeChanges'];
+      if (changes !== undefined) {
+        for (const change of Array.isArray(changes) ? changes : [changes]) {
+          const entry = isRecord(change) ? change : {};
+          typeChanges.push({ column, fromType: entry['fromType'], toType: entry['toType'], fieldPath: entry['fieldPath'] });
+        }
+      }
     }
     visitType(field['type'], column);
   };
@@ -63,6 +93,7 @@ export function schemaFeatureUses(metadata: MetadataAction): ReadonlyMap<string,
   } catch {
     // Not JSON: reported by columnNames with the file and line.
   }
-  usesOf.set(metadata, uses);
-  return uses;
+  const features = { uses, typeChanges };
+  featuresOf.set(metadata, features);
+  return features;
 }

@@ -16,7 +16,8 @@
 import { LogFormatError, UnsupportedFeatureError } from '../errors/index.ts';
 import type { MetadataAction, ProtocolAction } from './actions.ts';
 import { columnMappingMode } from './column-mapping.ts';
-import { schemaFeatureUses } from './schema-features.ts';
+import { schemaFeatureUses, schemaTypeChanges } from './schema-features.ts';
+import { isSupportedTypeChange } from './type-widening.ts';
 
 export type FeatureKind = 'writer' | 'readerWriter';
 
@@ -255,13 +256,19 @@ export function metadataFeatureUses(metadata: MetadataAction): ReadonlyMap<strin
  * A metaData action must not use a feature its protocol does not support
  * (Spark upgrades the protocol in the same commit; a log without that
  * upgrade is refused rather than read as if the property were absent).
- * Row tracking also needs its materialized column names.
+ * Row tracking also needs its materialized column names; a recorded type
+ * change must be one Type Widening allows (readers must fail on others).
  */
 export function checkMetadataFeatures(metadata: MetadataAction, protocol: ProtocolAction, where: string, line: number | undefined): void {
   const supported = supportedFeatures(protocol);
   const missing = [...metadataFeatureUses(metadata)].filter(([name]) => !supported.has(name));
   if (missing.length > 0) {
     throw new LogFormatError(where, line, `metaData uses ${missing.map(([name, use]) => `${name} (${use})`).join(', ')} but the protocol does not support ${missing.length === 1 ? 'it' : 'them'}`);
+  }
+  for (const { column, fromType, toType } of schemaTypeChanges(metadata)) {
+    if (!isSupportedTypeChange(fromType, toType)) {
+      throw new LogFormatError(where, line, `column "${column}": delta.typeChanges records ${JSON.stringify(fromType)} → ${JSON.stringify(toType)}, not a type change Type Widening allows`);
+    }
   }
   if (isTrue(metadata.configuration?.['delta.enableRowTracking'])) {
     for (const key of ['delta.rowTracking.materializedRowIdColumnName', 'delta.rowTracking.materializedRowCommitVersionColumnName']) {

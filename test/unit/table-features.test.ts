@@ -201,6 +201,22 @@ describe('table features', function () {
       });
     }
 
+    it('refuses a recorded type change Type Widening does not allow, accepts the ones it does', function () {
+      const widened = (changes: unknown[]): MetadataAction => metadata({}, schema([{ name: 'e', type: 'long', nullable: true, metadata: { 'delta.typeChanges': changes } }]));
+      const typeWidening = features(['typeWidening'], ['typeWidening']);
+      for (const [fromType, toType] of [
+        ['short', 'integer'], ['byte', 'long'], ['float', 'double'], ['integer', 'double'], ['date', 'timestamp_ntz'],
+        ['decimal(6, 2)', 'decimal(10, 4)'], ['integer', 'decimal(12,2)'], ['long', 'decimal(20,0)'],
+      ]) checkMetadataFeatures(widened([{ fromType, toType }]), typeWidening, 'v.json', 1);
+      for (const [fromType, toType] of [
+        ['long', 'integer'], ['long', 'double'], ['string', 'integer'], ['decimal(10,4)', 'decimal(11,6)'], ['integer', 'decimal(10,1)'], ['timestamp', 'date'],
+      ]) {
+        const error = catchError(() => checkMetadataFeatures(widened([{ fromType, toType }]), typeWidening, 'v.json', 1));
+        expect(error, `${fromType} → ${toType}`).to.be.instanceOf(LogFormatError);
+        expect(error.message).to.contain('delta.typeChanges').and.contain(fromType);
+      }
+    });
+
     it('takes delta.appendOnly=false as off', function () {
       checkMetadataFeatures(metadata({ 'delta.appendOnly': 'false', 'delta.enableDeletionVectors': 'false' }), protocol(1, 1), 'v.json', 1);
     });
