@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPool, type Pool } from '../shared/db/index.ts';
 import { generateTable, type Action, type AddAction } from '../shared/delta/index.ts';
-import { commit, importTable } from '../shared/log-store/index.ts';
+import { commit, findTable, importTable } from '../shared/log-store/index.ts';
 import { rebuildTable, refreshFilePages, refreshTable, verifyTable } from '../shared/materialized/index.ts';
 import { dropScratchDatabase, scratchDatabase } from './support.ts';
 
@@ -125,7 +125,8 @@ async function measure(pool: Pool, files: number): Promise<Row> {
     const pagesRewritten: number[] = [];
     for (let round = 0; round < repeats; round++) {
       const actions = await nextCommit(pool, table, imported.tableId, round);
-      await commit(pool, { table, actions });
+      // Removes are decided on the version read: the commit says which.
+      await commit(pool, { table, actions, readVersion: (await findTable(pool, table))?.headVersion ?? -1 });
       started = performance.now();
       const result = await refreshTable(pool, table);
       incrementalMs.push(elapsed(started));
