@@ -14,6 +14,7 @@ import type { Action } from './actions.ts';
 import { commitFileName } from './listing.ts';
 import { writeParquetCheckpoint } from './parquet-write.ts';
 import { baseTimeMs, TableGenerator, type TableGeneratorOptions } from './table-generator.ts';
+import { fileTimeSeconds } from './version-timestamps.ts';
 
 export interface GenerateOptions extends TableGeneratorOptions {
   /** live files at the last version */
@@ -76,7 +77,7 @@ export async function generateTable(dir: string, options: GenerateOptions): Prom
     actionCount += actions.length;
     const file = path.join(logDir, commitFileName(version));
     await writeLines(file, actions);
-    const seconds = (baseTimeMs + version * 60_000) / 1000;
+    const seconds = fileTimeSeconds(baseTimeMs + version * 60_000);
     await utimes(file, seconds, seconds);
     if (interval > 0 && version > 0 && version % interval === 0) {
       await writeCheckpointParts(logDir, version, generator, domainVersion, partRows);

@@ -6,7 +6,7 @@ export { compareCodePoints } from './order.ts';
 export { applySegment, readCheckpoint, readJsonActions, replay, type ReplayOptions } from './replay.ts';
 export { buildSegment, oldestReconstructableVersion, type LogSegment, type SegmentStep } from './segment.ts';
 export { checkFirstVersion, checkOneVersion, checkPartitionValues, TableState, type LocatedAction } from './table-state.ts';
-export { parseTimestamp, versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';
+export { fileTimeSeconds, parseTimestamp, versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';
 export { readParquetActions } from './parquet-read.ts';
 export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
 export { generateTable, type GenerateOptions, type GenerateResult } from './generate.ts';

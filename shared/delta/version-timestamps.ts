@@ -217,3 +217,14 @@ export function parseTimestamp(value: string): number {
   if (Number.isNaN(parsed)) throw new BadRequestError(`not an ISO 8601 timestamp: ${JSON.stringify(value)}`);
   return parsed;
 }
+
+/**
+ * The seconds to hand utimes for a modification time of `timestampMs`: the
+ * milliseconds as seconds are rarely exact in binary floating point
+ * (1709251202.001 is stored as …202.000999), and a file time one nanosecond
+ * short reads back (floor of mtimeMs, as here and in delta-rs) a millisecond
+ * early. Half a microsecond more lands inside the intended millisecond.
+ */
+export function fileTimeSeconds(timestampMs: number): number {
+  return (timestampMs + 0.0005) / 1000;
+}

@@ -12,7 +12,7 @@ import { open, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import QueryStream from 'pg-query-stream';
 import type { Pool, PoolClient } from '../db/index.ts';
-import { commitFileName, writeParquetCheckpoint, type Action, type AddAction, type Json, type RemoveAction } from '../delta/index.ts';
+import { commitFileName, fileTimeSeconds, writeParquetCheckpoint, type Action, type AddAction, type Json, type RemoveAction } from '../delta/index.ts';
 import { BadRequestError } from '../errors/index.ts';
 import { reconciledFiles, tableHeader } from './state.ts';
 import { requireTable } from './tables.ts';
@@ -58,7 +58,7 @@ export async function exportTable(pool: Pool, tableName: string, targetDir: stri
       if (!commit.is_checkpoint) {
         const file = path.join(logDir, commitFileName(commit.version));
         await writeCommitFile(client, table.tableId, commit, file);
-        const seconds = commit.timestamp_ms / 1000;
+        const seconds = fileTimeSeconds(commit.timestamp_ms);
         await utimes(file, seconds, seconds);
       } else if (hasInCommitTimestamp(commit.commit_info)) {
         // A reader times a version with in-commit timestamps by its commit file's commitInfo only, never by a
@@ -66,14 +66,14 @@ export async function exportTable(pool: Pool, tableName: string, targetDir: stri
         // in the checkpoint beside it, which every reader starts from).
         const file = path.join(logDir, commitFileName(commit.version));
         await writeFile(file, `{"commitInfo":${JSON.stringify(commit.commit_info)}}\n`, { flag: 'wx' });
-        const seconds = commit.timestamp_ms / 1000;
+        const seconds = fileTimeSeconds(commit.timestamp_ms);
         await utimes(file, seconds, seconds);
       }
       if (wantsCheckpoint) {
         const size = await writeCheckpoint(client, table.tableId, commit.version, table.logStartVersion, logDir);
         if (commit.is_checkpoint) {
           // A checkpoint-only version carries its timestamp on the checkpoint file.
-          const seconds = commit.timestamp_ms / 1000;
+          const seconds = fileTimeSeconds(commit.timestamp_ms);
           await utimes(path.join(logDir, checkpointFileName(commit.version)), seconds, seconds);
         }
         checkpoints.push(commit.version);
