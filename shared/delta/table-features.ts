@@ -253,15 +253,32 @@ export function metadataFeatureUses(metadata: MetadataAction): ReadonlyMap<strin
 }
 
 /**
+ * Properties that turn on a writer's behaviour and change nothing a reader
+ * does: without the feature in the protocol they are inert (PROTOCOL.md: a
+ * feature is active only when the protocol supports it). Engines write such
+ * logs — delta-rs 1.6 sets delta.enableInCommitTimestamps without the
+ * inCommitTimestamp feature, and its add_feature(rowTracking) drops an active
+ * changeDataFeed from the list — and Spark and delta-rs read them; so does a
+ * log read here. A commit through deltameta must still upgrade the protocol.
+ */
+const inertWithoutFeature = new Set([
+  'appendOnly', 'changeDataFeed', 'deletionVectors', 'rowTracking', 'inCommitTimestamp', 'typeWidening', 'icebergCompatV1', 'icebergCompatV2',
+]);
+
+/**
  * A metaData action must not use a feature its protocol does not support
- * (Spark upgrades the protocol in the same commit; a log without that
- * upgrade is refused rather than read as if the property were absent).
+ * (Spark upgrades the protocol in the same commit). A commit doing so is
+ * refused; a log read from files (`readingLog`) is refused only for a use
+ * that changes how it is read (column mapping, a schema type, V2 checkpoints,
+ * constraints): a writer-only property without its feature is inert there.
  * Row tracking also needs its materialized column names; a recorded type
  * change must be one Type Widening allows (readers must fail on others).
  */
-export function checkMetadataFeatures(metadata: MetadataAction, protocol: ProtocolAction, where: string, line: number | undefined): void {
+export function checkMetadataFeatures(
+  metadata: MetadataAction, protocol: ProtocolAction, where: string, line: number | undefined, options: { readingLog?: boolean } = {},
+): void {
   const supported = supportedFeatures(protocol);
-  const missing = [...metadataFeatureUses(metadata)].filter(([name]) => !supported.has(name));
+  const missing = [...metadataFeatureUses(metadata)].filter(([name]) => !supported.has(name) && !(options.readingLog && inertWithoutFeature.has(name)));
   if (missing.length > 0) {
     throw new LogFormatError(where, line, `metaData uses ${missing.map(([name, use]) => `${name} (${use})`).join(', ')} but the protocol does not support ${missing.length === 1 ? 'it' : 'them'}`);
   }
@@ -270,7 +287,7 @@ export function checkMetadataFeatures(metadata: MetadataAction, protocol: Protoc
       throw new LogFormatError(where, line, `column "${column}": delta.typeChanges records ${JSON.stringify(fromType)} → ${JSON.stringify(toType)}, not a type change Type Widening allows`);
     }
   }
-  if (isTrue(metadata.configuration?.['delta.enableRowTracking'])) {
+  if (isTrue(metadata.configuration?.['delta.enableRowTracking']) && supported.has('rowTracking')) {
     for (const key of ['delta.rowTracking.materializedRowIdColumnName', 'delta.rowTracking.materializedRowCommitVersionColumnName']) {
       if (!metadata.configuration[key]) throw new LogFormatError(where, line, `metaData sets delta.enableRowTracking=true without ${key}`);
     }

@@ -63,7 +63,7 @@ export class TableState {
     for (const { partitionValues, file, line } of deferred?.values() ?? []) checkPartitionValues(partitionValues, this.metadata, file, line);
     const features = this.deferredFeatureCheck;
     this.deferredFeatureCheck = undefined;
-    if (features && this.protocol) checkMetadataFeatures(features.metadata, this.protocol, features.file, features.line);
+    if (features && this.protocol) checkMetadataFeatures(features.metadata, this.protocol, features.file, features.line, { readingLog: true });
   }
 
   /** Applies one action in log order; checks what the log must not contradict. */
@@ -96,7 +96,7 @@ export class TableState {
         } else {
           // Unknown protocol (a sync import that starts from stored metadata only): nothing to check against.
           const protocol = protocolOfVersion.get(action.metaData) ?? this.protocol;
-          if (protocol) checkMetadataFeatures(action.metaData, protocol, file, line);
+          if (protocol) checkMetadataFeatures(action.metaData, protocol, file, line, { readingLog: true });
         }
         this.metadata = action.metaData;
         break;
@@ -108,7 +108,7 @@ export class TableState {
         checkProtocolAction(action.protocol, this.deferredPartitionChecks ? undefined : this.protocol, file, line, { readingLog: true });
         // The metadata in force must still have every feature it uses (an upgrade may leave out unused legacy ones).
         if (this.metadata && !this.deferredPartitionChecks && !protocolsWithMetadata.has(action.protocol)) {
-          checkMetadataFeatures(this.metadata, action.protocol, file, line);
+          checkMetadataFeatures(this.metadata, action.protocol, file, line, { readingLog: true });
         }
         this.protocol = action.protocol;
         break;

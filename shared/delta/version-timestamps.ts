@@ -7,10 +7,12 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError, LogFormatError, NotFoundError } from '../errors/index.ts';
+import type { ProtocolAction } from './actions.ts';
 import { defaultInputLimits, type InputLimits } from './input-limits.ts';
 import { checkLogFile } from './log-files.ts';
 import { fileModificationTimeMs, type LogListing } from './listing.ts';
-import { latestMetadata, type KnownMetadata } from './latest-metadata.ts';
+import { latestTableActions, type KnownMetadata } from './latest-metadata.ts';
+import { supportedFeatures } from './table-features.ts';
 import { oldestReconstructableVersion } from './segment.ts';
 
 /** How a version's time is known: its commit file's modification time, or its commitInfo.inCommitTimestamp. */
@@ -30,6 +32,8 @@ export interface VersionTimeSource {
   readonly latestVersion: number;
   /** the configuration of the latest metaData: it decides which versions carry in-commit timestamps */
   readonly configuration: Readonly<Record<string, unknown>> | undefined;
+  /** the latest protocol: in-commit timestamps count only where it supports them */
+  readonly protocol: ProtocolAction | undefined;
   /** the newest version in [from, to] timed at or before `timestampMs`; every version in the range is timed by `timedBy` */
   newestAtOrBefore(from: number, to: number, timestampMs: number, timedBy: TimedBy): Promise<TimedVersion | undefined>;
   /** the oldest timed version in [from, to] */
@@ -51,11 +55,18 @@ const enablementTimestampKey = 'delta.inCommitTimestampEnablementTimestamp';
 /**
  * Spark's InCommitTimestampUtils.getValidatedICTEnablementInfo: with the
  * feature on, the enablement version and timestamp are both present (ICT from
- * that version) or both absent (ICT from the table's creation).
+ * that version) or both absent (ICT from the table's creation). "On" needs
+ * both the property and the protocol's inCommitTimestamp writer feature
+ * (PROTOCOL.md: a feature is active only where supported): delta-rs 1.6 sets
+ * the property alone and writes no in-commit timestamps, and its versions
+ * are timed by their files, as delta-rs and Spark time them.
  */
-export function inCommitTimestampStart(configuration: Readonly<Record<string, unknown>> | undefined, where: string): InCommitTimestampStart | undefined {
+export function inCommitTimestampStart(
+  configuration: Readonly<Record<string, unknown>> | undefined, protocol: ProtocolAction | undefined, where: string,
+): InCommitTimestampStart | undefined {
   const enabled = configuration?.[enabledKey];
   if (typeof enabled !== 'string' || enabled.toLowerCase() !== 'true') return undefined;
+  if (!protocol || !supportedFeatures(protocol).has('inCommitTimestamp')) return undefined;
   const version = configuration?.[enablementVersionKey];
   const timestamp = configuration?.[enablementTimestampKey];
   if ((version === undefined || version === null) && (timestamp === undefined || timestamp === null)) return { version: undefined, timestampMs: undefined };
@@ -82,7 +93,7 @@ function iso(timestampMs: number): string {
  */
 export async function versionAtTimestamp(source: VersionTimeSource, timestampMs: number): Promise<number> {
   const { where, earliestVersion, latestVersion } = source;
-  const start = inCommitTimestampStart(source.configuration, where);
+  const start = inCommitTimestampStart(source.configuration, source.protocol, where);
   let from = earliestVersion;
   let to = latestVersion;
   let timedBy: TimedBy = 'file';
@@ -132,8 +143,8 @@ export async function versionTimestamps(
   listing: LogListing,
   options: { limits?: InputLimits; known?: KnownMetadata } = {},
 ): Promise<FileTimeline> {
-  const metadata = await latestMetadata(listing, options);
-  const start = inCommitTimestampStart(metadata?.configuration, listing.tableDir);
+  const { metadata, protocol } = await latestTableActions(listing, options);
+  const start = inCommitTimestampStart(metadata?.configuration, protocol, listing.tableDir);
   const earliestVersion = oldestReconstructableVersion(listing);
   const inCommitTimestampsFrom = start ? Math.max(start.version ?? earliestVersion, earliestVersion) : undefined;
   const versions = new Set<number>([...listing.commits.keys(), ...listing.checkpoints.map((checkpoint) => checkpoint.version)]);
@@ -165,6 +176,7 @@ export async function versionTimestamps(
     earliestVersion,
     latestVersion: listing.latestVersion,
     configuration: metadata?.configuration,
+    protocol,
     timestamps,
     inCommitTimestampsFrom,
     newestAtOrBefore(from, to, timestampMs, timedBy) {

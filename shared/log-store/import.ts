@@ -11,7 +11,7 @@ import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint, readJsonActions,
-  TableState, versionTimestamps, type CheckpointFiles, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction,
+  TableState, versionTimestamps, type CheckpointFiles, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction, type ProtocolAction,
   type ReplayOptions,
 } from '../delta/index.ts';
 import { InternalError, LogFormatError } from '../errors/index.ts';
@@ -88,7 +88,7 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
         [tableName, realpathSync(listing.tableDir), logStart],
       );
       const tableId = (rows[0] as { table_id: number }).table_id;
-      const result = await writeVersions(client, tableId, segment, new TableState(false), { version: -1, metadata: undefined, timestampMs: -Infinity }, { ...input, listing });
+      const result = await writeVersions(client, tableId, segment, new TableState(false), { version: -1, metadata: undefined, protocol: undefined, timestampMs: -Infinity }, { ...input, listing });
       reportSkippedCheckpoints(listing, segment.checkpoint?.version ?? -1, input.options.onWarning);
       return { ...result, created: true };
     } catch (error) {
@@ -114,7 +114,9 @@ async function syncInTransaction(client: PoolClient, existing: TableRow, input: 
   }
   const state = await loadValidationState(client, existing.tableId, existing.headVersion);
   const validator = new TableState(false);
+  // The stored state the new versions continue: a protocol change among them is checked against the stored protocol.
   validator.metadata = state.metadata;
+  validator.protocol = state.protocol;
   return writeVersions(client, existing.tableId, segment, validator, { version: existing.headVersion, ...state }, input);
 }
 
@@ -122,6 +124,7 @@ async function syncInTransaction(client: PoolClient, existing: TableRow, input: 
 interface SegmentStart {
   readonly version: number;
   readonly metadata: MetadataAction | undefined;
+  readonly protocol: ProtocolAction | undefined;
   /** its time: below every new file-timed version's */
   readonly timestampMs: number;
 }
@@ -186,7 +189,7 @@ async function writeVersions(
         }
       }
       validator.endCheckpoint();
-      timeline = await versionTimestamps(listing, { limits, known: { version, metadata: validator.metadata } });
+      timeline = await versionTimestamps(listing, { limits, known: { version, metadata: validator.metadata, protocol: validator.protocol } });
       // The version's own commitInfo (its in-commit timestamp, its operation) is kept when its commit file is: export
       // writes it back beside the checkpoint, where a reader timing versions by in-commit timestamps looks for it.
       const commitInfo = await commitInfoOf(listing, version, limits);
@@ -285,14 +288,20 @@ function chooseBase(listing: LogListing, history: boolean): LogSegment {
   return buildSegment(listing, listing.latestVersion);
 }
 
-async function loadValidationState(client: PoolClient, tableId: number, head: number): Promise<{ metadata: MetadataAction | undefined; timestampMs: number }> {
-  const { rows } = await client.query<{ action: string | null; timestamp_ms: number }>(
-    `SELECT (SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS action,
-            (SELECT timestamp_ms FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS timestamp_ms`,
-    [tableId, head],
-  );
+// serves: delta_metadata and delta_protocol primary keys (latest at or before a version), delta_commit primary key
+const validationStateSql = `
+  SELECT (SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS metadata,
+         (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol,
+         (SELECT timestamp_ms FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS timestamp_ms`;
+
+async function loadValidationState(client: PoolClient, tableId: number, head: number): Promise<Omit<SegmentStart, 'version'>> {
+  const { rows } = await client.query<{ metadata: string | null; protocol: string | null; timestamp_ms: number }>(validationStateSql, [tableId, head]);
   const row = rows[0];
-  return { metadata: row?.action ? (JSON.parse(row.action) as MetadataAction) : undefined, timestampMs: row?.timestamp_ms ?? -Infinity };
+  return {
+    metadata: row?.metadata ? (JSON.parse(row.metadata) as MetadataAction) : undefined,
+    protocol: row?.protocol ? (JSON.parse(row.protocol) as ProtocolAction) : undefined,
+    timestampMs: row?.timestamp_ms ?? -Infinity,
+  };
 }
 
 export function describeImport(result: ImportResult, tableName: string, tableDir: string): string {

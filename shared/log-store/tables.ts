@@ -1,6 +1,6 @@
 /** Looking up tables and their versions in the log tables. */
 import type { Pool, PoolClient } from '../db/index.ts';
-import { versionAtTimestamp } from '../delta/index.ts';
+import { versionAtTimestamp, type ProtocolAction } from '../delta/index.ts';
 import { BadRequestError, NotFoundError, VersionGoneError } from '../errors/index.ts';
 
 type Queryable = Pool | PoolClient;
@@ -42,9 +42,10 @@ export async function requireTable(db: Queryable, name: string): Promise<TableRo
   return table;
 }
 
-// serves: delta_metadata primary key (latest at or before a version)
+// serves: delta_metadata and delta_protocol primary keys (latest at or before a version)
 const latestConfigurationSql = `
-  SELECT configuration FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1`;
+  SELECT (SELECT configuration FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS configuration,
+         (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol`;
 
 // serves: delta_commit_timestamp (table_id, timestamp_ms). Within one range (file times, or in-commit timestamps) times
 // increase with versions, so the newest time at or before T is the newest version. A version imported from a checkpoint
@@ -78,7 +79,7 @@ export async function resolveVersion(
 ): Promise<number> {
   let version = options.version ?? table.headVersion;
   if (options.timestampMs !== undefined) {
-    const { rows } = await db.query<{ configuration: Record<string, unknown> }>(latestConfigurationSql, [table.tableId, table.headVersion]);
+    const { rows } = await db.query<{ configuration: Record<string, unknown> | null; protocol: string | null }>(latestConfigurationSql, [table.tableId, table.headVersion]);
     const timed = (row: TimedRow | undefined): { version: number; timestampMs: number } | undefined =>
       row ? { version: row.version, timestampMs: row.timestamp_ms } : undefined;
     version = await versionAtTimestamp(
@@ -86,7 +87,8 @@ export async function resolveVersion(
         where: table.name,
         earliestVersion: table.logStartVersion,
         latestVersion: table.headVersion,
-        configuration: rows[0]?.configuration,
+        configuration: rows[0]?.configuration ?? undefined,
+        protocol: rows[0]?.protocol ? (JSON.parse(rows[0].protocol) as ProtocolAction) : undefined,
         newestAtOrBefore: async (from, to, timestampMs, timedBy) =>
           timed((await db.query<TimedRow>(newestAtOrBeforeSql, [table.tableId, from, to, timestampMs, timedBy === 'inCommitTimestamp'])).rows[0]),
         oldest: async (from, to, timedBy) =>

@@ -130,11 +130,23 @@ describeWithEnv('table features at import', (env) => {
     const dir = dirs.make('metadata-without-feature');
     writeLog(dir, [
       [{ protocol: { minReaderVersion: 1, minWriterVersion: 2 } }, metaData({})],
-      [metaData({ 'delta.enableDeletionVectors': 'true' })],
+      [metaData({ 'delta.constraints.positive': 'id > 0' })],
     ]);
-    const error = await refusal(importTable(pool, dir, 'no_dv_feature', { history: true }));
-    expect(error.message).to.contain('00000000000000000001.json:2').and.contain('deletionVectors');
-    expect(await findTable(pool, 'no_dv_feature')).to.equal(undefined);
+    const error = await refusal(importTable(pool, dir, 'no_constraints_feature', { history: true }));
+    expect(error.message).to.contain('00000000000000000001.json:2').and.contain('checkConstraints');
+    expect(await findTable(pool, 'no_constraints_feature')).to.equal(undefined);
+  });
+
+  it('imports writer-only properties without their features as inert (as delta-rs and Spark read them)', async () => {
+    const dir = dirs.make('inert-properties');
+    writeLog(dir, [
+      [{ protocol: { minReaderVersion: 1, minWriterVersion: 2 } }, metaData({})],
+      [metaData({ 'delta.enableDeletionVectors': 'true', 'delta.enableInCommitTimestamps': 'true' })],
+    ]);
+    const result = await importTable(pool, dir, 'inert_properties', { history: true });
+    expect(result.toVersion).to.equal(1);
+    // No in-commit timestamps without the feature: versions keep their file times, and replay agrees.
+    expect((await replay(dir)).version).to.equal(1);
   });
 
   describe('tables written by delta-rs', function () {

@@ -24,7 +24,7 @@ import { describeWithEnv } from '../support/env.ts';
 import { expectDeltaRsTravelAgrees, parityHarness, travelMismatches, versionTimes } from './parity-harness.ts';
 import { sparkVersionAt } from './parity-state.ts';
 
-const kinds: DeltaRsParityKind[] = ['column-mapping-name', 'column-mapping-id', 'deletion-vectors', 'v2-checkpoint', 'concurrent', 'schema-evolution', 'row-tracking-feature', 'in-commit-timestamps', 'tied-times'];
+const kinds: DeltaRsParityKind[] = ['column-mapping-name', 'column-mapping-id', 'deletion-vectors', 'v2-checkpoint', 'concurrent', 'schema-evolution', 'row-tracking-feature', 'in-commit-timestamps', 'tied-times', 'ict-property'];
 
 describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (env) => {
   const checkParity = parityHarness(env, kinds);
@@ -120,5 +120,13 @@ describeWithEnv('delta-rs parity: tables delta-rs writes, at every version', (en
     // The export writes the times made increasing as its commit file times, to the millisecond
     // (utimes with ms / 1000 once landed a nanosecond short and read back a millisecond early).
     expect(travelMismatches(travel, 'deltaRsOnExport', { insideOnly: true }), "delta-rs's time travel on the export").to.deep.equal([]);
+  });
+
+  it('the in-commit-timestamps property without the inCommitTimestamp feature (every delta-rs write of it): inert, file times rule, as in delta-rs and Spark', async function () {
+    this.timeout(120_000);
+    const { written, reference, travel } = await checkParity('ict-property');
+    expect(reference.at(-1)?.metadata.configuration).to.include({ 'delta.enableInCommitTimestamps': 'true' });
+    expect(reference.at(-1)?.protocol.writerFeatures).to.equal(null);
+    expectDeltaRsTravelAgrees(travel, written.versions);
   });
 });

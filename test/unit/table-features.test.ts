@@ -254,9 +254,18 @@ describe('table features', function () {
     it('refuses metadata turning a feature on in a later version without a protocol upgrade', function () {
       const state = new TableState();
       for (const action of v0(metadata(), protocol(1, 2))) state.apply(action);
-      const next = located([{ kind: 'metaData', metaData: metadata({ 'delta.enableDeletionVectors': 'true' }) }], '1.json');
+      const next = located([{ kind: 'metaData', metaData: metadata({ 'delta.constraints.positive': 'id > 0' }) }], '1.json');
       checkOneVersion(next, '1.json');
-      expect(catchError(() => state.apply(next[0] as LocatedAction)).message).to.contain('deletionVectors');
+      expect(catchError(() => state.apply(next[0] as LocatedAction)).message).to.contain('checkConstraints');
+    });
+
+    it('reads a writer-only property without its feature as inert (delta-rs sets the in-commit-timestamp property alone)', function () {
+      const state = new TableState();
+      for (const action of v0(metadata(), protocol(1, 2))) state.apply(action);
+      for (const property of ['delta.enableInCommitTimestamps', 'delta.enableDeletionVectors', 'delta.enableChangeDataFeed', 'delta.appendOnly', 'delta.enableRowTracking']) {
+        state.apply({ action: { kind: 'metaData', metaData: metadata({ [property]: 'true' }) }, file: '1.json', line: 1 });
+      }
+      expect(state.metadata?.configuration).to.deep.equal({ 'delta.enableRowTracking': 'true' });
     });
 
     it('refuses a protocol downgrade in a later version', function () {
@@ -269,19 +278,19 @@ describe('table features', function () {
 
     it('refuses an upgrade that leaves out a feature the metadata in force uses', function () {
       const state = new TableState();
-      for (const action of v0(metadata({ 'delta.appendOnly': 'true' }), protocol(1, 2))) state.apply(action);
+      for (const action of v0(metadata({ 'delta.constraints.positive': 'id > 0' }), protocol(1, 3))) state.apply(action);
       const next = located([{ kind: 'protocol', protocol: features(['deletionVectors'], ['deletionVectors']) }], '1.json');
       checkOneVersion(next, '1.json');
       const error = catchError(() => state.apply(next[0] as LocatedAction));
-      expect(error.message).to.contain('1.json:1').and.contain('appendOnly');
+      expect(error.message).to.contain('1.json:1').and.contain('checkConstraints');
     });
 
     it('checks a checkpoint once all its rows are read (metaData before protocol)', function () {
       const state = new TableState();
       state.beginCheckpoint();
-      state.apply({ action: { kind: 'metaData', metaData: metadata({ 'delta.enableDeletionVectors': 'true' }) }, file: 'c.parquet', line: undefined });
+      state.apply({ action: { kind: 'metaData', metaData: metadata({ 'delta.constraints.positive': 'id > 0' }) }, file: 'c.parquet', line: undefined });
       state.apply({ action: { kind: 'protocol', protocol: protocol(1, 2) }, file: 'c.parquet', line: undefined });
-      expect(catchError(() => state.endCheckpoint()).message).to.contain('deletionVectors');
+      expect(catchError(() => state.endCheckpoint()).message).to.contain('checkConstraints');
     });
   });
 

@@ -36,6 +36,7 @@ function sourceOf(timeline: Timeline): Parameters<typeof versionAtTimestamp>[0] 
     earliestVersion: earliest,
     latestVersion: latest,
     configuration,
+    protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: [], writerFeatures: ['inCommitTimestamp'] },
     newestAtOrBefore: (from, to, timestampMs, timedBy) =>
       Promise.resolve(entries.filter((entry) => inRange(entry.version, from, to, timedBy) && entry.timestampMs <= timestampMs).at(-1)),
     oldest: (from, to, timedBy) => Promise.resolve(entries.find((entry) => inRange(entry.version, from, to, timedBy))),
