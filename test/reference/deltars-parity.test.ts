@@ -19,7 +19,7 @@
  * Spark refuses both.
  */
 import { expect } from 'chai';
-import { type DeltaRsParityKind, deltaRsTransactionVersions } from '../support/deltars.ts';
+import { deltaRsTransactionVersions, type DeltaRsParityKind } from '../support/deltars-parity.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { expectDeltaRsTravelAgrees, parityHarness, travelMismatches, versionTimes } from './parity-harness.ts';
 import { sparkVersionAt } from './parity-state.ts';

@@ -12,9 +12,17 @@ from deltalake.exceptions import CommitFailedError
 from deltars_parity_tables import actions_of, expect, read_commit, rows
 
 
+# A partner that died leaves the other waiting at the barrier: waits are bounded
+# (BrokenBarrierError ends the worker with an error), and workers are daemons
+# that the parent terminates before it reports a failure, so nothing outlives
+# the run or holds its output pipe open.
+BARRIER_TIMEOUT_S = 60
+JOIN_TIMEOUT_S = 120
+
+
 def append_worker(table_dir: str, worker: int, rounds: int, barrier: Any) -> None:
     for round_number in range(rounds):
-        barrier.wait()
+        barrier.wait(BARRIER_TIMEOUT_S)
         batch = rows(1000 * (worker + 1) + 10 * round_number, 4)
         write_deltalake(
             table_dir,
@@ -26,9 +34,9 @@ def append_worker(table_dir: str, worker: int, rounds: int, barrier: Any) -> Non
 
 def merge_worker(table_dir: str, rounds: int, barrier: Any, outcomes: Any) -> None:
     for round_number in range(rounds):
-        barrier.wait()
-        # Bounded: a conflict is retried from a fresh read at most three times.
-        for attempt in range(4):
+        barrier.wait(BARRIER_TIMEOUT_S)
+        # Bounded: a conflict is retried from a fresh read at most seven times (one partner append per round).
+        for attempt in range(8):
             table = DeltaTable(table_dir)
             source = rows(100 * round_number, 3, ("a",))
             try:
@@ -40,7 +48,23 @@ def merge_worker(table_dir: str, rounds: int, barrier: Any, outcomes: Any) -> No
             except CommitFailedError as error:
                 outcomes.append(f"round {round_number}: conflict {str(error)[:120]}")
         else:
-            raise SystemExit(f"merge round {round_number} conflicted four times")
+            raise SystemExit(f"merge round {round_number} conflicted eight times")
+
+
+def run_all(processes: list[Any], what: str) -> None:
+    """Starts the processes, waits for each (bounded), and terminates every one still alive before failing."""
+    for process in processes:
+        process.daemon = True
+        process.start()
+    try:
+        for process in processes:
+            process.join(JOIN_TIMEOUT_S)
+            expect(process.exitcode == 0, f"{what} failed (exit {process.exitcode})")
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
 
 def racing_writers(table_dir: str) -> dict[str, Any]:
@@ -49,24 +73,17 @@ def racing_writers(table_dir: str) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     rounds = 5
     barrier = context.Barrier(2)
-    appenders = [context.Process(target=append_worker, args=(table_dir, worker, rounds, barrier)) for worker in (0, 1)]
-    for process in appenders:
-        process.start()
-    for process in appenders:
-        process.join(120)
-        expect(process.exitcode == 0, f"an appender failed (exit {process.exitcode})")
+    run_all([context.Process(target=append_worker, args=(table_dir, worker, rounds, barrier)) for worker in (0, 1)], "an appender")
     with context.Manager() as manager:
         outcomes = manager.list()
         barrier = context.Barrier(2)
-        processes = [
-            context.Process(target=merge_worker, args=(table_dir, 3, barrier, outcomes)),
-            context.Process(target=append_worker, args=(table_dir, 2, 3, barrier)),
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join(120)
-            expect(process.exitcode == 0, f"a racing writer failed (exit {process.exitcode})")
+        run_all(
+            [
+                context.Process(target=merge_worker, args=(table_dir, 3, barrier, outcomes)),
+                context.Process(target=append_worker, args=(table_dir, 2, 3, barrier)),
+            ],
+            "a racing writer",
+        )
         merge_outcomes = list(outcomes)
     table = DeltaTable(table_dir)
     table.create_checkpoint()

@@ -17,12 +17,9 @@ import { NotFoundError } from '../../shared/errors/index.ts';
 import {
   type ComparableState,
   deltaRsAllVersions,
-  type DeltaRsParityKind,
-  type DeltaRsParityTable,
-  deltaRsTravel,
-  deltaRsWriteParityTable,
   ensureDeltaRs,
 } from '../support/deltars.ts';
+import { deltaRsTravel, deltaRsWriteParityTable, type DeltaRsParityKind, type DeltaRsParityTable } from '../support/deltars-parity.ts';
 import { type TestEnv } from '../support/env.ts';
 import { snapshotOf, TempDirs } from '../support/tables.ts';
 import { expectSameTable } from './comparable-state.ts';

@@ -44,7 +44,6 @@ const requirementsFile = path.join(projectRoot, 'infra', 'python', 'requirements
 /** Holds the sha256 of the requirements last installed completely. */
 const markerFile = path.join(venvDir, '.deltameta-requirements.sha256');
 const script = path.join(projectRoot, 'test', 'reference', 'deltars.py');
-const parityScript = path.join(projectRoot, 'test', 'reference', 'deltars_parity.py');
 
 let venvReady: Promise<string> | undefined;
 
@@ -138,7 +137,7 @@ function runToStderr(command: string, args: readonly string[]): Promise<void> {
 const execFileAsync = promisify(execFile);
 
 /** Runs one subcommand of deltars.py (or another reference script) and returns its parsed JSON stdout. */
-async function runReference(args: readonly string[], scriptPath: string = script): Promise<unknown> {
+export async function runReference(args: readonly string[], scriptPath: string = script): Promise<unknown> {
   const python = await ensureDeltaRs();
   const name = path.basename(scriptPath);
   let stdout: string;
@@ -148,6 +147,9 @@ async function runReference(args: readonly string[], scriptPath: string = script
       encoding: 'utf8',
       // all-versions of a long table lists every file of every version.
       maxBuffer: 512 * 1024 * 1024,
+      // A reference that hangs (a racing writer waiting for a partner that died) fails its test instead of the run.
+      timeout: 300_000,
+      killSignal: 'SIGKILL',
     }));
   } catch (error) {
     const stderr = error instanceof Error && 'stderr' in error && typeof error.stderr === 'string' ? error.stderr.trimEnd() : '';
@@ -162,7 +164,7 @@ async function runReference(args: readonly string[], scriptPath: string = script
 }
 
 /** JSON values as both sides give them once made comparable (no NaN: the script refuses to print it). */
-const jsonValue: z.ZodType<ComparableJson> = z.lazy(() =>
+export const jsonValue: z.ZodType<ComparableJson> = z.lazy(() =>
   z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
 );
 export type ComparableJson = null | boolean | number | string | ComparableJson[] | { [key: string]: ComparableJson };
@@ -271,59 +273,4 @@ export async function deltaRsWriteDeletionVectorFiles(tableDir: string): Promise
   return z
     .array(z.object({ descriptor, firstDeletedRow: z.number().int().nonnegative() }))
     .parse(await runReference(['write-dv-files', tableDir]));
-}
-
-/** The kinds of table deltars_parity.py writes with delta-rs's own operations (its docstring says what each holds). */
-export const deltaRsParityKinds = [
-  'column-mapping-name',
-  'column-mapping-id',
-  'deletion-vectors',
-  'v2-checkpoint',
-  'concurrent',
-  'schema-evolution',
-  'ict-property',
-  'row-tracking-feature',
-  'in-commit-timestamps',
-  'tied-times',
-] as const;
-export type DeltaRsParityKind = (typeof deltaRsParityKinds)[number];
-
-const parityTableSchema = z.object({
-  versions: z.number().int().positive(),
-  /** each version's commit file modification time (ms), as the writer set it */
-  commitTimes: z.array(z.number().int()),
-  /** what the writer observed: refusals, conflicts, ICT values (`ict`: version → ms, `enabledAt`) */
-  notes: z.record(z.string(), jsonValue),
-});
-export type DeltaRsParityTable = z.infer<typeof parityTableSchema>;
-
-/** Writes one kind of table with delta-rs (test/reference/deltars_parity.py); commit file times are set to a fixed clock. */
-export async function deltaRsWriteParityTable(tableDir: string, kind: DeltaRsParityKind): Promise<DeltaRsParityTable> {
-  const written = parityTableSchema.parse(await runReference(['write', kind, tableDir], parityScript));
-  if (written.commitTimes.length !== written.versions) throw new Error(`${kind}: ${written.commitTimes.length} commit times for ${written.versions} versions`);
-  return written;
-}
-
-/**
- * delta-rs's time travel by timestamp: per timestamp (ms since the epoch)
- * the version `load_as_version(datetime)` loads, or null where it refuses.
- * delta-rs 1.6 reads commit file times only, ICT or not, and does not make
- * them increasing (see deltars-parity.test.ts for where that differs from Spark).
- */
-export async function deltaRsTravel(tableDir: string, timestampsMs: readonly number[]): Promise<(number | null)[]> {
-  if (timestampsMs.length === 0) return [];
-  for (const ms of timestampsMs) if (!Number.isSafeInteger(ms)) throw new RangeError(`not a timestamp in ms: ${ms}`);
-  const answers = z
-    .array(z.number().int().nonnegative().nullable())
-    .parse(await runReference(['travel', tableDir, '--at', ...timestampsMs.map(String)], parityScript));
-  if (answers.length !== timestampsMs.length) throw new Error(`delta-rs answered ${answers.length} of ${timestampsMs.length} timestamps`);
-  return answers;
-}
-
-/** Per version (every one: the parity writers keep all commits), each app id's txn version as delta-rs reads it, or null. */
-export async function deltaRsTransactionVersions(tableDir: string, appIds: readonly string[]): Promise<{ version: number; txns: Record<string, number | null> }[]> {
-  if (appIds.length === 0) throw new RangeError('no app ids asked');
-  return z
-    .array(z.object({ version: z.number().int().nonnegative(), txns: z.record(z.string(), z.number().int().nullable()) }))
-    .parse(await runReference(['txns', tableDir, '--apps', ...appIds], parityScript));
 }
