@@ -15,6 +15,8 @@ export interface CommitFeaturesInput {
   readonly protocol: ProtocolAction | undefined;
   /** the metadata in force after the commit (the commit's own, or the table's) */
   readonly metadata: MetadataAction | undefined;
+  /** the table's protocol before the commit (undefined when the commit creates the table): a new protocol may not drop its features */
+  readonly previousProtocol?: ProtocolAction | undefined;
   readonly actions: readonly Action[];
   /** where the actions came from, for error messages (their lines are 1-based positions) */
   readonly source: string;
@@ -53,7 +55,7 @@ export function checkCommitFeatures(input: CommitFeaturesInput): void {
   checkWritable(protocol, source);
   const supported = supportedFeatures(protocol);
   actions.forEach((action, index) => {
-    if (action.kind === 'protocol') checkProtocolAction(action.protocol, undefined, source, index + 1);
+    if (action.kind === 'protocol') checkProtocolAction(action.protocol, input.previousProtocol, source, index + 1);
   });
   if (metadata) {
     const line = actions.findIndex((action) => action.kind === 'metaData');

@@ -109,7 +109,7 @@ async function attemptCommit(client: PoolClient, txn: PreparedTransaction, check
   const metadata = txn.metadata ?? headMetadata;
   const protocol = txn.actions.reduce<ProtocolAction | undefined>((found, action) => (action.kind === 'protocol' ? action.protocol : found), headProtocol);
   checkAgainstMetadata(txn, metadata);
-  checkWriterFeatures({ protocol, metadata, actions: txn.actions, source: txn.source });
+  checkWriterFeatures({ protocol, metadata, previousProtocol: headProtocol, actions: txn.actions, source: txn.source });
   await checkOneDeletionVectorPerPath(client, table.tableId, head, txn, protocol);
 
   const { rows: clock } = await client.query<{ now_ms: number; previous_ms: number | null }>(commitClockSql, [table.tableId, head]);

@@ -6,7 +6,7 @@
  * Where deltameta differs (docs/delta-log.md, "Commit rules"), the comment
  * says why.
  */
-import { type ProtocolAction } from '../delta/index.ts';
+import { supportedFeatures, type ProtocolAction } from '../delta/index.ts';
 import { CommitConflictError } from '../errors/index.ts';
 import { matchesAny, type PartitionValues, type PhysicalPredicate } from './conflict-predicates.ts';
 import { type WinnerSummary } from './conflict-winners.ts';
@@ -41,22 +41,9 @@ function conflict(context: ConflictContext, winner: WinnerSummary, reason: Commi
   return new CommitConflictError(context.txn.table, reason, context.readVersion, winner.version, `${detail}${by}`);
 }
 
-/** Features a protocol supports: its lists at (3, 7), else the ones its legacy versions imply (PROTOCOL.md "Table Features"). */
-export function protocolFeatures(protocol: ProtocolAction | undefined): Set<string> {
-  const features = new Set<string>();
-  if (!protocol) return features;
-  if (protocol.minWriterVersion >= 7) (protocol.writerFeatures ?? []).forEach((feature) => features.add(feature));
-  else {
-    const writer = protocol.minWriterVersion;
-    if (writer >= 2) ['appendOnly', 'invariants'].forEach((feature) => features.add(feature));
-    if (writer >= 3) features.add('checkConstraints');
-    if (writer >= 4) ['changeDataFeed', 'generatedColumns'].forEach((feature) => features.add(feature));
-    if (writer >= 5) features.add('columnMapping');
-    if (writer >= 6) features.add('identityColumns');
-  }
-  if (protocol.minReaderVersion >= 3) (protocol.readerFeatures ?? []).forEach((feature) => features.add(feature));
-  else if (protocol.minReaderVersion >= 2) features.add('columnMapping');
-  return features;
+/** Features a protocol supports (shared/delta supportedFeatures: Spark's rule); none without a protocol. */
+export function protocolFeatures(protocol: ProtocolAction | undefined): ReadonlySet<string> {
+  return protocol ? supportedFeatures(protocol) : new Set();
 }
 
 /**

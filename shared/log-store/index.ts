@@ -1,5 +1,8 @@
 export { commit, type CommitRequest, type CommitResult } from './commit.ts';
-export { defaultIsolationLevel, isolationLevels, type IsolationLevel } from './transaction-request.ts';
+export { defaultIsolationLevel, isolationLevels, prepareTransaction, type IsolationLevel, type PreparedTransaction } from './transaction-request.ts';
+// The conflict rules as a pure function (test/unit/conflict-checker.test.ts checks rules no commit can reach).
+export { checkWinner, type ConflictContext } from './conflict-checker.ts';
+export { type WinnerSummary } from './conflict-winners.ts';
 export { parseReadPredicate, type PartitionTerm, type ReadPredicate } from './conflict-predicates.ts';
 export { describeImport, importTable, type ImportOptions, type ImportProgress, type ImportResult } from './import.ts';
 export { exportTable, type ExportOptions, type ExportResult } from './export.ts';

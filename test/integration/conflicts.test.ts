@@ -230,11 +230,6 @@ const cases: ConflictCase[] = [
     name: 'upgrade / upgrade', winner: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 3 } }],
     loser: { actions: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 4 } }] }, expected: 'protocol-changed',
   },
-  {
-    name: 'a winner that drops a feature', table: { protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly', 'domainMetadata'] } },
-    winner: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 7, writerFeatures: ['appendOnly'] } }],
-    loser: { actions: [addFile('b', 'US')] }, expected: 'protocol-changed',
-  },
   { name: 'the same domain', table: domainTable, winner: [domain('app.one'), addFile('a', 'US')], loser: { actions: [domain('app.one'), addFile('b', 'US')] }, expected: 'concurrent-domain-metadata' },
   {
     name: 'the row-tracking domain is merged, not a conflict', table: rowTrackingTable,
@@ -417,6 +412,18 @@ describeWithEnv('conflict rules (Spark ConflictChecker parity)', (env) => {
     this.timeout(30_000);
     const results = await concurrentMerges('merges_cli', (actions) => viaCli('merges_cli', { actions, readPredicates: [us] }));
     expect(results.sort()).to.deep.equal(['concurrent-append', 'ok@2']);
+  });
+
+  it('a commit whose protocol drops a feature the table supports is refused (deltameta has no DROP FEATURE); an upgrade lands', async function () {
+    await commit(pool, { table: 'downgrade', actions: createActions({ protocol: { minReaderVersion: 1, minWriterVersion: 4 } }), readVersion: -1 });
+    const refused = await commit(pool, { table: 'downgrade', actions: [{ kind: 'protocol', protocol: { minReaderVersion: 1, minWriterVersion: 2 } }], readVersion: 0 })
+      .then(() => undefined, (error: unknown) => error as Error);
+    expect(refused?.message).to.match(/drops table features? .*changeDataFeed/);
+    const upgraded = await commit(pool, {
+      table: 'downgrade', readVersion: 0,
+      actions: [{ kind: 'protocol', protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['appendOnly', 'invariants', 'checkConstraints', 'changeDataFeed', 'generatedColumns', 'deletionVectors'] } }],
+    });
+    expect(upgraded.version).to.equal(1);
   });
 
   it('two concurrent blind appends both land', async function () {
