@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { LogFormatError } from '../errors/index.ts';
+import { InputRefusedError, LogFormatError } from '../errors/index.ts';
 import { defaultInputLimits, type InputLimits } from './input-limits.ts';
 import type { CheckpointFiles, LogListing } from './listing.ts';
 import { checkLogFile, readLogText, sidecarFile } from './log-files.ts';
@@ -47,9 +47,6 @@ function reasonOf(error: LogFormatError): string {
   return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
 }
 
-// Refusals of hostile input: a limit (input-limits.ts, parquet-read.ts), a path out of the log (log-files.ts), a page
-// inflating past its declared size (zlib's maxOutputLength in parquet-read.ts: the gzip bomb).
-const hostileRefusal = /over the limit|outside |not a regular file|sidecar\.path|Cannot create a Buffer larger than/;
 
 /**
  * Every action of a checkpoint: its parts in order; a V2 checkpoint's
@@ -61,7 +58,8 @@ export async function* readCheckpoint(listing: LogListing, checkpoint: Checkpoin
   try {
     yield* readCheckpointFiles(listing, checkpoint, limits);
   } catch (error) {
-    if (error instanceof LogFormatError && !(error instanceof CheckpointUnreadableError) && !hostileRefusal.test(reasonOf(error))) {
+    // Refusals of hostile input (InputRefusedError: a limit, a path out of the log, a gzip bomb) stay errors; the rest is damage.
+    if (error instanceof LogFormatError && !(error instanceof CheckpointUnreadableError) && !(error instanceof InputRefusedError)) {
       throw new CheckpointUnreadableError(checkpoint, error);
     }
     throw error;

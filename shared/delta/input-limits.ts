@@ -6,7 +6,7 @@
  * scale, nesting), or Date's range. A refusal names the action (file and
  * line) and the field; the whole commit or import is refused with it.
  */
-import { BadRequestError, LogFormatError } from '../errors/index.ts';
+import { BadRequestError, InputRefusedError } from '../errors/index.ts';
 import type { Action, Json, JsonObject } from './actions.ts';
 
 export interface InputLimits {
@@ -79,7 +79,7 @@ const int32Max = 2 ** 31 - 1;
 type Where = { readonly file: string; readonly line: number | undefined; readonly kind: string };
 
 function fail(where: Where, field: string, reason: string): never {
-  throw new LogFormatError(where.file, where.line, `${where.kind}.${field}: ${reason}`);
+  throw new InputRefusedError(where.file, where.line, `${where.kind}.${field}: ${reason}`);
 }
 
 function integerIn(where: Where, body: JsonObject, field: string, min: number, max: number, optional: boolean): void {

@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LogFormatError } from '../errors/index.ts';
+import { InputRefusedError, LogFormatError } from '../errors/index.ts';
 
 /**
  * The file's size, after checking that its real path (symlinks resolved)
@@ -24,11 +24,11 @@ export async function checkLogFile(root: string, file: string, maxBytes: number)
     throw new LogFormatError(file, undefined, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
   }
   if (real !== realRoot && !real.startsWith(`${realRoot}${path.sep}`)) {
-    throw new LogFormatError(file, undefined, `resolves to ${real}, outside ${root}`);
+    throw new InputRefusedError(file, undefined, `resolves to ${real}, outside ${root}`);
   }
   const info = await stat(real);
-  if (!info.isFile()) throw new LogFormatError(file, undefined, 'is not a regular file');
-  if (info.size > maxBytes) throw new LogFormatError(file, undefined, `is ${info.size} bytes, over the limit of ${maxBytes}`);
+  if (!info.isFile()) throw new InputRefusedError(file, undefined, 'is not a regular file');
+  if (info.size > maxBytes) throw new InputRefusedError(file, undefined, `is ${info.size} bytes, over the limit of ${maxBytes}`);
   return info.size;
 }
 
@@ -45,10 +45,10 @@ export async function readLogText(root: string, file: string, maxBytes: number):
  */
 export function sidecarFile(logDir: string, sidecarPath: string, namedBy: string): string {
   if (sidecarPath === '' || path.isAbsolute(sidecarPath) || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(sidecarPath) || sidecarPath.includes('\\')) {
-    throw new LogFormatError(namedBy, undefined, `sidecar.path ${JSON.stringify(sidecarPath.slice(0, 200))} must be a relative name inside _delta_log/_sidecars`);
+    throw new InputRefusedError(namedBy, undefined, `sidecar.path ${JSON.stringify(sidecarPath.slice(0, 200))} must be a relative name inside _delta_log/_sidecars`);
   }
   if (sidecarPath.split('/').some((segment) => segment === '..' || segment === '.')) {
-    throw new LogFormatError(namedBy, undefined, `sidecar.path ${JSON.stringify(sidecarPath.slice(0, 200))} must not contain '.' or '..' segments`);
+    throw new InputRefusedError(namedBy, undefined, `sidecar.path ${JSON.stringify(sidecarPath.slice(0, 200))} must not contain '.' or '..' segments`);
   }
   return path.join(logDir, '_sidecars', sidecarPath);
 }

@@ -34,7 +34,7 @@ import { parquetHeader } from 'hyparquet/src/column.js';
 import { convert, convertWithDictionary, DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
 import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
 import { readPlain } from 'hyparquet/src/plain.js';
-import { LogFormatError } from '../errors/index.ts';
+import { InputRefusedError, LogFormatError } from '../errors/index.ts';
 import type { Action } from './actions.ts';
 import { checkActionValues, defaultInputLimits, type InputLimits } from './input-limits.ts';
 import { columnAction } from './parquet-actions.ts';
@@ -64,6 +64,9 @@ const zstdDecompressSync: unknown = (zlib as unknown as Record<string, unknown>)
 // Decompression stops at the size the page header declares (itself checked
 // against maxUncompressedPageBytes before this runs): a gzip bomb fails
 // after that many bytes instead of inflating to gigabytes.
+/** A page header over one of the InputLimits (wrapped as InputRefusedError with the file and column). */
+class PageLimitError extends Error {}
+
 const bounded = (outputLength: number): zlib.ZlibOptions => ({ maxOutputLength: Math.max(1, outputLength) });
 const compressors: Compressors = {
   GZIP: (input, outputLength) => zlib.gunzipSync(input, bounded(outputLength)),
@@ -224,8 +227,12 @@ class LeafCursor implements LevelCursor {
       try {
         this.readPage();
       } catch (error) {
-        // hyparquet's messages name neither the file nor the column.
-        throw new LogFormatError(this.file, undefined, `${this.where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        // hyparquet's messages name neither the file nor the column. A limit, or a page inflating past its
+        // declared size (zlib's maxOutputLength: the gzip bomb), is a refusal, not damage.
+        if (error instanceof LogFormatError) throw error;
+        const refused = error instanceof PageLimitError || (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
+        const Refusal = refused ? InputRefusedError : LogFormatError;
+        throw new Refusal(this.file, undefined, `${this.where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
     }
     return true;
@@ -283,11 +290,11 @@ class LeafCursor implements LevelCursor {
       throw new Error(`page declares ${header.compressed_page_size} compressed bytes, ${left} are left in the column chunk`);
     }
     if (!(header.uncompressed_page_size >= 0 && header.uncompressed_page_size <= limits.maxUncompressedPageBytes)) {
-      throw new Error(`page declares ${header.uncompressed_page_size} uncompressed bytes, over the limit of ${limits.maxUncompressedPageBytes}`);
+      throw new PageLimitError(`page declares ${header.uncompressed_page_size} uncompressed bytes, over the limit of ${limits.maxUncompressedPageBytes}`);
     }
     const values = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
     if (!(values >= 0 && values <= limits.maxPageValues)) {
-      throw new Error(`page declares ${values} values, over the limit of ${limits.maxPageValues}`);
+      throw new PageLimitError(`page declares ${values} values, over the limit of ${limits.maxPageValues}`);
     }
     const v2 = header.data_page_header_v2;
     if (v2) {

@@ -91,6 +91,14 @@ export class LogFormatError extends DeltametaError {
   }
 }
 
+/**
+ * A log file refused to protect the process, not found damaged: a value or
+ * size over a limit (input-limits.ts), a path out of the table's log, a page
+ * inflating past what it declared (a gzip bomb). A crafted checkpoint must
+ * fail the read, never be passed over as damage (shared/delta checkpoint-read.ts).
+ */
+export class InputRefusedError extends LogFormatError {}
+
 /** Thrown for a request that is wrong in itself (an unknown option value, an impossible version). */
 export class BadRequestError extends DeltametaError {
   constructor(message: string) {

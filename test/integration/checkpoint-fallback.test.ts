@@ -11,7 +11,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, truncateSync, unlinkSync,
 import path from 'node:path';
 import type { Pool } from '../../shared/db/index.ts';
 import { generateTable, replay, writeParquetCheckpoint, type Action } from '../../shared/delta/index.ts';
-import { LogFormatError } from '../../shared/errors/index.ts';
+import { InputRefusedError, LogFormatError } from '../../shared/errors/index.ts';
 import { findTable, importTable } from '../../shared/log-store/index.ts';
 import { deltaRsWriteSample } from '../support/deltars.ts';
 import { describeWithEnv } from '../support/env.ts';
@@ -156,6 +156,28 @@ describeWithEnv('checkpoint fallback', (env) => {
       expect(imported).to.be.instanceOf(LogFormatError);
       expect(await findTable(pool, 'fallback_no_base')).to.equal(undefined);
     });
+  });
+
+  it('a checkpoint row over an input limit is refused, not passed over as damage (a crafted file cannot pick the base)', async function () {
+    this.timeout(60_000);
+    const dir = dirs.make('over-limit');
+    await generateTable(dir, { files: 40, commits: 16, partitions: 2, checkpointInterval: 5, seed: 12 });
+    const newest = path.join(dir, '_delta_log', '00000000000000000015.checkpoint.parquet');
+    const state = await replay(dir, { version: 15 });
+    if (!state.protocol || !state.metadata) throw new Error('generated table without protocol or metadata');
+    const [first, ...rest] = [...state.files.values()];
+    if (!first) throw new Error('generated table without files');
+    // A path of 20,000 characters: over the 16 KiB string limit, otherwise a well-formed checkpoint.
+    await writeParquetCheckpoint(newest, [
+      { kind: 'protocol', protocol: state.protocol }, { kind: 'metaData', metaData: state.metadata },
+      { kind: 'add', add: { ...first, path: `${first.path}/${'x'.repeat(20_000)}` } }, ...rest.map((add): Action => ({ kind: 'add', add })),
+    ]);
+    for (const attempt of [replay(dir), importTable(pool, dir, 'over_limit_checkpoint')]) {
+      const error = await attempt.then(() => undefined, (caught: unknown) => caught);
+      expect(error).to.be.instanceOf(InputRefusedError);
+      expect((error as InputRefusedError).file).to.equal(newest);
+    }
+    expect(await findTable(pool, 'over_limit_checkpoint')).to.equal(undefined);
   });
 
   it('a V2 checkpoint whose sidecar is missing: the older checkpoint is used', async function () {
