@@ -59,7 +59,10 @@ export function checkCommitFeatures(input: CommitFeaturesInput): void {
   });
   if (metadata) {
     const line = actions.findIndex((action) => action.kind === 'metaData');
-    checkMetadataFeatures(metadata, protocol, source, line === -1 ? undefined : line + 1);
+    // New metadata must not use a feature the protocol lacks. The table's own (no metaData in this commit) was
+    // accepted when it came in: a writer-only property without its feature there is inert, as when reading, so it
+    // does not refuse every later commit (a delta-rs table with delta.enableInCommitTimestamps alone takes appends).
+    checkMetadataFeatures(metadata, protocol, source, line === -1 ? undefined : line + 1, { readingLog: line === -1 });
     if (supported.has('clustering') && metadata.partitionColumns.length > 0) {
       throw new LogFormatError(source, line === -1 ? undefined : line + 1, `a clustered table (clustering) cannot have partition columns [${metadata.partitionColumns.join(', ')}]`);
     }

@@ -113,12 +113,12 @@ async function attemptCommit(client: PoolClient, txn: PreparedTransaction, check
   await checkOneDeletionVectorPerPath(client, table.tableId, head, txn, protocol);
 
   const { rows: clock } = await client.query<{ now_ms: number; previous_ms: number | null }>(commitClockSql, [table.tableId, head]);
-  const inCommitTimestamps = inCommitTimestampsEnabled(metadata);
+  const inCommitTimestamps = inCommitTimestampsEnabled(metadata, protocolFeatures(protocol));
   const wantedMs = inCommitTimestamps && typeof txn.commitInfo?.inCommitTimestamp === 'number' ? txn.commitInfo.inCommitTimestamp : Number(clock[0]?.now_ms ?? Date.now());
   // Strictly increasing timestamps per table, as time travel (and the in-commit timestamp rule) needs.
   const timestampMs = Math.max(wantedMs, Number(clock[0]?.previous_ms ?? -Infinity) + 1);
   const rowTracking = rowTrackingActive(protocolFeatures(protocol).has('rowTracking'), metadata);
-  const enablesInCommitTimestamps = inCommitTimestamps && txn.metadata !== undefined && head >= 0 && !inCommitTimestampsEnabled(headMetadata);
+  const enablesInCommitTimestamps = inCommitTimestamps && txn.metadata !== undefined && head >= 0 && !inCommitTimestampsEnabled(headMetadata, protocolFeatures(headProtocol));
   const landed = landActions(txn, {
     version, readVersion, timestampMs, inCommitTimestamps, enablesInCommitTimestamps, rowTracking,
     readHighWaterMark: rowTracking ? await highWaterMarkAt(client, table.tableId, readVersion) : -1,

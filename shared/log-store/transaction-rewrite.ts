@@ -31,8 +31,9 @@ export interface LandedActions {
   readonly commitInfoOrdinal: number | undefined;
 }
 
-export function inCommitTimestampsEnabled(metadata: MetadataAction | undefined): boolean {
-  return metadata?.configuration?.['delta.enableInCommitTimestamps'] === 'true';
+/** In-commit timestamps are active: the property, and the protocol supports the inCommitTimestamp feature (PROTOCOL.md: active = supported and enabled). */
+export function inCommitTimestampsEnabled(metadata: MetadataAction | undefined, supported: ReadonlySet<string>): boolean {
+  return supported.has('inCommitTimestamp') && metadata?.configuration?.['delta.enableInCommitTimestamps'] === 'true';
 }
 
 /** Spark assigns row ids while the feature is supported, unless `delta.rowTrackingSuspended` says not to. */

@@ -13,9 +13,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { Pool } from '../../shared/db/index.ts';
-import { commitFileName, replay, type JsonObject } from '../../shared/delta/index.ts';
+import { commitFileName, replay, type JsonObject, type MetadataAction } from '../../shared/delta/index.ts';
 import { LogFormatError, UnsupportedFeatureError } from '../../shared/errors/index.ts';
-import { findTable, importTable } from '../../shared/log-store/index.ts';
+import { commit, findTable, importTable } from '../../shared/log-store/index.ts';
 import { deltaRsState, ensureDeltaRs } from '../support/deltars.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { pathsOf, replayLines, snapshotOf, TempDirs } from '../support/tables.ts';
@@ -147,6 +147,19 @@ describeWithEnv('table features at import', (env) => {
     expect(result.toVersion).to.equal(1);
     // No in-commit timestamps without the feature: versions keep their file times, and replay agrees.
     expect((await replay(dir)).version).to.equal(1);
+    // The stored, inert properties do not refuse later commits, and no in-commit timestamp is written for them.
+    const appended = await commit(pool, {
+      table: 'inert_properties',
+      actions: [{ kind: 'commitInfo', commitInfo: { operation: 'WRITE' } }, { kind: 'add', add: { path: 'appended.parquet', partitionValues: {}, size: 1, modificationTime: 1, dataChange: true } }],
+    });
+    expect(appended.version).to.equal(2);
+    const { rows } = await pool.query<{ commit_info: Record<string, unknown> | null }>(
+      `SELECT commit_info FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id) WHERE t.name = 'inert_properties' AND c.version = 2`,
+    );
+    expect(rows[0]?.commit_info).to.not.have.property('inCommitTimestamp');
+    // New metadata using a feature the protocol lacks is still refused at commit.
+    const refused = await refusal(commit(pool, { table: 'inert_properties', readVersion: 2, actions: [{ kind: 'metaData', metaData: metaData({ 'delta.enableDeletionVectors': 'true' })['metaData'] as unknown as MetadataAction }] }));
+    expect(refused.message).to.contain('deletionVectors');
   });
 
   describe('tables written by delta-rs', function () {
