@@ -61,16 +61,28 @@ export const rowIdHighWaterMarkAtSql = `
    WHERE table_id = $1 AND domain = 'delta.rowTracking' AND version <= $2 ORDER BY version DESC, ordinal DESC LIMIT 1`;
 
 /**
- * Which (path, DV) keys of these paths are live at a version: the newest
- * action per key wins. serves: nothing better than the table's hash part of
- * delta_add / delta_remove (no path index): run only for commits that add a
- * file with a deletion vector or on a table that supports them.
+ * The live (path, dv id) keys of some paths at version $2: the materialized
+ * file_index at its watermark (path index file_index_live), then the log's
+ * actions after the watermark (the tail, by the primary key's version range)
+ * — not the table's whole log, which a path filter alone would scan on a
+ * table of millions of files. A table never refreshed reads its whole log.
+ * One statement: the watermark and the rows come from one snapshot.
+ * serves: table_state primary key, file_index_live, delta_add/delta_remove primary keys (table_id, version, …)
  */
 export const liveKeysOfPathsSql = `
+  WITH watermark AS (
+    SELECT COALESCE((SELECT mv_version FROM deltameta.table_state WHERE table_id = $1 AND mv_version <= $2), -1) AS version
+  )
   SELECT path, dv_id FROM (
     SELECT DISTINCT ON (path, dv_id) path, dv_id, is_add FROM (
-      SELECT path, dv_id, version, ordinal, true AS is_add FROM deltameta.delta_add WHERE table_id = $1 AND version <= $2 AND path = ANY($3)
+      SELECT f.path, f.dv_id, w.version, -1 AS ordinal, true AS is_add
+        FROM deltameta.file_index f, watermark w
+       WHERE f.table_id = $1 AND w.version >= 0 AND f.removed_version IS NULL AND f.path = ANY($3)
       UNION ALL
-      SELECT path, dv_id, version, ordinal, false AS is_add FROM deltameta.delta_remove WHERE table_id = $1 AND version <= $2 AND path = ANY($3)
+      SELECT a.path, a.dv_id, a.version, a.ordinal, true FROM deltameta.delta_add a, watermark w
+       WHERE a.table_id = $1 AND a.version > w.version AND a.version <= $2 AND a.path = ANY($3)
+      UNION ALL
+      SELECT r.path, r.dv_id, r.version, r.ordinal, false FROM deltameta.delta_remove r, watermark w
+       WHERE r.table_id = $1 AND r.version > w.version AND r.version <= $2 AND r.path = ANY($3)
     ) actions ORDER BY path, dv_id, version DESC, ordinal DESC
   ) newest WHERE is_add`;

@@ -141,6 +141,27 @@ describeWithEnv('roles', (env) => {
     await denied(writer, `DELETE FROM deltameta.delta_commit`);
   });
 
+  it('a writer-group role commits deletion vectors, the one-vector-per-path check reading the materialized state', async function () {
+    const dvId = (id: string): { storageType: string; pathOrInlineDv: string; sizeInBytes: number; cardinality: number } => ({ storageType: 'i', pathOrInlineDv: id, sizeInBytes: 10, cardinality: 1 });
+    const file = (dv?: string): { path: string; partitionValues: Record<string, string>; size: number; modificationTime: number; dataChange: boolean; stats: string } & Record<string, unknown> => ({
+      path: 'd.parquet', partitionValues: {}, size: 1, modificationTime: 1, dataChange: true, stats: '{"numRecords":3}', ...(dv ? { deletionVector: dvId(dv) } : {}),
+    });
+    await commit(owner, {
+      table: 'roles_dv', readVersion: -1,
+      actions: [
+        { kind: 'protocol', protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['deletionVectors'], writerFeatures: ['deletionVectors'] } },
+        { kind: 'metaData', metaData: { id: 'roles-dv', format: { provider: 'parquet', options: {} }, schemaString, partitionColumns: [], configuration: { 'delta.enableDeletionVectors': 'true' } } },
+        { kind: 'add', add: file() },
+      ],
+    });
+    await refreshTable(owner, 'roles_dv');
+    const writer = await loginIn('deltameta_write');
+    const replaced = await commit(writer, { table: 'roles_dv', readVersion: 0, actions: [{ kind: 'remove', remove: { path: 'd.parquet', dataChange: true } }, { kind: 'add', add: file('dv-1') }] });
+    expect(replaced.version).to.equal(1);
+    const second = await commit(writer, { table: 'roles_dv', readVersion: 1, actions: [{ kind: 'add', add: file('dv-2') }] }).then(() => undefined, (error: unknown) => error as Error);
+    expect(second?.message).to.match(/while the file is live at version 1 with deletion vector/);
+  });
+
   it('a cdc-group role reads delta_commit and delta_table, and writes nothing', async function () {
     const cdc = await loginIn('deltameta_cdc');
     const { rows } = await cdc.query<{ n: number }>('SELECT count(*)::int AS n FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id)');
