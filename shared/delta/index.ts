@@ -5,7 +5,7 @@ export { commitFileName, listLog, type CheckpointFiles, type LogListing } from '
 export { compareCodePoints } from './order.ts';
 export { applySegment, readCheckpoint, readJsonActions, replay, type ReplayOptions } from './replay.ts';
 export { buildSegment, oldestReconstructableVersion, type LogSegment, type SegmentStep } from './segment.ts';
-export { checkFirstVersion, checkOneVersion, checkPartitionValues, TableState, type LocatedAction } from './table-state.ts';
+export { checkFirstVersion, checkMetadataAction, checkOneVersion, checkPartitionValues, TableState, type LocatedAction } from './table-state.ts';
 export { fileTimeSeconds, parseTimestamp, versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';
 export { readParquetActions } from './parquet-read.ts';
 export { writeParquetCheckpoint, type WriteParquetCheckpointOptions } from './parquet-write.ts';
@@ -19,3 +19,4 @@ export {
   tableFeatureByName, tableFeatures, writerFeatures, type FeatureKind, type ProtocolCheckOptions, type TableFeatureSupport,
 } from './table-features.ts';
 export { checkCommitFeatures, type CommitFeaturesInput } from './commit-features.ts';
+export { transactionRetentionKey, transactionRetentionMs, unexpiredTransactions } from './transaction-retention.ts';

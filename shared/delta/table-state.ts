@@ -11,6 +11,7 @@ import {
   type RemoveAction, type TxnAction,
 } from './actions.ts';
 import { columnNames } from './column-mapping.ts';
+import { transactionRetentionMs } from './transaction-retention.ts';
 import { compareCodePoints } from './order.ts';
 import { checkMetadataFeatures, checkProtocolAction, checkReadable } from './table-features.ts';
 
@@ -90,7 +91,7 @@ export class TableState {
         break;
       }
       case 'metaData': {
-        checkMetadata(action.metaData, file, line);
+        checkMetadataAction(action.metaData, file, line);
         if (this.deferredPartitionChecks) {
           this.deferredFeatureCheck = { metadata: action.metaData, file, line };
         } else {
@@ -150,9 +151,16 @@ export function checkPartitionValues(
   }
 }
 
-function checkMetadata(metadata: MetadataAction, file: string, line: number | undefined): void {
+/** What a metaData action must hold in itself, wherever it comes from (a log being read, a commit). */
+export function checkMetadataAction(metadata: MetadataAction, file: string, line: number | undefined): void {
   // Parses the schema, checks the partition columns and, with column mapping, every field's physical name and id.
   columnNames(metadata, file, line);
+  // A retention the snapshot could not apply is refused where the metaData comes in, not when a snapshot is read.
+  try {
+    transactionRetentionMs(metadata.configuration);
+  } catch (error) {
+    throw new LogFormatError(file, line, (error as Error).message.replace(/^metaData: /, 'metaData.'));
+  }
 }
 
 /** PROTOCOL.md: at most one metaData, one protocol and one file action per (path, dv id) and type in a version. */

@@ -7,7 +7,7 @@
  */
 import QueryStream from 'pg-query-stream';
 import type { PoolClient } from '../db/index.ts';
-import type { DomainMetadataAction, MetadataAction, ProtocolAction, TxnAction } from '../delta/index.ts';
+import { unexpiredTransactions, type DomainMetadataAction, type MetadataAction, type ProtocolAction, type TxnAction } from '../delta/index.ts';
 
 export interface FileRow {
   readonly isAdd: boolean;
@@ -60,9 +60,11 @@ export interface TableHeader {
 
 export async function tableHeader(client: PoolClient, tableId: number, version: number): Promise<TableHeader> {
   // serves: delta_metadata / delta_protocol primary keys (newest version at or before)
-  const { rows } = await client.query<{ metadata: string | null; protocol: string | null }>(
+  // serves: delta_commit primary key (the version's time: expired txns are measured from it)
+  const { rows } = await client.query<{ metadata: string | null; protocol: string | null; timestamp_ms: number | null }>(
     `SELECT (SELECT action FROM deltameta.delta_metadata WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS metadata,
-            (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol`,
+            (SELECT action FROM deltameta.delta_protocol WHERE table_id = $1 AND version <= $2 ORDER BY version DESC LIMIT 1) AS protocol,
+            (SELECT timestamp_ms FROM deltameta.delta_commit WHERE table_id = $1 AND version = $2) AS timestamp_ms`,
     [tableId, version],
   );
   // serves: delta_txn_app and delta_domain_metadata_domain
@@ -77,10 +79,13 @@ export async function tableHeader(client: PoolClient, tableId: number, version: 
     [tableId, version],
   );
   const row = rows[0];
+  const metadata = row?.metadata ? (JSON.parse(row.metadata) as MetadataAction) : undefined;
+  const allTxns = txns.rows.map((txn) => JSON.parse(txn.action) as TxnAction);
   return {
-    metadata: row?.metadata ? (JSON.parse(row.metadata) as MetadataAction) : undefined,
+    metadata,
     protocol: row?.protocol ? (JSON.parse(row.protocol) as ProtocolAction) : undefined,
-    txns: txns.rows.map((txn) => JSON.parse(txn.action) as TxnAction),
+    // delta.setTransactionRetentionDuration, measured from this version's time (shared/delta transaction-retention.ts).
+    txns: row?.timestamp_ms === null || row?.timestamp_ms === undefined ? allTxns : unexpiredTransactions(allTxns, metadata?.configuration, Number(row.timestamp_ms)),
     domains: domains.rows.filter((domain) => !domain.removed).map((domain) => JSON.parse(domain.action) as DomainMetadataAction),
   };
 }

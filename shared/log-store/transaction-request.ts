@@ -5,7 +5,7 @@
  * checks the description against the actions once, before any attempt.
  */
 import {
-  checkActionValues, checkOneVersion, fileKey, type Action, type CommitInfo, type LocatedAction, type MetadataAction,
+  checkActionValues, checkMetadataAction, checkOneVersion, fileKey, type Action, type CommitInfo, type LocatedAction, type MetadataAction,
 } from '../delta/index.ts';
 import { BadRequestError, LogFormatError } from '../errors/index.ts';
 import { type ReadPredicate } from './conflict-predicates.ts';
@@ -94,6 +94,7 @@ export function prepareTransaction(request: CommitRequest): PreparedTransaction 
         commitInfo = action.commitInfo;
         break;
       case 'metaData':
+        checkMetadataAction(action.metaData, source, index + 1);
         metadata = action.metaData;
         break;
       case 'protocol':
