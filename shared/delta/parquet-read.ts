@@ -18,14 +18,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import zlib from 'node:zlib';
 import {
-  parquetMetadataAsync,
-  parquetSchema,
-  type AsyncBuffer,
-  type ColumnMetaData,
-  type Compressors,
-  type DecodedArray,
-  type PageHeader,
-  type RowGroup,
+  parquetMetadataAsync, parquetSchema, type AsyncBuffer, type ColumnMetaData, type Compressors, type DecodedArray, type PageHeader, type RowGroup,
 } from 'hyparquet';
 // Page decoding below hyparquet's row API (see below). These modules are
 // exported by the package ("./src/*.js") but are not its documented surface:
@@ -60,13 +53,11 @@ interface LeafDecoder {
 
 // Checkpoint writers compress with SNAPPY (Spark), nothing (delta-rs) or,
 // when configured, GZIP/ZSTD; hyparquet decodes only SNAPPY by itself.
+class PageLimitError extends Error {} // a page header over one of the InputLimits: wrapped as InputRefusedError
 const zstdDecompressSync: unknown = (zlib as unknown as Record<string, unknown>)['zstdDecompressSync'];
 // Decompression stops at the size the page header declares (itself checked
 // against maxUncompressedPageBytes before this runs): a gzip bomb fails
 // after that many bytes instead of inflating to gigabytes.
-/** A page header over one of the InputLimits (wrapped as InputRefusedError with the file and column). */
-class PageLimitError extends Error {}
-
 const bounded = (outputLength: number): zlib.ZlibOptions => ({ maxOutputLength: Math.max(1, outputLength) });
 const compressors: Compressors = {
   GZIP: (input, outputLength) => zlib.gunzipSync(input, bounded(outputLength)),
@@ -230,8 +221,7 @@ class LeafCursor implements LevelCursor {
         // hyparquet's messages name neither the file nor the column. A limit, or a page inflating past its
         // declared size (zlib's maxOutputLength: the gzip bomb), is a refusal, not damage.
         if (error instanceof LogFormatError) throw error;
-        const refused = error instanceof PageLimitError || (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
-        const Refusal = refused ? InputRefusedError : LogFormatError;
+        const Refusal = error instanceof PageLimitError || (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' ? InputRefusedError : LogFormatError;
         throw new Refusal(this.file, undefined, `${this.where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
     }

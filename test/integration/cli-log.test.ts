@@ -1,40 +1,15 @@
 /** The `deltameta` command as a user runs it: gen, import, replay, snapshot, commit (exit 3 on conflict), export. */
 import { expect } from 'chai';
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { projectRoot } from '../../shared/config/index.ts';
+import { runDeltameta, type CliRun } from '../support/cli.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 
-const execFileAsync = promisify(execFile);
-const cli = path.join(projectRoot, 'bin', 'deltameta.mjs');
 
 describeWithEnv('deltameta CLI on the log', (env) => {
   const dirs = new TempDirs();
   const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl };
 
-  async function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    if (input === undefined) {
-      try {
-        const { stdout, stderr } = await execFileAsync(process.execPath, [cli, ...args], { env: childEnv, maxBuffer: 256 * 1024 * 1024 });
-        return { code: 0, stdout, stderr };
-      } catch (error) {
-        const failure = error as { code?: number; stdout?: string; stderr?: string };
-        return { code: failure.code ?? 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
-      }
-    }
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, ...args], { env: childEnv });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      child.stdin.end(input);
-    });
-  }
+  const run = (args: string[], input?: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
 
   after(() => dirs.removeAll());
 

@@ -8,16 +8,13 @@
  * timestamps under parallel committers.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { projectRoot } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import { type Action, type AddAction, type DeletionVectorDescriptor, type ProtocolAction } from '../../shared/delta/index.ts';
 import { BadRequestError, CommitConflictError, type ConflictReason } from '../../shared/errors/index.ts';
 import { commit, type CommitRequest, type IsolationLevel, type ReadPredicate } from '../../shared/log-store/index.ts';
+import { runDeltameta, type CliRun } from '../support/cli.ts';
 import { describeWithEnv } from '../support/env.ts';
 
-const cli = path.join(projectRoot, 'bin', 'deltameta.mjs');
 
 interface TableShape {
   readonly partitionColumns?: readonly string[];
@@ -304,18 +301,7 @@ describeWithEnv('conflict rules (Spark ConflictChecker parity)', (env) => {
     await pool.end();
   });
 
-  function runCli(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, ...args], { env: childEnv });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      child.stdin.end(input);
-    });
-  }
+  const runCli = (args: string[], input: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
 
   async function viaLibrary(table: string, loser: Loser): Promise<string> {
     const readVersion = loser.readVersion ?? 1;

@@ -10,15 +10,12 @@
  * columns the CDC reads.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Consumer } from 'kafkajs';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CommitPublisher } from '../../services/cdc/index.ts';
 import { CommitInvalidator } from '../../services/invalidator/index.ts';
-import { projectRoot, type Config } from '../../shared/config/index.ts';
+import type { Config } from '../../shared/config/index.ts';
 import {
   HeadPointers, lockTableState, redisKeys, refreshDeduplicationId, refreshQueue, tableDropMessagePrefix, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
@@ -29,12 +26,11 @@ import { createLogger } from '../../shared/logging/index.ts';
 import { commit, dropTable, DropRefusedError } from '../../shared/log-store/index.ts';
 import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
 import { cdcMetrics, createRegistry, invalidatorMetrics, type CdcMetrics, type InvalidatorMetrics } from '../../shared/metrics/index.ts';
+import { runDeltameta, type CliRun } from '../support/cli.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { suitePipelineConfig } from '../support/pipeline.ts';
 import { eventually } from '../support/wait.ts';
 
-const execFileAsync = promisify(execFile);
-const cli = path.join(projectRoot, 'bin', 'deltameta.mjs');
 const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
 const add = (file: string): Action => ({ kind: 'add', add: { path: file, partitionValues: {}, size: 10, modificationTime: 1, dataChange: true } });
 const create = (id: string): Action[] => [
@@ -64,16 +60,7 @@ describeWithEnv('deltameta drop', (env) => {
   let reader: Consumer;
   const received: TopicMessage[] = [];
 
-  async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_REDIS_PREFIX: env.keyPrefix };
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [cli, ...args], { env: childEnv });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failure = error as { code?: number; stdout?: string; stderr?: string };
-      return { code: failure.code ?? 1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
-    }
-  }
+  const run = (args: string[]): Promise<CliRun> => runDeltameta(args, { DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_REDIS_PREFIX: env.keyPrefix });
 
   async function tableIdOf(table: string): Promise<number> {
     const { rows } = await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table]);

@@ -11,8 +11,8 @@
  */
 import { expect } from 'chai';
 import type { Pool } from '../../shared/db/index.ts';
-import { type AddAction, generateTable, replay } from '../../shared/delta/index.ts';
-import { exportTable, importTable, requireTable, tableHeader } from '../../shared/log-store/index.ts';
+import { generateTable, replay } from '../../shared/delta/index.ts';
+import { exportTable, importTable } from '../../shared/log-store/index.ts';
 import {
   type ComparableState,
   deltaRsAllVersions,
@@ -22,22 +22,13 @@ import {
   type WrittenDeletionVector,
 } from '../support/deltars.ts';
 import { describeWithEnv } from '../support/env.ts';
-import { snapshotOf, TempDirs } from '../support/tables.ts';
+import { TempDirs } from '../support/tables.ts';
 import { comparableState, expectSameTable } from './comparable-state.ts';
+import { storedSnapshot } from './parity-state.ts';
 
-/** What PostgreSQL holds for the table at `version`: the snapshot's add actions and the header's metadata and protocol. */
+/** What PostgreSQL holds for the table at `version`, with the deletion vectors written beside it read as rows. */
 async function storedState(pool: Pool, tableName: string, version: number, written: readonly WrittenDeletionVector[] = []): Promise<ComparableState> {
-  const table = await requireTable(pool, tableName);
-  const client = await pool.connect();
-  let header;
-  try {
-    header = await tableHeader(client, table.tableId, version);
-  } finally {
-    client.release();
-  }
-  const snapshot = await snapshotOf(pool, tableName, { version });
-  const adds = snapshot.lines.map((line) => (JSON.parse(line) as { add: AddAction }).add);
-  return comparableState({ version: snapshot.version, metadata: header.metadata, protocol: header.protocol, adds }, written);
+  return comparableState(await storedSnapshot(pool, tableName, version), written);
 }
 
 /** What the project's file-based replay makes of the log at `version`. */

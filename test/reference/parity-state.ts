@@ -5,32 +5,20 @@
  * written out here so the test's expectation does not come from the code it
  * checks.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { projectRoot } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import { type AddAction, type MetadataAction, type ProtocolAction } from '../../shared/delta/index.ts';
 import { requireTable, tableHeader } from '../../shared/log-store/index.ts';
 import { type ComparableState } from '../support/deltars.ts';
 import { snapshotOf } from '../support/tables.ts';
+import { runDeltameta } from '../support/cli.ts';
 import { comparableState } from './comparable-state.ts';
 
-const cli = path.join(projectRoot, 'bin', 'deltameta.mjs');
-const execFileAsync = promisify(execFile);
 
 /** Runs `deltameta <args>` against the suite's database; throws with its stderr when it exits non-zero. */
 export async function runCli(postgresUrl: string, args: readonly string[]): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(process.execPath, [cli, ...args], {
-      env: { ...process.env, DELTAMETA_PG_URL: postgresUrl },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const stderr = error instanceof Error && 'stderr' in error && typeof error.stderr === 'string' ? error.stderr.trimEnd() : '';
-    throw new Error(`deltameta ${args.join(' ')} failed: ${stderr || String(error)}`, { cause: error });
-  }
+  const { code, stdout, stderr } = await runDeltameta(args, { DELTAMETA_PG_URL: postgresUrl });
+  if (code !== 0) throw new Error(`deltameta ${args.join(' ')} failed (exit ${code}): ${stderr.trimEnd()}`);
+  return stdout;
 }
 
 interface SchemaFieldJson {
@@ -80,7 +68,7 @@ export function comparableMappedState(version: number, metadata: MetadataAction,
 }
 
 /** What PostgreSQL holds for the table at `version`: the snapshot's add actions and the header's metadata and protocol. */
-export async function storedState(pool: Pool, tableName: string, version: number): Promise<ComparableState> {
+export async function storedSnapshot(pool: Pool, tableName: string, version: number): Promise<{ version: number; metadata: MetadataAction | undefined; protocol: ProtocolAction | undefined; adds: AddAction[] }> {
   const table = await requireTable(pool, tableName);
   const client = await pool.connect();
   let header;
@@ -91,8 +79,14 @@ export async function storedState(pool: Pool, tableName: string, version: number
   }
   const snapshot = await snapshotOf(pool, tableName, { version });
   const adds = snapshot.lines.map((line) => (JSON.parse(line) as { add: AddAction }).add);
-  if (!header.metadata) throw new Error(`${tableName} has no metaData at ${version}`);
-  return comparableMappedState(snapshot.version, header.metadata, header.protocol, adds);
+  return { version: snapshot.version, metadata: header.metadata, protocol: header.protocol, adds };
+}
+
+/** storedSnapshot as a comparable state, column-mapped tables included. */
+export async function storedState(pool: Pool, tableName: string, version: number): Promise<ComparableState> {
+  const stored = await storedSnapshot(pool, tableName, version);
+  if (!stored.metadata) throw new Error(`${tableName} has no metaData at ${version}`);
+  return comparableMappedState(stored.version, stored.metadata, stored.protocol, stored.adds);
 }
 
 /** One version's timestamps as a Delta reader can see them. */
