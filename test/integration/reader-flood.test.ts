@@ -7,14 +7,9 @@
  * within their byte budgets.
  */
 import { expect } from 'chai';
-import { generateTable } from '../../shared/delta/index.ts';
-import { importTable } from '../../shared/log-store/index.ts';
-import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
-import type { Pool } from '../../shared/db/index.ts';
 import { L2WriteBudget } from '../../services/reader/index.ts';
 import { describeWithEnv } from '../support/env.ts';
-import { startTestReader, type RunningReader } from '../support/reader.ts';
-import { TempDirs } from '../support/tables.ts';
+import { useReaderFixture } from '../support/reader-fixture.ts';
 
 const table = 'flood_sales';
 
@@ -44,59 +39,9 @@ describe('reader: the L2 write budget', () => {
 });
 
 describeWithEnv('reader: floods', (env) => {
-  const dirs = new TempDirs();
-  let pool: Pool;
-  const mv = 3;
-  const started: RunningReader[] = [];
-
-  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<RunningReader> {
-    const running = await startTestReader(env, overrides, keySuffix);
-    started.push(running);
-    return running;
-  }
-
-  before(async function () {
-    this.timeout(120_000);
-    pool = env.pool(4);
-    const dir = dirs.make('flood');
-    await generateTable(dir, { files: 300, commits: 5, partitions: 4, checkpointInterval: 10, seed: 7 });
-    await importTable(pool, dir, table, { history: true });
-    await refreshTable(pool, table, { upToVersion: mv });
-    await refreshFilePages(pool, table, { targetBytes: 16 * 1024 });
-  });
-
-  after(async function () {
-    this.timeout(30_000);
-    for (const running of started.splice(0)) await running.stop();
-    await pool.end();
-    dirs.removeAll();
-  });
-
-  /** Reader sessions of this suite's database doing something other than waiting for work. */
-  async function busyReaderBackends(): Promise<string[]> {
-    const { rows } = await pool.query<{ query: string }>(
-      `SELECT query FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'deltameta-reader%' AND state <> 'idle'`,
-      [env.databaseName],
-    );
-    return rows.map((row) => row.query);
-  }
-
-  /**
-   * Runs `work` with file_index locked: a files query that reaches
-   * PostgreSQL blocks (until the statement timeout), so an answer that
-   * arrives at once proves none ran.
-   */
-  async function withFileIndexLocked<T>(work: () => Promise<T>): Promise<T> {
-    const locker = await pool.connect();
-    try {
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE deltameta.file_index IN ACCESS EXCLUSIVE MODE');
-      return await work();
-    } finally {
-      await locker.query('ROLLBACK').catch(() => undefined);
-      locker.release();
-    }
-  }
+  const fixture = useReaderFixture(env, table, 7);
+  const { mv, launch, withFileIndexLocked } = fixture;
+  const busyReaderBackends = async (): Promise<string[]> => (await fixture.busyReaderBackends()).map((row) => row.query);
 
   async function refusedQuickly(url: string): Promise<{ status: number; problem: Problem | undefined }> {
     const startedMs = Date.now();

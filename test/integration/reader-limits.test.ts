@@ -7,74 +7,22 @@
  * flood of distinct query strings keeps L1 and L2 within their budgets.
  */
 import { expect } from 'chai';
-import { generateTable } from '../../shared/delta/index.ts';
-import { importTable } from '../../shared/log-store/index.ts';
-import { refreshFilePages, refreshTable } from '../../shared/materialized/index.ts';
-import type { Pool } from '../../shared/db/index.ts';
 import { inSnapshot, planInSnapshot, problemFor } from '../../services/reader/index.ts';
 import { eventually } from '../support/wait.ts';
 import { describeWithEnv } from '../support/env.ts';
-import { startTestReader, type RunningReader } from '../support/reader.ts';
-import { snapshotOf, TempDirs } from '../support/tables.ts';
+import { useReaderFixture } from '../support/reader-fixture.ts';
+import { snapshotOf } from '../support/tables.ts';
 
 const table = 'limits_sales';
 
-/** Reader sessions of this suite's database doing something other than waiting for work. */
-async function busyReaderBackends(pool: Pool, databaseName: string): Promise<Array<{ state: string; query: string }>> {
-  const { rows } = await pool.query<{ state: string; query: string }>(
-    `SELECT state, query FROM pg_stat_activity
-      WHERE datname = $1 AND application_name LIKE 'deltameta-reader%' AND state <> 'idle'`,
-    [databaseName],
-  );
-  return rows;
-}
-
 describeWithEnv('reader: bounded resources', (env) => {
-  const dirs = new TempDirs();
-  let pool: Pool;
-  const mv = 3;
-  const started: RunningReader[] = [];
-
-  async function launch(overrides: Record<string, string>, keySuffix: string): Promise<RunningReader> {
-    const running = await startTestReader(env, overrides, keySuffix);
-    started.push(running);
-    return running;
-  }
-
-  before(async function () {
-    this.timeout(120_000);
-    pool = env.pool(4);
-    const dir = dirs.make('limits');
-    await generateTable(dir, { files: 300, commits: 5, partitions: 4, checkpointInterval: 10, seed: 5 });
-    await importTable(pool, dir, table, { history: true });
-    await refreshTable(pool, table, { upToVersion: mv });
-    await refreshFilePages(pool, table, { targetBytes: 16 * 1024 });
-  });
-
-  after(async function () {
-    this.timeout(30_000);
-    for (const running of started.splice(0)) await running.stop();
-    await pool.end();
-    dirs.removeAll();
-  });
-
-  /** Holds file_index locked, so the reader's query for a filtered list blocks inside its snapshot. */
-  async function withFileIndexLocked<T>(work: () => Promise<T>): Promise<T> {
-    const locker = await pool.connect();
-    try {
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE deltameta.file_index IN ACCESS EXCLUSIVE MODE');
-      return await work();
-    } finally {
-      await locker.query('ROLLBACK').catch(() => undefined);
-      locker.release();
-    }
-  }
+  const fixture = useReaderFixture(env, table, 5);
+  const { mv, launch, withFileIndexLocked } = fixture;
 
   it('answers a table far behind its log from the log tables, not by holding its whole tail in memory', async function () {
     // The table is materialized to version 3 of 5: the head is watermark + tail. With a tail bound of 1 action the
     // reader must answer from the log tables (streamed); the answer is the same list either way.
-    const expected = (await snapshotOf(pool, table)).lines.join('\n');
+    const expected = (await snapshotOf(fixture.pool, table)).lines.join('\n');
     const bounded = await launch({ DELTAMETA_READER_MAX_TAIL_ACTIONS: '1', DELTAMETA_READER_L1: 'off', DELTAMETA_READER_L2: 'off' }, 'tail1:');
     const unbounded = await launch({ DELTAMETA_READER_L1: 'off', DELTAMETA_READER_L2: 'off' }, 'tailmax:');
     for (const running of [bounded, unbounded]) {
@@ -83,11 +31,11 @@ describeWithEnv('reader: bounded resources', (env) => {
       expect(response.headers.get('cache-status')).to.match(/l4/);
       expect((await response.text()).trimEnd()).to.equal(expected);
     }
-    const { rows } = await pool.query<{ table_id: number; log_start_version: number }>('SELECT table_id, log_start_version FROM deltameta.delta_table WHERE name = $1', [table]);
+    const { rows } = await fixture.pool.query<{ table_id: number; log_start_version: number }>('SELECT table_id, log_start_version FROM deltameta.delta_table WHERE name = $1', [table]);
     const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: rows[0]?.log_start_version ?? 0 };
-    const head = Number((await pool.query<{ head: number }>('SELECT max(version) AS head FROM deltameta.delta_commit WHERE table_id = $1', [ref.tableId])).rows[0]?.head);
+    const head = Number((await fixture.pool.query<{ head: number }>('SELECT max(version) AS head FROM deltameta.delta_commit WHERE table_id = $1', [ref.tableId])).rows[0]?.head);
     expect(head).to.be.greaterThan(mv);
-    const plans = await inSnapshot(pool, async (client) => [
+    const plans = await inSnapshot(fixture.pool, async (client) => [
       await planInSnapshot(client, ref, head, true, 1),
       await planInSnapshot(client, ref, head, true, 1_000_000),
     ]);
@@ -100,11 +48,11 @@ describeWithEnv('reader: bounded resources', (env) => {
     await withFileIndexLocked(async () => {
       const abandon = new AbortController();
       const request = fetch(`${base}/v1/tables/${table}/files?version=${mv}&partition.p=abandoned`, { signal: abandon.signal }).catch(() => undefined);
-      await eventually('the reader query waiting on the lock', async () => (await busyReaderBackends(pool, env.databaseName)).some((row) => row.state === 'active'));
+      await eventually('the reader query waiting on the lock', async () => (await fixture.busyReaderBackends()).some((row) => row.state === 'active'));
       abandon.abort();
       await request;
       // The lock is still held: only a cancel frees the backend before it is released.
-      await eventually('no reader backend busy', async () => (await busyReaderBackends(pool, env.databaseName)).length === 0, 5000);
+      await eventually('no reader backend busy', async () => (await fixture.busyReaderBackends()).length === 0, 5000);
       await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000);
     });
   });
