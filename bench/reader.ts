@@ -1,15 +1,22 @@
 /**
  * Reader latency against file-based replay (docs/design.md section 6). For
- * generated tables of each size: import, refresh, then per endpoint the
- * cold (empty L1 and L2: L3 answers; whole lists from the file pages, and
- * once more from file_index rows with the pages switched off), warm (L2 hit in a reader without
- * L1) and hot (L1 hit) latency over HTTP, next to the project's replay
- * and delta-rs (`DeltaTable(path).get_add_actions()` timed inside Python)
- * reading the same _delta_log from local disk; then throughput and p99 of
- * hot summaries under 32 keep-alive connections (a reader process of its
- * own, as deployed, after a warm-up run; autocannon in another process).
+ * generated tables of each size and layout (bench/layouts.ts): import,
+ * refresh, then per endpoint the cold (empty L1 and L2: L3 answers; whole
+ * lists from the file pages, and once more from file_index rows with the
+ * pages switched off), warm (L2 hit in a reader without L1) and hot (L1 hit)
+ * latency over HTTP, next to the project's replay and, per endpoint, the
+ * delta-rs call a user would make for the same answer
+ * (bench/deltars_baselines.py, timed inside one Python process, table load
+ * included) reading the same _delta_log from local disk; then throughput and
+ * p99 of hot summaries under 32 keep-alive connections (a reader process of
+ * its own, as deployed, after a warm-up run; autocannon in another process).
  *
  *   node --import tsx bench/reader.ts [--sizes 10000,100000] [--seconds 5]
+ *     [--layout today|realistic|both] [--realistic-max-files 100000]
+ *
+ * The realistic layout writes a checkpoint every 100 of ~1,000 commits, so
+ * its generation and import cost ~10 times today's: its sizes are capped at
+ * --realistic-max-files (rows and output say when a size was capped).
  *
  * Uses its own database (deltameta_bench_reader); writes bench/results/reader.json.
  */
@@ -21,7 +28,8 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { loadConfig, loadReaderConfig, localLoginUrl, projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
-import { generateTable, replay } from '../shared/delta/index.ts';
+import { z } from 'zod';
+import { replay } from '../shared/delta/index.ts';
 import { createLogger } from '../shared/logging/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
@@ -29,11 +37,21 @@ import { Reader } from '../services/reader/index.ts';
 import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
 import { createCacheRedis, createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
+import { generateLayout, parseLayouts, type LayoutName } from './layouts.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '10000,100000' },
+    seconds: { type: 'string', default: '5' },
+    layout: { type: 'string', default: 'both' },
+    'realistic-max-files': { type: 'string', default: '100000' },
+  },
+});
 const sizes = values.sizes.split(',').map(Number);
 const loadSeconds = Number(values.seconds);
+const layouts = parseLayouts(values.layout);
+const realisticMaxFiles = Number(values['realistic-max-files']);
 const config = loadConfig();
 const logger = createLogger('bench-reader', 'warn');
 const run = Date.now().toString(36);
@@ -46,6 +64,28 @@ function startReader(url: string, prefix: string, env: Record<string, string>): 
     config: loadReaderConfig({ DELTAMETA_READER_PORT: '0', DELTAMETA_READER_PG_URL: localLoginUrl(url, 'reader'), ...env }),
     defaultPostgresUrl: localLoginUrl(url, 'reader'), redis, cacheRedis, redisPrefix: prefix, logger, metrics: readerMetrics(createRegistry('bench-reader')),
   });
+}
+
+interface ReaderRow {
+  readonly layout: LayoutName;
+  readonly files: number;
+  /** the size asked for, when the layout capped it */
+  readonly requestedFiles?: number;
+  readonly endpoint: string;
+  readonly coldMs: number;
+  readonly warmMs: number;
+  readonly hotMs: number;
+  readonly replayMs: number;
+  /** the delta-rs call this endpoint's deltaRsMs and ratios are measured against */
+  readonly deltaRsCall: string;
+  readonly deltaRsMs: number;
+  readonly coldVsReplay: number;
+  readonly hotVsReplay: number;
+  readonly coldVsDeltaRs: number;
+  readonly hotVsDeltaRs: number;
+  /** a second delta-rs call a user might make for the same endpoint (whole lists: file_uris) */
+  readonly alsoDeltaRs?: { readonly call: string; readonly ms: number; readonly coldVs: number; readonly hotVs: number };
+  readonly hotSummary32Connections?: { requestsPerSecond: number; p50Ms: number; p99Ms: number };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -73,18 +113,25 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-function deltaRsMs(python: string, dir: string): Promise<number> {
-  const script = 'import sys,time\nfrom deltalake import DeltaTable\nt=time.perf_counter()\nDeltaTable(sys.argv[1]).get_add_actions(flatten=True)\nprint((time.perf_counter()-t)*1000)';
-  return new Promise((resolve, reject) => {
-    execFile(python, ['-c', script, dir], (error, stdout) => (error ? reject(new Error(error.message)) : resolve(Number(stdout.trim()))));
-  });
+const execFileAsync = promisify(execFile);
+
+const baselineNames = ['summary', 'addActions', 'fileUris', 'prunedFileUris', 'timeTravel', 'history'] as const;
+type BaselineName = (typeof baselineNames)[number];
+const baselineSchema = z.object({ call: z.string(), ms: z.number() });
+type Baseline = z.infer<typeof baselineSchema>;
+const baselinesSchema = z.object(Object.fromEntries(baselineNames.map((name) => [name, baselineSchema])) as Record<BaselineName, typeof baselineSchema>);
+
+/** Each delta-rs baseline's median over three fresh loads, all in one Python process (bench/deltars_baselines.py). */
+async function deltaRsBaselines(python: string, dir: string, timeTravelVersion: number, partition: string): Promise<Record<BaselineName, Baseline>> {
+  const script = path.join(projectRoot, 'bench', 'deltars_baselines.py');
+  const { stdout } = await execFileAsync(python, [script, dir, '--version', String(timeTravelVersion), '--partition', partition, '--repeat', '3'], { maxBuffer: 16 * 1024 * 1024 });
+  return baselinesSchema.parse(JSON.parse(stdout));
 }
 
 /**
  * Throughput with autocannon in a separate process (a load generator in the
  * reader's own process would share its CPU and measure half).
  */
-const execFileAsync = promisify(execFile);
 
 async function throughput(port: number, route: string, connections: number, seconds: number): Promise<{ requestsPerSecond: number; p50Ms: number; p99Ms: number }> {
   const autocannon = path.join(projectRoot, 'node_modules', 'autocannon', 'autocannon.js');
@@ -97,44 +144,56 @@ async function throughput(port: number, route: string, connections: number, seco
 const url = await scratchDatabase('deltameta_bench_reader');
 const pool = createPool(url, { max: 4 });
 const python = await ensureDeltaRs().catch(() => undefined);
-const results: Record<string, unknown>[] = [];
+const results: ReaderRow[] = [];
+const cases = layouts.flatMap((layout) => sizes.map((requestedFiles) => ({
+  layout, requestedFiles, files: layout.name === 'realistic' ? Math.min(requestedFiles, realisticMaxFiles) : requestedFiles,
+})));
 try {
-  for (const files of sizes) {
+  for (const { layout, requestedFiles, files } of cases) {
+    if (files !== requestedFiles) console.error(`${layout.name} layout: ${files} files instead of ${requestedFiles} (--realistic-max-files)`);
     const dir = mkdtempSync(path.join(tmpdir(), 'deltameta-bench-reader-'));
     try {
-      await generateTable(dir, { files, commits: 20, partitions: 50, checkpointInterval: 10, seed: 7 });
-      const table = `bench_${files}`;
-      await importTable(pool, dir, table);
+      const generateStarted = performance.now();
+      const generated = await generateLayout(dir, layout, files);
+      console.error(`${layout.name} layout, ${files} files: ${generated.versions} versions, checkpoints at ${generated.checkpoints.join(',')}, generated in ${((performance.now() - generateStarted) / 1000).toFixed(1)} s`);
+      const table = `bench_${layout.name}_${files}`;
+      // Every version, not just the newest checkpoint and its tail: time travel
+      // needs the older versions (410 otherwise), and /commits then holds the
+      // 100 commits history(100) reads.
+      await importTable(pool, dir, table, { history: true });
       await refreshTable(pool, table);
       const pagesStarted = performance.now();
       const pages = await refreshFilePages(pool, table);
       console.error(`${table}: file pages built: ${pages.pagesWritten} pages in ${((performance.now() - pagesStarted) / 1000).toFixed(1)} s`);
       const state = await replay(dir);
       const date = [...state.files.values()][0]?.partitionValues['date'] ?? '';
-      const endpoints: Record<string, { route: string; env?: Record<string, string> }> = {
-        summary: { route: `/v1/tables/${table}` },
-        prunedFiles: { route: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}` },
-        fullFiles: { route: `/v1/tables/${table}/files` },
+      // baseline: the delta-rs call a user would make for the same answer; also: another one they might.
+      const endpoints: Record<string, { route: string; env?: Record<string, string>; baseline: BaselineName; also?: BaselineName }> = {
+        summary: { route: `/v1/tables/${table}`, baseline: 'summary' },
+        prunedFiles: { route: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}`, baseline: 'prunedFileUris' },
+        fullFiles: { route: `/v1/tables/${table}/files`, baseline: 'addActions', also: 'fileUris' },
         // The same list from file_index rows (file pages switched off), for comparison.
-        fullFilesFromRows: { route: `/v1/tables/${table}/files`, env: { DELTAMETA_READER_FILE_PAGES: 'off' } },
-        history: { route: `/v1/tables/${table}/commits` },
+        fullFilesFromRows: { route: `/v1/tables/${table}/files`, env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
+        timeTravelFiles: { route: `/v1/tables/${table}/files?version=${layout.timeTravelVersion}`, baseline: 'timeTravel' },
+        // /commits answers the latest 100 commits by default, as history(100) does.
+        history: { route: `/v1/tables/${table}/commits`, baseline: 'history' },
       };
       const replayMs = await median(3, () => timed(async () => (await replay(dir)).liveLines()));
-      const deltaRs = python ? await median(3, () => deltaRsMs(python, dir)) : Number.NaN;
-      for (const [endpoint, { route, env = {} }] of Object.entries(endpoints)) {
+      const deltaRs = python ? await deltaRsBaselines(python, dir, layout.timeTravelVersion, `date=${date}`) : undefined;
+      for (const [endpoint, { route, env = {}, baseline, also }] of Object.entries(endpoints)) {
         const cold: number[] = [];
         for (let i = 0; i < 3; i++) {
-          const reader = startReader(url, `bench-reader:${run}:cold:${files}:${endpoint}:${i}:`, env);
+          const reader = startReader(url, `bench-reader:${run}:cold:${layout.name}:${files}:${endpoint}:${i}:`, env);
           await reader.start();
           cold.push(await get(reader.port, route));
           await reader.stop();
         }
-        const warmReader = startReader(url, `bench-reader:${run}:warm:${endpoint}:`, { ...env, DELTAMETA_READER_L1: 'off' });
+        const warmReader = startReader(url, `bench-reader:${run}:warm:${layout.name}:${files}:${endpoint}:`, { ...env, DELTAMETA_READER_L1: 'off' });
         await warmReader.start();
         await get(warmReader.port, route);
         const warmMs = await median(5, () => get(warmReader.port, route));
         await warmReader.stop();
-        const hotReader = startReader(url, `bench-reader:${run}:hot:${endpoint}:`, env);
+        const hotReader = startReader(url, `bench-reader:${run}:hot:${layout.name}:${files}:${endpoint}:`, env);
         await hotReader.start();
         await get(hotReader.port, route);
         const hotMs = await median(50, () => get(hotReader.port, route));
@@ -144,7 +203,7 @@ try {
           // As deployed: the reader in a process of its own (the bench's
           // process also holds a pool and Redis client), autocannon in
           // another; a warm-up run first (JIT, L1 fill), then the measured one.
-          const standalone = await startServices(url, ['reader'], `${run}-${files}`);
+          const standalone = await startServices(url, ['reader'], `${run}-${layout.name}-${files}`);
           try {
             const port = standalone.readerPort();
             if (port === undefined) throw new Error('the reader process did not report its port');
@@ -155,9 +214,14 @@ try {
           }
         }
         const coldMs = percentile(cold, 50);
-        const row = {
-          files, endpoint, coldMs, warmMs, hotMs, replayMs, deltaRsMs: deltaRs,
-          coldVsReplay: replayMs / coldMs, hotVsReplay: replayMs / hotMs, coldVsDeltaRs: deltaRs / coldMs, hotVsDeltaRs: deltaRs / hotMs,
+        const primary = deltaRs?.[baseline];
+        const other = also && deltaRs ? deltaRs[also] : undefined;
+        const row: ReaderRow = {
+          layout: layout.name, files, ...(files !== requestedFiles ? { requestedFiles } : {}), endpoint, coldMs, warmMs, hotMs, replayMs,
+          deltaRsCall: primary?.call ?? 'delta-rs unavailable', deltaRsMs: primary?.ms ?? Number.NaN,
+          coldVsReplay: replayMs / coldMs, hotVsReplay: replayMs / hotMs,
+          coldVsDeltaRs: (primary?.ms ?? Number.NaN) / coldMs, hotVsDeltaRs: (primary?.ms ?? Number.NaN) / hotMs,
+          ...(other ? { alsoDeltaRs: { call: other.call, ms: other.ms, coldVs: other.ms / coldMs, hotVs: other.ms / hotMs } } : {}),
           ...(load ? { hotSummary32Connections: load } : {}),
         };
         results.push(row);
@@ -178,5 +242,16 @@ try {
   agent.destroy();
   await dropScratchDatabase('deltameta_bench_reader');
 }
+const ratio = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(value >= 10 ? 0 : 1)}x` : '-');
+console.log(`\nlayouts: ${layouts.map((layout) => `${layout.name} = ${layout.description}`).join('; ')}`);
+if (layouts.some((layout) => layout.name === 'realistic') && sizes.some((files) => files > realisticMaxFiles)) {
+  console.log(`realistic layout capped at ${realisticMaxFiles} files (--realistic-max-files): its rows have requestedFiles`);
+}
+console.log(['layout', 'files', 'endpoint', 'cold ms', 'hot ms', 'delta-rs ms', 'cold/hot vs delta-rs', 'delta-rs call', 'also'].join(' | '));
+for (const row of results) {
+  const also = row.alsoDeltaRs ? `${row.alsoDeltaRs.call}: ${row.alsoDeltaRs.ms.toFixed(1)} ms, ${ratio(row.alsoDeltaRs.coldVs)} / ${ratio(row.alsoDeltaRs.hotVs)}` : '';
+  console.log([row.layout, row.files, row.endpoint, row.coldMs.toFixed(1), row.hotMs.toFixed(2), row.deltaRsMs.toFixed(1), `${ratio(row.coldVsDeltaRs)} / ${ratio(row.hotVsDeltaRs)}`, row.deltaRsCall, also].join(' | '));
+}
+const command = `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds} --layout ${values.layout} --realistic-max-files ${realisticMaxFiles}`;
 mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
-writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), command: `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds}`, sizes, results }, null, 2)}\n`);
+writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), command, sizes, layouts, realisticMaxFiles, results }, null, 2)}\n`);
