@@ -145,9 +145,11 @@ const url = await scratchDatabase('deltameta_bench_reader');
 const pool = createPool(url, { max: 4 });
 const python = await ensureDeltaRs().catch(() => undefined);
 const results: ReaderRow[] = [];
-const cases = layouts.flatMap((layout) => sizes.map((requestedFiles) => ({
+const allCases = layouts.flatMap((layout) => sizes.map((requestedFiles) => ({
   layout, requestedFiles, files: layout.name === 'realistic' ? Math.min(requestedFiles, realisticMaxFiles) : requestedFiles,
 })));
+// Two sizes capped to the same count would measure the same table twice.
+const cases = allCases.filter((item, index) => allCases.findIndex((other) => other.layout === item.layout && other.files === item.files) === index);
 try {
   for (const { layout, requestedFiles, files } of cases) {
     if (files !== requestedFiles) console.error(`${layout.name} layout: ${files} files instead of ${requestedFiles} (--realistic-max-files)`);
