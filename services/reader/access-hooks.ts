@@ -8,7 +8,7 @@
  * a `:name` parameter is authorized for that table (403) before its handler
  * runs; only unmatched requests (404) pass without a token.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { AccessControl, TokenGrant } from './auth.ts';
 
 /** The table a matched route is about: its decoded `:name` parameter. */
@@ -23,21 +23,19 @@ export class RequestAccess {
 
   constructor(private readonly access: AccessControl) {}
 
-  register(app: FastifyInstance): void {
-    // onRequest runs after routing: routeOptions and params are the matched route's.
-    app.addHook('onRequest', (request, _reply, done) => {
-      try {
-        if (request.routeOptions.url !== undefined) {
-          const grant = this.access.authenticate(request.headers.authorization);
-          if (grant) this.grants.set(request, grant);
-          const table = tableParamOf(request);
-          if (table !== undefined) this.access.authorize(grant, table);
-        }
-        done();
-      } catch (error) {
-        done(error as Error);
-      }
-    });
+  /**
+   * Authenticates the request and, on a route about one table, authorizes it
+   * (throws UnauthorizedError / ForbiddenError). Run from the reader's one
+   * onRequest hook (reader-app.ts), which runs after routing: the matched
+   * route and its decoded parameters are known. With access control off
+   * there is nothing to decide, and the hot path pays nothing for it.
+   */
+  admit(request: FastifyRequest): void {
+    if (!this.access.enabled || request.is404) return;
+    const grant = this.access.authenticate(request.headers.authorization);
+    if (grant) this.grants.set(request, grant);
+    const table = tableParamOf(request);
+    if (table !== undefined) this.access.authorize(grant, table);
   }
 
   get enabled(): boolean {

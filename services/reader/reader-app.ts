@@ -1,7 +1,8 @@
 /**
- * The /v1 HTTP API (docs/design.md section 4, "HTTP reader") on Fastify: the access hook,
- * the request-duration metric, one problem+json error path, and a plugin
- * per route. Each table route authorizes, resolves the version
+ * The /v1 HTTP API (docs/design.md section 4, "HTTP reader") on Fastify: one
+ * onRequest hook (query length, access, the abandonment watch), the
+ * request-duration metric, one problem+json error path, and a plugin per
+ * route. Each table route authorizes, resolves the version
  * (version-resolution.ts), then answers through table-responder.ts: 304 when
  * the client has the ETag (conditional-request.ts), else the body from
  * L1 → L2 → L3/L4 (response-cache.ts), sent by response-sending.ts.
@@ -22,13 +23,14 @@ import { PageTokens } from './page-token.ts';
 import { queryTooLong } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
+import { watchedUntilClosed } from './snapshot-scope.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
 import { tableFilesRoute } from './table-files-route.ts';
-import { TableResponder } from './table-responder.ts';
 import { tableSummaryRoute } from './table-summary-route.ts';
 import { tablesListRoute } from './tables-list-route.ts';
 import { TokenReloader } from './token-reload.ts';
 import { VersionResolver } from './version-resolution.ts';
+import { WatchedTableResponder } from './watched-responder.ts';
 
 export interface ReaderDeps {
   readonly pool: Pool;
@@ -44,6 +46,14 @@ export interface ReaderDeps {
   readonly config: ReaderConfig;
 }
 
+/**
+ * The routes whose every query runs in the responder's producer or whole-list
+ * stream (watched-responder.ts enters the watch there). A route not listed is
+ * watched whole: adding a route here without that holds would lose the cancel
+ * of its abandoned queries.
+ */
+const routesWatchedByTheResponder: ReadonlySet<string> = new Set(['/v1/tables/:name', '/v1/tables/:name/files', '/v1/tables/:name/commits']);
+
 const problemContentType = 'application/problem+json';
 
 /** Node's headersTimeout must not exceed it; 10 s is generous for a GET on any network that can reach us. */
@@ -56,12 +66,30 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     // A client gets this long to send its request line, headers and body (slowloris); answers are bounded elsewhere.
     requestTimeout: requestReceiveTimeoutMs,
   });
-  // First of all hooks: a flood is refused before authentication, version resolution or any query.
-  app.addHook('onRequest', (request, _reply, done) => {
-    done(queryTooLong(request.raw.url, deps.config.maxQueryBytes));
-  });
   const access = new RequestAccess(deps.access);
-  access.register(app);
+  const { maxQueryBytes } = deps.config;
+  // The reader's only onRequest hook (each hook is one more step on every request
+  // of the hot path), in this order: a flood is refused before authentication,
+  // version resolution or any query; access is decided on the matched route
+  // (access-hooks.ts); then the request's abandonment watch (snapshot-scope.ts):
+  // routes that answer through the responder enter it there, around their
+  // queries only; any other matched route runs its whole handler in it.
+  // Unmatched requests (404) never query.
+  app.addHook('onRequest', (request, reply, done) => {
+    const tooLong = queryTooLong(request.raw.url, maxQueryBytes);
+    if (tooLong) {
+      done(tooLong);
+      return;
+    }
+    try {
+      access.admit(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (request.is404 || routesWatchedByTheResponder.has(request.routeOptions.url ?? '')) done();
+    else watchedUntilClosed(reply.raw, done);
+  });
   const { tokensFile } = deps.access;
   if (tokensFile !== undefined) {
     const reloader = new TokenReloader(deps.access, tokensFile, { logger: deps.logger, checkIntervalMs: deps.config.tokensReloadIntervalMs });
@@ -105,7 +133,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     pool: deps.pool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
     pageTokens: new PageTokens(deps.config.pageTokenKey),
     versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
-    responder: new TableResponder({
+    responder: new WatchedTableResponder({
       streamPool: deps.streamPool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,
       hotTables: new HotTableRecorder({ redis: deps.redis, prefix: deps.prefix, recordIntervalMs: deps.config.hotRecordIntervalMs }),
     }),

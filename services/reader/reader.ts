@@ -14,7 +14,6 @@ import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
 import { checkReadOnlyRole } from './role-check.ts';
-import { RequestWatch, requestAbandonment } from './snapshot-scope.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -73,19 +72,6 @@ export class Reader {
     this.app = buildReaderApp({
       pool: this.pool, streamPool: this.streamPool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
       cache: this.cache, heads: this.heads, access, config,
-    });
-    this.watchAbandonment();
-  }
-
-  /**
-   * Every request runs with the signal that its client went away before the
-   * answer was sent (socket closed): snapshot-scope.ts cancels the query it is
-   * waiting for and gives the connection back. Run from onRequest so the
-   * handler's async context descends from it.
-   */
-  private watchAbandonment(): void {
-    this.app.addHook('onRequest', (_request, reply, done) => {
-      requestAbandonment.run(new RequestWatch(reply.raw), done);
     });
   }
 

@@ -36,7 +36,7 @@ export const beginSnapshotSql = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
 
 /**
  * The signal of the request being answered, aborted when its client goes
- * away before the answer is sent (reader.ts sets it per request): a query
+ * away before the answer is sent (reader-app.ts enters it per request): a query
  * nobody will read is cancelled instead of running to its statement timeout
  * with a pooled connection.
  */
@@ -68,6 +68,39 @@ export class RequestWatch {
     }
     return this.controller.signal;
   }
+}
+
+/**
+ * Node 20's AsyncLocalStorage, once entered, turns on promise hooks for every
+ * promise of the process: measured at about a tenth of the hot summary's
+ * throughput, paid by answers from L1 that never look at the watch. So the
+ * store is entered only around work that can reach PostgreSQL, and switched
+ * off (hooks off) whenever no such work is in flight. Hazard: getStore() is
+ * then trustworthy only inside these scopes; every path to inSnapshot or a
+ * whole-list stream must run in one (reader-app.ts, watched-responder.ts).
+ */
+let watchesInFlight = 0;
+
+function endWatch(): void {
+  watchesInFlight -= 1;
+  if (watchesInFlight === 0) requestAbandonment.disable();
+}
+
+/** Runs `work` (an answer's queries) with `response`'s watch. */
+export async function watchedWhile<T>(response: ServerResponse, work: () => Promise<T>): Promise<T> {
+  watchesInFlight += 1;
+  try {
+    return await requestAbandonment.run(new RequestWatch(response), work);
+  } finally {
+    endWatch();
+  }
+}
+
+/** Runs `next` (a hook's continuation: the rest of the request) with `response`'s watch, kept until the response closes. */
+export function watchedUntilClosed(response: ServerResponse, next: () => void): void {
+  watchesInFlight += 1;
+  response.once('close', endWatch);
+  requestAbandonment.run(new RequestWatch(response), next);
 }
 
 /** pg keeps the backend's pid from BackendKeyData on the client; its types leave it out. */
