@@ -86,3 +86,6 @@ export const liveKeysOfPathsSql = `
        WHERE r.table_id = $1 AND r.version > w.version AND r.version <= $2 AND r.path = ANY($3)
     ) actions ORDER BY path, dv_id, version DESC, ordinal DESC
   ) newest WHERE is_add`;
+
+/** A commit's turn on its table. serves: delta_table name unique index */
+export const lockTableRowSql = 'SELECT 1 FROM deltameta.delta_table WHERE name = $1 FOR UPDATE';

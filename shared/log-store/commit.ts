@@ -12,7 +12,7 @@ import type { Pool, PoolClient } from '../db/index.ts';
 import { checkPartitionValues, deletionVectorUniqueId, type MetadataAction, type ProtocolAction } from '../delta/index.ts';
 import { BadRequestError, CommitConflictError, NotFoundError } from '../errors/index.ts';
 import {
-  commitClockSql, commitOfTxnIdSql, createTableSql, liveKeysOfPathsSql, metadataAtSql, protocolAtSql, rowIdHighWaterMarkAtSql,
+  commitClockSql, commitOfTxnIdSql, createTableSql, liveKeysOfPathsSql, lockTableRowSql, metadataAtSql, protocolAtSql, rowIdHighWaterMarkAtSql,
 } from './commit-sql.ts';
 import { checkWinner, needsWinnerAdds, protocolFeatures, type ConflictContext, type EffectiveIsolation } from './conflict-checker.ts';
 import { physicalPredicates } from './conflict-predicates.ts';
@@ -70,6 +70,10 @@ type AttemptOutcome =
   | { kind: 'lost-race'; checkedUpTo: number };
 
 async function attemptCommit(client: PoolClient, txn: PreparedTransaction, checkedUpTo: number | undefined): Promise<AttemptOutcome> {
+  // Commits to one table queue on its row (PostgreSQL grants row locks in arrival order) instead of racing for the
+  // next version: a racing loser restarts behind a writer that commits in a loop and can lose every round (seen: 100).
+  // The head is read by the next statement, whose snapshot sees the commit the wait was for.
+  await client.query(lockTableRowSql, [txn.table]);
   const found = await findTable(client, txn.table);
   const table = found ?? await createTable(client, txn);
   const created = !found;

@@ -129,6 +129,24 @@ describeWithEnv('commits and conflicts', (env) => {
     expect((await snapshotOf(pool, 'race_append')).lines).to.have.length(40);
   });
 
+  it('queues writers of one table instead of racing them: a writer beside one committing in a loop never loses a round', async function () {
+    this.timeout(60_000);
+    await commit(pool, { table: 'hot_table', actions: createActions() });
+    let looping = true;
+    const loop = (async () => {
+      let count = 0;
+      for (; looping || count < 50; count++) await commit(pool, { table: 'hot_table', actions: [add(`loop-${count}`)] });
+      return count;
+    })();
+    const attempts: number[] = [];
+    for (let i = 0; i < 10; i++) attempts.push((await commit(pool, { table: 'hot_table', actions: [add(`beside-${i}`)] })).attempts);
+    looping = false;
+    const looped = await loop;
+    // Each commit waits its turn on the table row and lands at the head it then reads: one attempt each.
+    expect(attempts).to.deep.equal(Array.from({ length: 10 }, () => 1));
+    expect((await snapshotOf(pool, 'hot_table')).lines).to.have.length(looped + 10);
+  });
+
   it('lets exactly one of two concurrent deletes of the same file win', async function () {
     await commit(pool, { table: 'race_delete', actions: createActions() });
     await commit(pool, { table: 'race_delete', actions: [add('a'), add('b')] });
