@@ -210,4 +210,4 @@ export function withDatabase(postgresUrl: string, database: string): string {
   return url.toString();
 }
 export { loadReaderConfig, type ReaderConfig } from './reader.ts';
-export { localLoginUrl, localServiceLogins, type LocalServiceLogin } from './local-logins.ts';
+export { localLoginUrl, type LocalServiceLogin } from './local-logins.ts';

@@ -1,24 +1,25 @@
 /**
- * The local stack's service logins: one login role per stage, members of the migrations' NOLOGIN groups
- * (docs/security.md, "Roles"), created by the local stack with local
- * passwords (the name; loopback only). Production clusters create their own
- * with the SQL in docs/security.md. shared/stack creates them; tests, the
- * demo and `deltameta up` connect the reader with its own.
+ * The local stack's service logins: one login role per stage, a member of the
+ * migrations' NOLOGIN group (docs/security.md, "Roles"), with a local password
+ * (its name; the cluster listens on loopback only). They are created by
+ * infra/postgres/service-logins.sql (run by `deltameta stack up` and by
+ * docker-compose's postgres), whose names these must match; production
+ * clusters create their own. Tests, the demo and `deltameta up` connect the
+ * reader with its own.
  */
-export const localServiceLogins = {
-  reader: { user: 'deltameta_reader', group: 'deltameta_read', replication: false },
-  writer: { user: 'deltameta_writer', group: 'deltameta_write', replication: false },
-  refresher: { user: 'deltameta_refresher', group: 'deltameta_refresh', replication: false },
-  publisher: { user: 'deltameta_publisher', group: 'deltameta_cdc', replication: true },
+const localLoginUsers = {
+  reader: 'deltameta_reader',
+  writer: 'deltameta_writer',
+  refresher: 'deltameta_refresher',
+  publisher: 'deltameta_publisher',
 } as const;
 
-export type LocalServiceLogin = keyof typeof localServiceLogins;
+export type LocalServiceLogin = keyof typeof localLoginUsers;
 
 /** `postgresUrl` (same host, port and database) connected as a local stack's service login. */
 export function localLoginUrl(postgresUrl: string, login: LocalServiceLogin): string {
   const url = new URL(postgresUrl);
-  url.username = localServiceLogins[login].user;
-  url.password = localServiceLogins[login].user;
+  url.username = localLoginUsers[login];
+  url.password = localLoginUsers[login];
   return url.toString();
 }
-

@@ -4,6 +4,7 @@ export { checkActionValues, defaultInputLimits, inputLimits, type InputLimits } 
 export { commitFileName, listLog, type CheckpointFiles, type LogListing } from './listing.ts';
 export { compareCodePoints } from './order.ts';
 export { applySegment, readCheckpoint, readJsonActions, replay, type ReplayOptions } from './replay.ts';
+export { CheckpointUnreadableError, reportFallback, warnOnStderr, withoutCheckpoint, type LogWarning, type OnLogWarning } from './checkpoint-read.ts';
 export { buildSegment, oldestReconstructableVersion, type LogSegment, type SegmentStep } from './segment.ts';
 export { checkFirstVersion, checkMetadataAction, checkOneVersion, checkPartitionValues, TableState, type LocatedAction } from './table-state.ts';
 export { fileTimeSeconds, parseTimestamp, versionAtTimestamp, versionTimestamps } from './version-timestamps.ts';

@@ -14,8 +14,8 @@
  */
 import { realpathSync } from 'node:fs';
 import type { PoolClient } from '../db/index.ts';
-import { readCheckpoint, readJsonActions, type Action, type InputLimits, type LocatedAction, type LogListing } from '../delta/index.ts';
-import { BadRequestError, LogFormatError } from '../errors/index.ts';
+import { CheckpointUnreadableError, readCheckpoint, readJsonActions, type Action, type InputLimits, type LocatedAction, type LogListing } from '../delta/index.ts';
+import { BadRequestError } from '../errors/index.ts';
 import type { TableRow } from './tables.ts';
 
 // serves: delta_commit primary key (table_id, version)
@@ -197,8 +197,8 @@ async function folderMetadataId(listing: LogListing, version: number, headAction
         if (action.kind === 'metaData') return action.metaData.id;
       }
     } catch (error) {
-      // CheckpointUnreadableError (shared/delta checkpoint-read.ts; not exported from its index.ts): damage, not identity.
-      if (!(error instanceof LogFormatError && error.name === 'CheckpointUnreadableError')) throw error;
+      // A damaged checkpoint says nothing about identity: look past it.
+      if (!(error instanceof CheckpointUnreadableError)) throw error;
     }
   }
   return undefined;

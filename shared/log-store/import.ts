@@ -10,9 +10,9 @@ import path from 'node:path';
 import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
-  buildSegment, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint, readJsonActions,
-  TableState, versionTimestamps, type CheckpointFiles, type CommitInfo, type InputLimits, type LogListing, type LogSegment, type MetadataAction, type ProtocolAction,
-  type ReplayOptions,
+  buildSegment, CheckpointUnreadableError, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint,
+  readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint, type CommitInfo,
+  type InputLimits, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
 } from '../delta/index.ts';
 import { InternalError, LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
@@ -20,8 +20,6 @@ import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable, type TableRow } from './tables.ts';
 
 // Named by shared/delta (checkpoint-read.ts, version-timestamps.ts) but not exported from its index.ts.
-type OnLogWarning = NonNullable<ReplayOptions['onWarning']>;
-type LogWarning = Parameters<OnLogWarning>[0];
 type FileTimeline = Awaited<ReturnType<typeof versionTimestamps>>;
 
 export interface ImportOptions {
@@ -89,13 +87,12 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
       );
       const tableId = (rows[0] as { table_id: number }).table_id;
       const result = await writeVersions(client, tableId, segment, new TableState(false), { version: -1, metadata: undefined, protocol: undefined, timestampMs: -Infinity }, { ...input, listing });
-      reportSkippedCheckpoints(listing, segment.checkpoint?.version ?? -1, input.options.onWarning);
+      reportFallback(listing, listing.latestVersion, segment.checkpoint?.version ?? -1, input.options.onWarning ?? warnOnStderr);
       return { ...result, created: true };
     } catch (error) {
-      const unreadable = unreadableCheckpointOf(error);
-      if (!unreadable || unreadable.checkpoint.version !== segment.checkpoint?.version) throw error;
+      if (!(error instanceof CheckpointUnreadableError) || error.checkpoint.version !== segment.checkpoint?.version) throw error;
       await client.query('ROLLBACK TO SAVEPOINT import_base');
-      listing = withoutCheckpoint(listing, unreadable);
+      listing = withoutCheckpoint(listing, error);
     }
   }
 }
@@ -238,37 +235,6 @@ async function commitInfoOf(listing: LogListing, version: number, limits: InputL
   if (!file) return undefined;
   const found = (await readJsonActions(file, limits)).find(({ action }) => action.kind === 'commitInfo')?.action;
   return found?.kind === 'commitInfo' ? found.commitInfo : undefined;
-}
-
-/*
- * The checkpoint fallback of shared/delta's checkpoint-read.ts, by its error's name and shape:
- * CheckpointUnreadableError is not exported from shared/delta's index.ts yet.
- */
-interface UnreadableCheckpoint {
-  readonly checkpoint: CheckpointFiles;
-  readonly reason: string;
-  readonly file: string;
-}
-
-function unreadableCheckpointOf(error: unknown): UnreadableCheckpoint | undefined {
-  return error instanceof LogFormatError && error.name === 'CheckpointUnreadableError' ? (error as LogFormatError & UnreadableCheckpoint) : undefined;
-}
-
-function withoutCheckpoint(listing: LogListing, unreadable: UnreadableCheckpoint): LogListing {
-  return {
-    ...listing,
-    checkpoints: listing.checkpoints.filter((candidate) => candidate !== unreadable.checkpoint),
-    unusableCheckpoints: [...listing.unusableCheckpoints, { version: unreadable.checkpoint.version, file: unreadable.file, reason: unreadable.reason }]
-      .sort((a, b) => b.version - a.version),
-  };
-}
-
-function reportSkippedCheckpoints(listing: LogListing, baseVersion: number, onWarning: OnLogWarning | undefined): void {
-  const warn = onWarning ?? ((warning: LogWarning): void => void process.stderr.write(`deltameta: warning: ${warning.file}: ${warning.message}\n`));
-  const base = baseVersion >= 0 ? `the checkpoint at version ${baseVersion}` : 'the commits from version 0';
-  for (const skipped of listing.unusableCheckpoints) {
-    if (skipped.version > baseVersion) warn({ file: skipped.file, message: `checkpoint ${skipped.version} not used (${skipped.reason}); imported from ${base} instead` });
-  }
 }
 
 /** Where a new import starts: the newest checkpoint, or with history the oldest point the log can rebuild. */
