@@ -24,12 +24,20 @@ def append_worker(table_dir: str, worker: int, rounds: int, barrier: Any) -> Non
     for round_number in range(rounds):
         barrier.wait(BARRIER_TIMEOUT_S)
         batch = rows(1000 * (worker + 1) + 10 * round_number, 4)
-        write_deltalake(
-            table_dir,
-            batch,
-            mode="append",
-            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=f"writer-{worker}", version=round_number)]),
-        )
+        # delta-rs's append can itself lose to the racing merge ("a concurrent transaction deleted data this
+        # operation read"): retried like the merge, bounded, so a lost round fails the run instead of the barrier.
+        for attempt in range(8):
+            try:
+                write_deltalake(
+                    table_dir,
+                    batch,
+                    mode="append",
+                    commit_properties=CommitProperties(app_transactions=[Transaction(app_id=f"writer-{worker}", version=round_number)]),
+                )
+                break
+            except CommitFailedError:
+                if attempt == 7:
+                    raise
 
 
 def merge_worker(table_dir: str, rounds: int, barrier: Any, outcomes: Any) -> None:
