@@ -13,7 +13,10 @@
  * refresh failed; the sum over refreshers is the fleet's), a failure
  * counter, and one error-level log line per failure with table, version and
  * err, the line to alert on. A table leaves quarantine with its next
- * successful refresh (logged at info).
+ * successful refresh that reaches the version that failed (logged at info):
+ * with refreshConcurrency > 1 an older job for the same table (one finishing
+ * its page build when the new commit came) can succeed at the old version
+ * after the new one failed, and must not hide the failure.
  */
 import type { Logger } from '../../shared/logging/index.ts';
 import type { RefresherMetrics } from '../../shared/metrics/index.ts';
@@ -32,6 +35,8 @@ export interface RefreshFailure {
 interface QuarantinedTable {
   readonly sinceMs: number;
   failures: number;
+  /** the newest version a failed job was asked to reach: a success below it leaves the table quarantined */
+  failedVersion: number;
 }
 
 export class RefreshQuarantine {
@@ -48,8 +53,9 @@ export class RefreshQuarantine {
   }
 
   failed(failure: RefreshFailure): void {
-    const entry = this.tables.get(failure.table) ?? { sinceMs: Date.now(), failures: 0 };
+    const entry = this.tables.get(failure.table) ?? { sinceMs: Date.now(), failures: 0, failedVersion: failure.version };
     entry.failures++;
+    entry.failedVersion = Math.max(entry.failedVersion, failure.version);
     this.tables.set(failure.table, entry);
     this.metrics.refreshFailuresTotal.inc();
     this.metrics.refreshQuarantinedTables.set(this.tables.size);
@@ -62,12 +68,12 @@ export class RefreshQuarantine {
     );
   }
 
-  /** After a successful refresh, or when the table no longer exists. */
+  /** After a successful refresh to toVersion; a table that no longer exists is released with toVersion Infinity. */
   release(table: string, toVersion: number): void {
     const entry = this.tables.get(table);
-    if (!entry) return;
+    if (!entry || toVersion < entry.failedVersion) return;
     this.tables.delete(table);
     this.metrics.refreshQuarantinedTables.set(this.tables.size);
-    this.logger.info({ table, version: toVersion, failures: entry.failures, quarantinedForMs: Date.now() - entry.sinceMs }, 'refresh recovered: table out of quarantine');
+    this.logger.info({ table, version: Number.isFinite(toVersion) ? toVersion : null, failures: entry.failures, quarantinedForMs: Date.now() - entry.sinceMs }, 'refresh recovered: table out of quarantine');
   }
 }

@@ -106,7 +106,7 @@ export class RefreshWorker {
     } catch (error) {
       if (error instanceof NotFoundError) {
         // Dropped (deltameta drop) after the job was enqueued: nothing to refresh, nothing to retry.
-        this.quarantine.release(table, -1);
+        this.quarantine.release(table, Number.POSITIVE_INFINITY);
         this.deps.logger.info({ table, version }, 'refresh skipped: the table no longer exists');
         return { toVersion: -1, versionsApplied: 0 };
       }
