@@ -4,7 +4,9 @@
  * refresh, then per endpoint the cold (empty L1 and L2: L3 answers; whole
  * lists from the file pages, and once more from file_index rows with the
  * pages switched off), warm (L2 hit in a reader without L1) and hot (L1 hit)
- * latency over HTTP, next to the project's replay and, per endpoint, the
+ * latency as a client sees it — a Python client timing each request to a
+ * decoded answer, gzip and JSON / NDJSON / Arrow decoding included
+ * (bench/reader-client.ts) — next to the project's replay and, per endpoint, the
  * delta-rs call a user would make for the same answer
  * (bench/deltars_baselines.py, timed inside one Python process, table load
  * included) reading the same _delta_log from local disk; then throughput and
@@ -38,6 +40,7 @@ import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts'
 import { createCacheRedis, createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { generateLayout, parseLayouts, type LayoutName } from './layouts.ts';
+import { answersArrow, clientTimes, type ClientFormat } from './reader-client.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
 const { values } = parseArgs({
@@ -72,9 +75,15 @@ interface ReaderRow {
   /** the size asked for, when the layout capped it */
   readonly requestedFiles?: number;
   readonly endpoint: string;
+  /** what the client decoded: every time below includes it (bench/reader_client.py) */
+  readonly format: ClientFormat;
+  readonly rows: number;
+  readonly wireBytes: number;
   readonly coldMs: number;
   readonly warmMs: number;
   readonly hotMs: number;
+  /** hot, bytes received by a client that decodes nothing: the server's share of hotMs */
+  readonly hotServerMs: number;
   readonly replayMs: number;
   /** the delta-rs call this endpoint's deltaRsMs and ratios are measured against */
   readonly deltaRsCall: string;
@@ -143,7 +152,8 @@ async function throughput(port: number, route: string, connections: number, seco
 
 const url = await scratchDatabase('deltameta_bench_reader');
 const pool = createPool(url, { max: 4 });
-const python = await ensureDeltaRs().catch(() => undefined);
+// delta-rs and pyarrow: the baselines and the client that decodes (required: without them there is nothing to compare).
+const python = await ensureDeltaRs();
 const results: ReaderRow[] = [];
 const allCases = layouts.flatMap((layout) => sizes.map((requestedFiles) => ({
   layout, requestedFiles, files: layout.name === 'realistic' ? Math.min(requestedFiles, realisticMaxFiles) : requestedFiles,
@@ -170,35 +180,55 @@ try {
       const state = await replay(dir);
       const date = [...state.files.values()][0]?.partitionValues['date'] ?? '';
       // baseline: the delta-rs call a user would make for the same answer; also: another one they might.
-      const endpoints: Record<string, { route: string; env?: Record<string, string>; baseline: BaselineName; also?: BaselineName }> = {
-        summary: { route: `/v1/tables/${table}`, baseline: 'summary' },
-        prunedFiles: { route: `/v1/tables/${table}/files?partition.date=${encodeURIComponent(date)}`, baseline: 'prunedFileUris' },
-        fullFiles: { route: `/v1/tables/${table}/files`, baseline: 'addActions', also: 'fileUris' },
+      // format: what the client decodes (bench/reader_client.py), the decoding inside every time.
+      const filesRoute = `/v1/tables/${table}/files`;
+      const endpoints: Record<string, { route: string; format: ClientFormat; env?: Record<string, string>; baseline: BaselineName; also?: BaselineName }> = {
+        summary: { route: `/v1/tables/${table}`, format: 'json', baseline: 'summary' },
+        prunedFiles: { route: `${filesRoute}?partition.date=${encodeURIComponent(date)}`, format: 'ndjson', baseline: 'prunedFileUris' },
+        fullFiles: { route: filesRoute, format: 'ndjson', baseline: 'addActions', also: 'fileUris' },
         // The same list from file_index rows (file pages switched off), for comparison.
-        fullFilesFromRows: { route: `/v1/tables/${table}/files`, env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
-        timeTravelFiles: { route: `/v1/tables/${table}/files?version=${layout.timeTravelVersion}`, baseline: 'timeTravel' },
+        fullFilesFromRows: { route: filesRoute, format: 'ndjson', env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
+        timeTravelFiles: { route: `${filesRoute}?version=${layout.timeTravelVersion}`, format: 'ndjson', baseline: 'timeTravel' },
+        arrowFiles: { route: filesRoute, format: 'arrow', baseline: 'addActions', also: 'fileUris' },
+        arrowFilesFromRows: { route: filesRoute, format: 'arrow', env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
+        arrowTimeTravelFiles: { route: `${filesRoute}?version=${layout.timeTravelVersion}`, format: 'arrow', baseline: 'timeTravel' },
         // /commits answers the latest 100 commits by default, as history(100) does.
-        history: { route: `/v1/tables/${table}/commits`, baseline: 'history' },
+        history: { route: `/v1/tables/${table}/commits`, format: 'json', baseline: 'history' },
       };
       const replayMs = await median(3, () => timed(async () => (await replay(dir)).liveLines()));
-      const deltaRs = python ? await deltaRsBaselines(python, dir, layout.timeTravelVersion, `date=${date}`) : undefined;
-      for (const [endpoint, { route, env = {}, baseline, also }] of Object.entries(endpoints)) {
+      const deltaRs = await deltaRsBaselines(python, dir, layout.timeTravelVersion, `date=${date}`);
+      const hotRepeat = files >= 1_000_000 ? 5 : 20;
+      for (const [endpoint, { route, format, env = {}, baseline, also }] of Object.entries(endpoints)) {
+        const readerFor = (level: string, i = 0, extra: Record<string, string> = {}): Reader =>
+          startReader(url, `bench-reader:${run}:${level}:${layout.name}:${files}:${endpoint}:${i}:`, { ...env, ...extra });
+        if (format === 'arrow') {
+          const probe = readerFor('probe');
+          await probe.start();
+          const arrow = await answersArrow(probe.port, route);
+          await probe.stop();
+          if (!arrow) {
+            console.error(`${endpoint}: the reader does not answer Arrow; skipped`);
+            continue;
+          }
+        }
+        // Each cold sample in a new reader: empty L1 and L2, one request, decoding included.
         const cold: number[] = [];
         for (let i = 0; i < 3; i++) {
-          const reader = startReader(url, `bench-reader:${run}:cold:${layout.name}:${files}:${endpoint}:${i}:`, env);
+          const reader = readerFor('cold', i);
           await reader.start();
-          cold.push(await get(reader.port, route));
+          cold.push(...(await clientTimes(python, reader.port, route, format, 1)).samples);
           await reader.stop();
         }
-        const warmReader = startReader(url, `bench-reader:${run}:warm:${layout.name}:${files}:${endpoint}:`, { ...env, DELTAMETA_READER_L1: 'off' });
+        const warmReader = readerFor('warm', 0, { DELTAMETA_READER_L1: 'off' });
         await warmReader.start();
-        await get(warmReader.port, route);
-        const warmMs = await median(5, () => get(warmReader.port, route));
+        const warmMs = percentile((await clientTimes(python, warmReader.port, route, format, 5, 1)).samples, 50);
         await warmReader.stop();
-        const hotReader = startReader(url, `bench-reader:${run}:hot:${layout.name}:${files}:${endpoint}:`, env);
+        const hotReader = readerFor('hot');
         await hotReader.start();
-        await get(hotReader.port, route);
-        const hotMs = await median(50, () => get(hotReader.port, route));
+        const hot = await clientTimes(python, hotReader.port, route, format, format === 'json' ? 50 : hotRepeat, 1);
+        const hotMs = percentile(hot.samples, 50);
+        // The server's share: the bytes received by a client that decodes nothing.
+        const hotServerMs = await median(format === 'json' ? 50 : hotRepeat, () => get(hotReader.port, route));
         let load: Awaited<ReturnType<typeof throughput>> | undefined;
         await hotReader.stop();
         if (endpoint === 'summary') {
@@ -216,13 +246,14 @@ try {
           }
         }
         const coldMs = percentile(cold, 50);
-        const primary = deltaRs?.[baseline];
-        const other = also && deltaRs ? deltaRs[also] : undefined;
+        const primary = deltaRs[baseline];
+        const other = also ? deltaRs[also] : undefined;
         const row: ReaderRow = {
-          layout: layout.name, files, ...(files !== requestedFiles ? { requestedFiles } : {}), endpoint, coldMs, warmMs, hotMs, replayMs,
-          deltaRsCall: primary?.call ?? 'delta-rs unavailable', deltaRsMs: primary?.ms ?? Number.NaN,
+          layout: layout.name, files, ...(files !== requestedFiles ? { requestedFiles } : {}), endpoint, format, rows: hot.rows, wireBytes: hot.bytes,
+          coldMs, warmMs, hotMs, hotServerMs, replayMs,
+          deltaRsCall: primary.call, deltaRsMs: primary.ms,
           coldVsReplay: replayMs / coldMs, hotVsReplay: replayMs / hotMs,
-          coldVsDeltaRs: (primary?.ms ?? Number.NaN) / coldMs, hotVsDeltaRs: (primary?.ms ?? Number.NaN) / hotMs,
+          coldVsDeltaRs: primary.ms / coldMs, hotVsDeltaRs: primary.ms / hotMs,
           ...(other ? { alsoDeltaRs: { call: other.call, ms: other.ms, coldVs: other.ms / coldMs, hotVs: other.ms / hotMs } } : {}),
           ...(load ? { hotSummary32Connections: load } : {}),
         };
