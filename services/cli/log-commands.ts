@@ -7,8 +7,9 @@
 import { type Command, Option } from 'commander';
 import { generateTable, parseActionLines, replay, type Action } from '../../shared/delta/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
+import { importMaterialized, refreshFilePages } from '../../shared/materialized/index.ts';
 import {
-  commit, describeImport, exportTable, importTable, isolationLevels, parseReadPredicate, snapshotLines, type CommitRequest, type IsolationLevel,
+  commit, describeImport, exportTable, isolationLevels, parseReadPredicate, snapshotLines, type CommitRequest, type IsolationLevel,
 } from '../../shared/log-store/index.ts';
 import {
   addVersionOptions, checkpointIntervalOption, integer, readStdin, tableOption, versionSelector, withPool, type VersionOptions,
@@ -64,12 +65,20 @@ export function registerLogCommands(program: Command): void {
     .option('--history', 'import every retained version, not just the newest checkpoint and its tail')
     .action(async (dir: string, options: { table: string; history?: boolean }) => {
       const started = Date.now();
-      const result = await withProgress(`import ${options.table}`, (progress) => withPool((pool) =>
-        importTable(pool, dir, options.table, { history: options.history === true, onProgress: (p) => progress.update(p.stepsDone, p.stepsTotal) }),
-      ));
-      const seconds = (Date.now() - started) / 1000;
-      console.log(describeImport(result, options.table, dir));
-      if (result.rows > 0) console.error(`${result.rows} rows in ${seconds.toFixed(1)} s (${Math.round(result.rows / seconds)} rows/s)`);
+      await withPool(async (pool) => {
+        // A new table (without --history) comes back materialized: its state is written by the import's own transaction.
+        const result = await withProgress(`import ${options.table}`, (progress) =>
+          importMaterialized(pool, dir, options.table, { history: options.history === true, onProgress: (p) => progress.update(p.stepsDone, p.stepsTotal) }));
+        const seconds = (Date.now() - started) / 1000;
+        console.log(describeImport(result, options.table, dir));
+        if (result.rows > 0) console.error(`${result.rows} rows in ${seconds.toFixed(1)} s (${Math.round(result.rows / seconds)} rows/s)`);
+        // The file pages right away rather than at the refresher's next event (a no-op without state: --history, or a sync the refresher has not applied).
+        if (result.created && options.history !== true) {
+          const pagesStarted = Date.now();
+          const pages = await refreshFilePages(pool, result.tableId);
+          console.error(`file pages: ${pages.pagesWritten} pages at version ${pages.version} in ${((Date.now() - pagesStarted) / 1000).toFixed(1)} s`);
+        }
+      });
     });
 
   program

@@ -12,10 +12,11 @@ import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, CheckpointUnreadableError, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint,
   readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint, type CommitInfo,
-  type InputLimits, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
+  type InputLimits, type LocatedAction, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
 } from '../delta/index.ts';
 import { InternalError, LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
+import type { ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable, type TableRow } from './tables.ts';
 
@@ -32,6 +33,12 @@ export interface ImportOptions {
   readonly limits?: Partial<InputLimits>;
   /** Told about each checkpoint skipped for an older base (default: a line on stderr). */
   readonly onWarning?: OnLogWarning;
+  /**
+   * Materializes a new table inside the import's transaction as its log is
+   * read (shared/materialized importMaterialized passes it). Not for --history
+   * nor a sync: the refresher brings those up to date.
+   */
+  readonly materializer?: ImportMaterializerFactory;
 }
 
 export interface ImportProgress {
@@ -86,7 +93,10 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
         [tableName, realpathSync(listing.tableDir), logStart],
       );
       const tableId = (rows[0] as { table_id: number }).table_id;
-      const result = await writeVersions(client, tableId, segment, new TableState(false), { version: -1, metadata: undefined, protocol: undefined, timestampMs: -Infinity }, { ...input, listing });
+      const materializer = input.options.history === true ? undefined : input.options.materializer?.(tableId);
+      const start = { version: -1, metadata: undefined, protocol: undefined, timestampMs: -Infinity };
+      const result = await writeVersions(client, tableId, segment, new TableState(false), start, { ...input, listing }, materializer);
+      await materializer?.finish(client, { tableId, baseVersion: segment.checkpoint?.version, logStartVersion: logStart, version: result.toVersion });
       reportFallback(listing, listing.latestVersion, segment.checkpoint?.version ?? -1, input.options.onWarning ?? warnOnStderr);
       return { ...result, created: true };
     } catch (error) {
@@ -139,6 +149,7 @@ async function writeVersions(
   validator: TableState,
   start: SegmentStart,
   { listing, options, limits }: ImportInput,
+  materializer?: ImportMaterializer,
 ): Promise<ImportResult> {
   const batchRows = options.batchRows ?? 50_000;
   const batch = new RowBatch(tableId);
@@ -146,10 +157,15 @@ async function writeVersions(
   let copying: Promise<void> = Promise.resolve();
   const flushInBackground = async (): Promise<void> => {
     await copying;
-    copying = batch.flushInBackground(client);
+    const logRows = batch.flushInBackground(client);
+    const stateRows = materializer?.take();
+    copying = stateRows ? logRows.then(() => stateRows(client)) : logRows;
     // Surfaced by the next await of `copying`; never left unobserved.
     copying.catch(() => undefined);
   };
+  const pending = (): number => batch.size + (materializer?.pending ?? 0);
+  // With a materializer and a checkpoint, the tail is read first (materializer.tail): bounded by the tail's size.
+  const tail = materializer && segment.checkpoint ? await readTail(segment, limits, materializer) : new Map<number, LocatedAction[]>();
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
   const progress = (): void => options.onProgress?.({ stepsDone, stepsTotal, rows: batch.totalRows });
@@ -180,7 +196,8 @@ async function writeVersions(
       for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
         validator.apply(located);
         batch.addAction(version, ordinal++, located.action, summary);
-        if (batch.size >= batchRows) {
+        if (located.action.kind === 'add') materializer?.baseAdd(version, located.action.add);
+        if (pending() >= batchRows) {
           await flushInBackground();
           progress();
         }
@@ -197,7 +214,7 @@ async function writeVersions(
     for (const step of segment.steps) {
       if (step.kind !== 'commit') throw new LogFormatError(step.file, undefined, 'compaction files can be replayed but not imported version by version');
       fromVersion ??= step.version;
-      const actions = await readJsonActions(step.file, limits);
+      const actions = tail.get(step.version) ?? await readJsonActions(step.file, limits);
       if (step.version === 0) checkFirstVersion(actions, step.file);
       checkOneVersion(actions, step.file);
       const summary = emptySummary();
@@ -213,7 +230,7 @@ async function writeVersions(
       });
       batch.addCommit({ version: step.version, timestampMs: timestampOf(step.version), commitInfo, commitInfoOrdinal, isCheckpoint: false }, summary);
       stepsDone++;
-      if (batch.size >= batchRows) {
+      if (pending() >= batchRows) {
         await flushInBackground();
         progress();
       }
@@ -225,8 +242,21 @@ async function writeVersions(
   }
   await copying;
   await batch.flush(client);
+  await materializer?.take()?.(client);
   progress();
   return { tableId, created: false, fromVersion: fromVersion ?? 0, toVersion: segment.version, rows: batch.totalRows };
+}
+
+/** The commits after a checkpoint, read before it and told to the materializer. */
+async function readTail(segment: LogSegment, limits: InputLimits, materializer: ImportMaterializer): Promise<Map<number, LocatedAction[]>> {
+  const tail = new Map<number, LocatedAction[]>();
+  for (const step of segment.steps) {
+    if (step.kind !== 'commit') continue;
+    const actions = await readJsonActions(step.file, limits);
+    tail.set(step.version, actions);
+    materializer.tail(step.version, actions.map(({ action }) => action));
+  }
+  return tail;
 }
 
 /** The commitInfo of a version's commit file, when the file is there and has one. */

@@ -6,6 +6,7 @@
  */
 export { refreshTable, type RefreshOptions, type RefreshResult } from './refresh-table.ts';
 export { rebuildTable, type RebuildResult } from './rebuild-table.ts';
+export { importMaterialized } from './import-state.ts';
 export { verifyTable, type VerifyOptions, type VerifyResult } from './verify-table.ts';
 export { liveFileLines, materializedRange, type MaterializedRange } from './live-files.ts';
 export { applyRetention, type RetentionOptions, type TableRetention } from './retention.ts';

@@ -1,0 +1,40 @@
+/**
+ * What an import hands to whoever materializes the table as it is read
+ * (shared/materialized import-state.ts implements it; log-store cannot import
+ * shared/materialized, which reads the log tables through this module). The
+ * import calls it inside its own transaction: a failed import leaves no
+ * materialized row either.
+ */
+import type { PoolClient } from '../db/index.ts';
+import type { Action, AddAction } from '../delta/index.ts';
+
+/** The versions an import wrote. */
+export interface ImportedSegment {
+  readonly tableId: number;
+  /** the checkpoint the import started from; undefined when it read the commits from version 0 */
+  readonly baseVersion: number | undefined;
+  /** log_start_version of the new table */
+  readonly logStartVersion: number;
+  /** the newest version written */
+  readonly version: number;
+}
+
+export interface ImportMaterializer {
+  /**
+   * One commit after the base checkpoint, told before the checkpoint is read
+   * (in version order): the keys the tail touches wait for it, every other
+   * add of the checkpoint is final as it comes.
+   */
+  tail(version: number, actions: readonly Action[]): void;
+  /** One add of the base checkpoint, at the checkpoint's version. */
+  baseAdd(version: number, add: AddAction): void;
+  /** Rows ready to write. */
+  readonly pending: number;
+  /** Takes the rows ready to write now; the function returned writes them (undefined: nothing to write). */
+  take(): ((client: PoolClient) => Promise<void>) | undefined;
+  /** Every log row of the import is written: the rest of the state, in the same transaction. */
+  finish(client: PoolClient, segment: ImportedSegment): Promise<void>;
+}
+
+/** Made once per attempt (an unreadable checkpoint restarts the import from an older base). */
+export type ImportMaterializerFactory = (tableId: number) => ImportMaterializer;

@@ -1,0 +1,168 @@
+/**
+ * A new table's materialized state written by its import, in the import's
+ * transaction, as its base checkpoint is read: the import returns with
+ * table_state at the head, so the first read after it is a materialized one
+ * (issue 12). The rows are the ones a build from log_start_version writes
+ * (applyVersions with createsState): each add of the checkpoint that the tail
+ * does not touch is one live row added at the checkpoint's version, final as
+ * it comes and streamed by COPY; the keys the tail touches (bounded by the
+ * tail's size) are reconciled at the end with the same reconcileKey as a
+ * build. The checkpoint's tombstones close nothing (no row is live before
+ * it), as in a build. An import from version 0 (no checkpoint) is built by
+ * applyVersions itself once its rows are written.
+ */
+import { lockTableState } from '../contracts/index.ts';
+import type { PoolClient } from '../db/index.ts';
+import { deletionVectorUniqueId, type Action, type AddAction } from '../delta/index.ts';
+import { InternalError } from '../errors/index.ts';
+import {
+  importTable, type ImportedSegment, type ImportMaterializer, type ImportOptions, type ImportResult,
+} from '../log-store/index.ts';
+import type { Pool } from '../db/index.ts';
+import { applyVersions } from './apply-versions.ts';
+import { copyFileIndexRows, copyLine } from './copy.ts';
+import { fileColumns, fileIndexRow, type FileIndexRow } from './file-row.ts';
+import { reconcileKey, type KeyAction } from './intervals.ts';
+
+/** importTable that leaves a new table materialized (default import: newest checkpoint and its tail) when it returns. */
+export function importMaterialized(pool: Pool, tableDir: string, tableName: string, options: ImportOptions = {}): Promise<ImportResult> {
+  return importTable(pool, tableDir, tableName, { ...options, materializer: (tableId) => new ImportState(tableId) });
+}
+
+interface TailKey {
+  readonly path: string;
+  readonly dvId: string;
+  /** in (version, ordinal) order: the checkpoint's add (if any) first, then the tail's actions */
+  readonly actions: KeyAction[];
+}
+
+interface PartitionCount {
+  readonly partitionValues: string;
+  files: number;
+  bytes: number;
+  records: number;
+}
+
+/**
+ * serves: delta_commit, delta_metadata and delta_protocol primary keys: the
+ * head's commit and the newest metaData / protocol at or before it (the
+ * header a build reads with createsState).
+ */
+const headerSql = `
+  SELECT c.timestamp_ms, c.committed_at,
+         (SELECT m.action FROM deltameta.delta_metadata m WHERE m.table_id = $1 AND m.version <= $2 ORDER BY m.version DESC LIMIT 1) AS metadata,
+         (SELECT p.action FROM deltameta.delta_protocol p WHERE p.table_id = $1 AND p.version <= $2 ORDER BY p.version DESC LIMIT 1) AS protocol
+    FROM deltameta.delta_commit c WHERE c.table_id = $1 AND c.version = $2`;
+
+/** A new table: no partition row exists yet. serves: partition_summary primary key (inserts) */
+const insertPartitionsSql = `
+  INSERT INTO deltameta.partition_summary (table_id, partition_values, num_files, size_bytes, num_records)
+  SELECT $1, d.partition_values::jsonb, d.files, d.bytes, d.records
+    FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS d(partition_values, files, bytes, records)`;
+
+/** serves: table_state primary key (the row must not exist yet) */
+const createStateSql = `
+  INSERT INTO deltameta.table_state (table_id, mv_version, file_index_min_version, metadata, protocol,
+                                     num_files, size_bytes, num_records, last_commit_at, last_timestamp_ms, refreshed_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())`;
+
+function keyOf(path: string, dvId: string): string {
+  return `${path}\u0000${dvId}`;
+}
+
+export class ImportState implements ImportMaterializer {
+  private lines: string[] = [];
+  private readonly tailKeys = new Map<string, TailKey>();
+  private readonly partitions = new Map<string, PartitionCount>();
+  private files = 0;
+  private bytes = 0;
+  private records = 0;
+
+  constructor(private readonly tableId: number) {}
+
+  get pending(): number {
+    return this.lines.length;
+  }
+
+  tail(version: number, actions: readonly Action[]): void {
+    actions.forEach((action, ordinal) => {
+      if (action.kind === 'add') this.tailAction(action.add.path, deletionVectorUniqueId(action.add.deletionVector)).push({ version, ordinal, add: JSON.stringify(action.add) });
+      else if (action.kind === 'remove') this.tailAction(action.remove.path, deletionVectorUniqueId(action.remove.deletionVector)).push({ version, ordinal, add: null });
+    });
+  }
+
+  private tailAction(path: string, dvId: string): KeyAction[] {
+    const key = keyOf(path, dvId);
+    let entry = this.tailKeys.get(key);
+    if (!entry) {
+      entry = { path, dvId, actions: [] };
+      this.tailKeys.set(key, entry);
+    }
+    return entry.actions;
+  }
+
+  baseAdd(version: number, add: AddAction): void {
+    const dvId = deletionVectorUniqueId(add.deletionVector);
+    const touched = this.tailKeys.get(keyOf(add.path, dvId));
+    if (touched) {
+      // The checkpoint's version is below every tail version: its add comes first. The ordinal only orders within a version.
+      touched.actions.unshift({ version, ordinal: -1, add: JSON.stringify(add) });
+      return;
+    }
+    this.write({ path: add.path, dvId, addedVersion: version, removedVersion: null, ...fileColumns(add) });
+  }
+
+  private write(row: FileIndexRow): void {
+    this.lines.push(copyLine(this.tableId, row));
+    if (row.removedVersion !== null) return;
+    this.files++;
+    this.bytes += row.size;
+    this.records += row.numRecords ?? 0;
+    const count = this.partitions.get(row.partitionKey);
+    if (count) {
+      count.files++;
+      count.bytes += row.size;
+      count.records += row.numRecords ?? 0;
+    } else {
+      this.partitions.set(row.partitionKey, { partitionValues: row.partitionValues, files: 1, bytes: row.size, records: row.numRecords ?? 0 });
+    }
+  }
+
+  take(): ((client: PoolClient) => Promise<void>) | undefined {
+    if (this.lines.length === 0) return undefined;
+    const lines = this.lines;
+    this.lines = [];
+    return (client) => copyFileIndexRows(client, lines);
+  }
+
+  async finish(client: PoolClient, segment: ImportedSegment): Promise<void> {
+    if (segment.tableId !== this.tableId) throw new InternalError(`import state of table ${this.tableId} finished for table ${segment.tableId}`);
+    await lockTableState(client, this.tableId);
+    if (segment.baseVersion === undefined) {
+      // From version 0: the build itself, over rows just written (no checkpoint: a short log).
+      await applyVersions(client, { tableId: this.tableId, fromVersion: segment.logStartVersion, toVersion: segment.version, createsState: true, hasLiveRows: false });
+      return;
+    }
+    for (const { path, dvId, actions } of this.tailKeys.values()) {
+      for (const interval of reconcileKey(actions).intervals) this.write(fileIndexRow(path, dvId, interval));
+    }
+    this.tailKeys.clear();
+    await this.take()?.(client);
+    const counts = [...this.partitions.values()];
+    if (counts.length > 0) {
+      await client.query(insertPartitionsSql, [
+        this.tableId, counts.map((count) => count.partitionValues), counts.map((count) => count.files),
+        counts.map((count) => count.bytes), counts.map((count) => count.records),
+      ]);
+    }
+    const { rows } = await client.query<{ timestamp_ms: number; committed_at: Date; metadata: string | null; protocol: string | null }>(
+      headerSql, [this.tableId, segment.version],
+    );
+    const header = rows[0];
+    if (!header) throw new InternalError(`table id ${this.tableId}: version ${segment.version} has no commit row`);
+    await client.query(createStateSql, [
+      this.tableId, segment.version, segment.logStartVersion, header.metadata, header.protocol, this.files, this.bytes, this.records,
+      header.committed_at, header.timestamp_ms,
+    ]);
+  }
+}
