@@ -53,3 +53,20 @@ export function acceptsGzip(acceptEncoding: string | undefined): boolean {
   const identity = weightOf('identity') ?? any ?? 0;
   return gzip > 0 && gzip >= identity;
 }
+
+export const arrowMediaType = 'application/vnd.apache.arrow.stream';
+
+/**
+ * Answer a file list in Arrow? When Accept (RFC 9110 section 12.5.1) names
+ * the Arrow stream type with a weight above 0 and at least NDJSON's (which
+ * `*` ranges stand for when NDJSON is not named); never by a range alone, so
+ * a client that names nothing keeps NDJSON.
+ */
+export function acceptsArrow(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const weights = parseAcceptEncoding(accept.replaceAll('/', '_'));
+  const weightOf = (type: string): number | undefined => weights.find((entry) => entry.coding === type.replace('/', '_'))?.weight;
+  const arrow = weightOf(arrowMediaType) ?? 0;
+  const ndjson = weightOf('application/x-ndjson') ?? weightOf('application/*') ?? weightOf('*/*') ?? 0;
+  return arrow > 0 && arrow >= ndjson;
+}

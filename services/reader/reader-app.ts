@@ -130,7 +130,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
 
   const etags = new TableEtags();
   const context: RouteContext = {
-    pool: deps.pool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
+    pool: deps.pool, streamPool: deps.streamPool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
     pageTokens: new PageTokens(deps.config.pageTokenKey),
     versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
     responder: new WatchedTableResponder({

@@ -9,11 +9,13 @@ import { Readable, pipeline } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { acceptsGzip } from './accept-encoding.ts';
+import type { ArrowListStream } from './arrow-files.ts';
 import { representationTag } from './conditional-request.ts';
 import type { CacheAnswer } from './response-cache.ts';
 import { boundSendTime, type WholeListStream } from './whole-list-stream.ts';
 
 export const ndjsonContentType = 'application/x-ndjson';
+export const arrowContentType = 'application/vnd.apache.arrow.stream';
 
 /** What every answer about one version of a table says, 304 included. */
 function versionHeaders(reply: FastifyReply, version: number): FastifyReply {
@@ -74,5 +76,21 @@ export function sendStreamed(request: FastifyRequest, reply: FastifyReply, versi
   const bounded = boundSendTime(sendTimeoutMs, () => reply.raw.destroy());
   pipeline(encoded, bounded, () => undefined);
   if (gzip) void reply.header('content-encoding', 'gzip');
+  void reply.send(bounded);
+}
+
+/**
+ * A whole Arrow list streamed from its snapshot (arrow-files.ts). Its
+ * buffers are LZ4-compressed inside the stream: sent as identity, and cut
+ * off when not sent within `sendTimeoutMs` like NDJSON streams.
+ */
+export function sendArrowStream(_request: FastifyRequest, reply: FastifyReply, version: number, etag: string, found: ArrowListStream, startedMs: number, sendTimeoutMs: number): void {
+  void versionHeaders(reply, version)
+    .header('content-type', arrowContentType)
+    .header('etag', representationTag(etag, false))
+    .header('cache-status', `deltameta; fwd=miss; detail=${found.level}`)
+    .header('server-timing', `${found.level};dur=${elapsedMs(startedMs)};desc="${found.source}, streamed"`);
+  const bounded = boundSendTime(sendTimeoutMs, () => reply.raw.destroy());
+  pipeline(found.stream, bounded, () => undefined);
   void reply.send(bounded);
 }

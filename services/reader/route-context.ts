@@ -11,6 +11,8 @@ import type { VersionResolver } from './version-resolution.ts';
 
 export interface RouteContext {
   readonly pool: Pool;
+  /** the streams' own pool (Reader.streamPool), for whole lists streamed by a route itself (Arrow) */
+  readonly streamPool: Pool;
   /** the Redis key prefix (the summaries' plain-JSON L2 keys are the refresher's) */
   readonly redisPrefix: string;
   readonly metrics: ReaderMetrics;

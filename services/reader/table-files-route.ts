@@ -4,12 +4,16 @@
  * token (page-token.ts) that pins the version and is bound to the table and
  * the filters. A whole list comes from the file pages when
  * they answer (pages-source.ts), and one too big to keep is streamed
- * (whole-list-stream.ts) instead of going through L1/L2.
+ * (whole-list-stream.ts) instead of going through L1/L2. With Accept:
+ * application/vnd.apache.arrow.stream the same files come as an Arrow IPC
+ * stream (arrow-files.ts), paged and filtered alike.
  */
 import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import type { PoolClient } from '../../shared/db/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
+import { acceptsArrow } from './accept-encoding.ts';
+import { arrowLayoutAt, encodeArrowBody, parseFields, streamArrowWholeList } from './arrow-files.ts';
 import { physicalFiltersAt } from './column-filters.ts';
 import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
@@ -17,9 +21,10 @@ import { pagesListBody } from './pages-source.ts';
 import type { PageBinding } from './page-token.ts';
 import { integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
 import { encodeLines, type EncodedBody } from './response-body.ts';
-import { ndjsonContentType } from './response-sending.ts';
+import { clientHasContent } from './conditional-request.ts';
+import { arrowContentType, ndjsonContentType, sendArrowStream, sendNotModified } from './response-sending.ts';
 import type { RouteContext } from './route-context.ts';
-import { inSnapshot, planInSnapshot } from './snapshot-scope.ts';
+import { inSnapshot, planInSnapshot, watchedWhile } from './snapshot-scope.ts';
 import type { ResolvedVersion } from './version-resolution.ts';
 
 const maxPageSize = 10_000_000;
@@ -32,6 +37,7 @@ const filesQuerySchema = z.object({
   pageSize: integerParam('pageSize', 1, maxPageSize).optional(),
   pageToken: onceParam('pageToken').optional(),
   version: integerParam('version', 0, Number.MAX_SAFE_INTEGER).optional(),
+  fields: onceParam('fields').optional(),
 });
 
 interface FilesRequest {
@@ -39,6 +45,8 @@ interface FilesRequest {
   readonly pageSize: number | undefined;
   readonly after: FileKeyPosition | undefined;
   readonly wholeList: boolean;
+  /** Arrow (with the columns kept, undefined: all) instead of NDJSON */
+  readonly arrow: { readonly fields: readonly string[] | undefined } | undefined;
   /** signs the next page's token */
   readonly nextToken: (version: number, position: FilesPosition) => string;
 }
@@ -53,7 +61,7 @@ interface FilesBody {
 /** One page (or the whole list) inside the answer's snapshot, with the token of the next page when there is one. */
 async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: FilesRequest, config: RouteContext['config']): Promise<FilesBody> {
   const plan = await planInSnapshot(client, resolved.table, resolved.version, config.l3Enabled, config.maxTailActions);
-  if (files.wholeList && config.l3Enabled && config.filePagesEnabled) {
+  if (files.wholeList && !files.arrow && config.l3Enabled && config.filePagesEnabled) {
     const fromPages = await pagesListBody(client, resolved.table.tableId, resolved.version, config.compressMinBytes);
     if (fromPages) return { encoded: fromPages, nextPageToken: undefined, level: 'l3', source: 'file pages' };
   }
@@ -89,7 +97,12 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
     maxBytes,
     refusal: () => new BadRequestError(`the list is more than ${maxBytes} bytes compressed (DELTAMETA_READER_STREAM_ABOVE_BYTES); only whole lists are streamed beyond that: use pageSize or a narrower filter`),
   } : undefined;
-  const encoded = await encodeLines(page(), config.compressMinBytes, bound);
+  async function* pageLines(): AsyncGenerator<string> {
+    for await (const line of page()) yield line;
+  }
+  const encoded = files.arrow
+    ? await encodeArrowBody((await arrowLayoutAt(client, resolved.table.tableId, resolved.version, files.arrow.fields)).layout, pageLines(), bound)
+    : await encodeLines(page(), config.compressMinBytes, bound);
   const nextPageToken = more && last ? files.nextToken(resolved.version, { p: last.path, d: last.dvId }) : undefined;
   return { encoded, nextPageToken, level: plan.level };
 }
@@ -99,7 +112,9 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
     const { name } = request.params;
     context.access.authorize(request, name);
     const filters = parseFileFilters(request.query, context.config.maxFilters);
-    const { pageSize, pageToken: rawToken, version: explicit } = parseParams(filesQuerySchema, request.query);
+    const { pageSize, pageToken: rawToken, version: explicit, fields: rawFields } = parseParams(filesQuerySchema, request.query);
+    const arrow = acceptsArrow(request.headers.accept) ? { fields: parseFields(rawFields) } : undefined;
+    if (!arrow && rawFields !== undefined) throw new BadRequestError('fields applies to Arrow answers only (Accept: application/vnd.apache.arrow.stream)');
     const binding: PageBinding = { route: 'files', table: name, filters: canonicalFilters(filters) };
     const token = rawToken === undefined ? undefined : context.pageTokens.open('pageToken', rawToken, binding, positionSchema);
     if (token && pageSize === undefined) throw new BadRequestError('pageToken needs pageSize');
@@ -108,17 +123,30 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
     const after: FileKeyPosition | undefined = token ? { path: token.position.p, dvId: token.position.d } : undefined;
     // A paged body carries a token signed with this reader's key: readers with other keys must not share it through L2.
     // Where a page ends depends on the byte bound too (filesBody): readers configured differently must not share pages.
-    const canonical = JSON.stringify([canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null, pageSize === undefined ? null : [context.pageTokens.keyId, context.config.streamAboveBytes]]);
+    const ndjsonCanonical = [canonicalFilters(filters), pageSize ?? null, after ? [after.path, after.dvId] : null, pageSize === undefined ? null : [context.pageTokens.keyId, context.config.streamAboveBytes]];
+    const canonical = JSON.stringify(arrow ? ['arrow', arrow.fields ?? null, ...ndjsonCanonical] : ndjsonCanonical);
     const files: FilesRequest = {
-      filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters),
+      filters, pageSize, after, wholeList: pageSize === undefined && !hasFilters(filters), arrow,
       nextToken: (version, position) => context.pageTokens.issue(binding, version, position),
     };
+    if (files.wholeList && arrow) {
+      // Always streamed (pages or rows), never kept in L1/L2: the stored batches make a whole list cheap to send again.
+      const etag = context.etags.of(resolved.table, resolved.version, 'files', canonical);
+      if (clientHasContent(request.headers['if-none-match'], etag)) return sendNotModified(reply, resolved.version, etag);
+      const startedMs = performance.now();
+      const found = await watchedWhile(reply.raw, () => streamArrowWholeList(context.streamPool, resolved.table, resolved.version, arrow.fields, {
+        l3Enabled: context.config.l3Enabled, filePagesEnabled: context.config.filePagesEnabled, maxTailActions: context.config.maxTailActions,
+      }));
+      context.metrics.cacheRequestsTotal.inc({ level: found.level, result: 'hit' });
+      sendArrowStream(request, reply, resolved.version, etag, found, startedMs, context.config.streamSendTimeoutMs);
+      return reply;
+    }
     if (files.wholeList && (await context.responder.streamWholeList(request, reply, resolved, canonical))) return reply;
     return context.responder.answer(request, reply, resolved, { route: 'files', canonical }, async () => {
       const body = await inSnapshot(context.pool, (client) => filesBody(client, resolved, files, context.config));
       context.metrics.cacheRequestsTotal.inc({ level: body.level, result: 'hit' });
       const headers: Record<string, string> = body.nextPageToken ? { 'next-page-token': body.nextPageToken } : {};
-      return { response: { version: resolved.version, contentType: ndjsonContentType, ...body.encoded, headers }, level: body.level, ...(body.source !== undefined ? { source: body.source } : {}) };
+      return { response: { version: resolved.version, contentType: arrow ? arrowContentType : ndjsonContentType, ...body.encoded, headers }, level: body.level, ...(body.source !== undefined ? { source: body.source } : {}) };
     });
   });
   done();

@@ -65,12 +65,12 @@ export async function streamWholeListIfLarge(pool: Pool, table: TableRef, versio
 }
 
 /** A stream destroyed before its generator started never runs the generator's finally: end the snapshot on close too. */
-function endingWith(stream: Readable, finish: () => Promise<void>): Readable {
+export function endingWith(stream: Readable, finish: () => Promise<void>): Readable {
   stream.once('close', () => void finish());
   return stream;
 }
 
-async function endSnapshot(client: PoolClient, stopWatching: () => void, abandoned: AbortSignal | undefined): Promise<void> {
+export async function endSnapshot(client: PoolClient, stopWatching: () => void, abandoned: AbortSignal | undefined): Promise<void> {
   stopWatching();
   const reusable = await client.query('ROLLBACK').then(() => true, () => false);
   // A cancel for an abandoned request may still be on its way: it must not land on the next user of this connection.

@@ -2,3 +2,4 @@ export { addActionsLayout, projectLayout, type AddActionsLayout, type LayoutColu
 export { arrowStreamContentType, encodeAddLines, endOfStream, schemaMessage } from './add-actions-encode.ts';
 export { timestampMicros, typedValue, unscaledDecimal } from './add-values.ts';
 export { layoutAt } from './layout-at.ts';
+export { arrowPageBatches, arrowPagesLayout } from './arrow-pages.ts';

@@ -98,10 +98,14 @@ export const batchedRunLinesSql = {
   asOf: batchedRunLines(`${liveInRun} UNION ALL ${removedInRun}`),
 } as const;
 
-/** serves: file_page_current and file_page_at (the unique checks of the new rows) */
+/** $8: the Arrow layout of the batches $9 (null without). serves: file_page_current and file_page_at (the unique checks of the new rows) */
 export const insertPagesSql = `
-  INSERT INTO deltameta.file_page (table_id, valid_from, lines, raw_bytes, crc32, lower_path, body)
-  SELECT $1, $2, * FROM unnest($3::integer[], $4::integer[], $5::integer[], $6::text[], $7::bytea[])`;
+  INSERT INTO deltameta.file_page (table_id, valid_from, lines, raw_bytes, crc32, lower_path, body, arrow_layout, arrow_body)
+  SELECT $1, $2, lines, raw_bytes, crc32, lower_path, body, $8::text, arrow_body
+    FROM unnest($3::integer[], $4::integer[], $5::integer[], $6::text[], $7::bytea[], $9::bytea[]) AS page(lines, raw_bytes, crc32, lower_path, body, arrow_body)`;
+
+/** The current pages' lower bounds (a layout change rewrites them all). serves: file_page_current */
+export const currentLowerPathsSql = 'SELECT lower_path FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';
 
 /** Ends the current pages at the given lower bounds with valid_to. serves: file_page_current */
 export const closePagesSql = `

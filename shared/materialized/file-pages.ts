@@ -19,11 +19,18 @@
  * lock (taken before the snapshot, so the previous holder's pages are
  * visible) serializes maintainers of one table. Refreshes of file_index
  * never wait for it; rebuild and retention take the lock too.
+ *
+ * Each page also gets its Arrow batch (sql/000009_arrow_pages.sql) in the
+ * layout of its version (shared/arrow). A version whose metaData changes
+ * the layout rewrites every page at that version, so all pages valid at a
+ * version share one layout; pages without batches, or whose layout is not
+ * their version's, are rebuilt.
  */
+import { arrowPagesLayout, layoutAt, type AddActionsLayout } from '../arrow/index.ts';
 import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
 import type { Pool, PoolClient } from '../db/index.ts';
 import { compareCodePoints } from '../delta/index.ts';
-import { deletePagesSql, pageStateSql, recordPageStateSql } from './file-pages-sql.ts';
+import { currentLowerPathsSql, deletePagesSql, pageStateSql, recordPageStateSql } from './file-pages-sql.ts';
 import { PageCutter } from './page-cutter.ts';
 import { batchedRunLines, runLines, streamRunAboveBytes, type RunLine } from './page-lines.ts';
 import { affectedRuns, type PageRun } from './page-runs.ts';
@@ -111,7 +118,7 @@ interface Totals {
 
 /** Cuts and writes the runs' pages at `version`, from their live lines at that version. */
 async function rewriteRuns(client: PoolClient, tableId: number, runs: readonly PageRun[], version: number, atWatermark: boolean, targetBytes: number, totals: Totals): Promise<void> {
-  const writer = new PageWriter(client, tableId, version);
+  const writer = new PageWriter(client, tableId, version, await layoutAt(client, tableId, version));
   const cut = async (run: PageRun, lines: AsyncIterable<RunLine> | Iterable<RunLine>): Promise<void> => {
     const cutter = new PageCutter(run.lower, targetBytes);
     for await (const row of lines) {
@@ -143,6 +150,12 @@ async function rewriteRuns(client: PoolClient, tableId: number, runs: readonly P
   totals.bodyBytes += writer.bodyBytes;
 }
 
+/** Every current page as one run: a layout change rewrites the table's pages at its version. */
+async function wholeTableRun(client: PoolClient, tableId: number): Promise<PageRun[]> {
+  const { rows } = await client.query<{ lower_path: string }>(currentLowerPathsSql, [tableId]);
+  return [{ lower: '', upper: null, replaces: rows.map((row) => row.lower_path), oldBytes: Number.POSITIVE_INFINITY }];
+}
+
 async function maintain(client: PoolClient, tableId: number, options: Required<FilePagesOptions>): Promise<FilePagesResult> {
   const state = await readState(client, tableId);
   if (!state) return { fromVersion: null, version: null, rebuilt: false, pagesWritten: 0, pagesClosed: 0, linesRead: 0 };
@@ -153,14 +166,22 @@ async function maintain(client: PoolClient, tableId: number, options: Required<F
   // min_version on; from scratch without pages, when the log or file_index
   // no longer holds the versions in between, or when that many versions
   // would cost more than a build.
-  const rebuild = from === null || from < state.logStartVersion - 1 || from < state.fileIndexMinVersion || to - from > options.maxIncrementalVersions;
+  // Pages without Arrow batches (written before 000009) or not in their version's layout are rebuilt too.
+  const fromLayout = from === null ? undefined : await layoutAt(client, tableId, from);
+  const arrowStale = from !== null && (await arrowPagesLayout(client, tableId, from)) !== (fromLayout?.fingerprint ?? null);
+  const rebuild = from === null || arrowStale || from < state.logStartVersion - 1 || from < state.fileIndexMinVersion || to - from > options.maxIncrementalVersions;
   const totals: Totals = { written: 0, rawBytes: 0, bodyBytes: 0, closed: 0, closedRawBytes: 0, closedBodyBytes: 0, linesRead: 0 };
   if (rebuild) {
     await client.query(deletePagesSql, [tableId]);
     await rewriteRuns(client, tableId, [{ lower: '', upper: null, replaces: [], oldBytes: Number.POSITIVE_INFINITY }], to, true, options.targetBytes, totals);
   } else {
+    let layout: AddActionsLayout | undefined = fromLayout;
     for (let version = from + 1; version <= to; version++) {
-      const runs = await affectedRuns(client, tableId, version - 1, version, options.mergeBelowBytes);
+      const previous = layout;
+      layout = await layoutAt(client, tableId, version);
+      const runs = layout?.fingerprint === previous?.fingerprint
+        ? await affectedRuns(client, tableId, version - 1, version, options.mergeBelowBytes)
+        : await wholeTableRun(client, tableId);
       if (runs.length === 0) continue;
       const closed = await closePages(client, tableId, version, runs.flatMap((run) => run.replaces));
       totals.closed += closed.pages;

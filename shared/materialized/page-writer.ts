@@ -1,7 +1,10 @@
 /**
  * Page writing: new pages inserted with valid_from, replaced ones closed
  * with valid_to (sql/000005_file_pages.sql keeps both for time travel).
+ * Each page is written twice over in one row: its gzip segment and its
+ * Arrow record batch in the layout of the version (sql/000009_arrow_pages.sql).
  */
+import { encodeAddLines, type AddActionsLayout } from '../arrow/index.ts';
 import type { PoolClient } from '../db/index.ts';
 import { closePagesSql, insertPagesSql } from './file-pages-sql.ts';
 import type { CutPage } from './page-cutter.ts';
@@ -10,6 +13,7 @@ import { compressPage, type PageBody } from './page-format.ts';
 interface CompressedPage {
   readonly page: CutPage;
   readonly body: PageBody;
+  readonly arrow: Buffer | null;
 }
 
 /** Pages compressed at once, on libuv's pool. */
@@ -26,18 +30,22 @@ export class PageWriter {
   rawBytes = 0;
   bodyBytes = 0;
 
-  constructor(private readonly client: PoolClient, private readonly tableId: number, private readonly version: number) {}
+  /** `layout`: the Arrow columns at `version`; undefined writes no Arrow batches (a table without metaData) */
+  constructor(private readonly client: PoolClient, private readonly tableId: number, private readonly version: number, private readonly layout?: AddActionsLayout) {}
 
   async add(page: CutPage): Promise<void> {
     const raw = Buffer.from(page.lines.length === 0 ? '' : `${page.lines.join('\n')}\n`, 'utf8');
-    this.compressing.push(compressPage(raw).then((body) => ({ page, body })));
+    const compressed = compressPage(raw);
+    // Encoded here while zlib compresses on the pool (the batch is the page's lines parsed, ~80 rows).
+    const arrow = this.layout ? encodeAddLines(this.layout, page.lines) : null;
+    this.compressing.push(compressed.then((body) => ({ page, body, arrow })));
     if (this.compressing.length >= compressAhead) await this.collect(this.compressing.shift() as Promise<CompressedPage>);
   }
 
   private async collect(pending: Promise<CompressedPage>): Promise<void> {
     const done = await pending;
     this.batch.push(done);
-    this.batchBytes += done.body.body.length;
+    this.batchBytes += done.body.body.length + (done.arrow?.length ?? 0);
     if (this.batchBytes >= insertBatchBytes) await this.insert();
   }
 
@@ -53,6 +61,8 @@ export class PageWriter {
       batch.map((entry) => entry.body.crc32 | 0),
       batch.map((entry) => entry.page.lower),
       batch.map((entry) => entry.body.body),
+      this.layout?.fingerprint ?? null,
+      batch.map((entry) => entry.arrow),
     ]);
     for (const entry of batch) {
       this.written++;

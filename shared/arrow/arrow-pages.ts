@@ -1,0 +1,42 @@
+/**
+ * The Arrow side of the file pages (sql/000009_arrow_pages.sql): each page
+ * row keeps, beside its gzip segment, the same lines as one Arrow record
+ * batch message (arrow_body) in the layout named by arrow_layout. Every page
+ * valid at a version has that version's layout (a layout change rewrites
+ * every page: shared/materialized/file-pages.ts), so the first page ('')
+ * speaks for all of them. The caller owns the snapshot.
+ */
+import { cursorBatches, type PoolClient } from '../db/index.ts';
+
+/** serves: file_page_at (table_id, lower_path = '', valid_from) */
+const firstPageLayoutSql = `
+  SELECT arrow_layout FROM deltameta.file_page
+   WHERE table_id = $1 AND lower_path = '' AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)`;
+
+/** The layout fingerprint of the pages valid at `version`; null when they have no Arrow batches (written before 000009). */
+export async function arrowPagesLayout(client: PoolClient, tableId: number, version: number): Promise<string | null> {
+  const { rows } = await client.query<{ arrow_layout: string | null }>(firstPageLayoutSql, [tableId, version]);
+  return rows[0]?.arrow_layout ?? null;
+}
+
+/** serves: file_page_current, an ordered scan */
+const currentBatchesSql = 'SELECT lines, arrow_body FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';
+/** serves: file_page_at */
+const batchesAtSql = `
+  SELECT lines, arrow_body FROM deltameta.file_page
+   WHERE table_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY lower_path`;
+
+const fetchPages = 256;
+
+/** The record batch messages of the pages valid at `version`, in path order (empty pages have none). */
+export async function* arrowPageBatches(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
+  const [sql, params] = current ? [currentBatchesSql, [tableId]] : [batchesAtSql, [tableId, version]];
+  for await (const rows of cursorBatches<{ lines: number; arrow_body: Buffer | null }>(client, sql, params, { batchRows: fetchPages, name: 'arrow_pages' })) {
+    for (const row of rows) {
+      if (row.lines === 0) continue;
+      // The layout check before the stream (arrowPagesLayout) makes this a broken invariant, not a request error.
+      if (!row.arrow_body) throw new Error(`file page of table ${tableId} at version ${version} has no Arrow batch`);
+      yield row.arrow_body;
+    }
+  }
+}
