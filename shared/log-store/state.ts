@@ -20,16 +20,29 @@ export interface FileRow {
  * ordinal); both columns are COLLATE "C", so the order is code point order,
  * the order `replay` prints. Served by a scan of the table's partition of
  * delta_add / delta_remove and one sort (the fast path is file_index).
+ *
+ * Bounded: it starts at the newest stored checkpoint at or before the version
+ * (a delta_commit row with is_checkpoint: its delta_add rows are the whole
+ * live set, its delta_remove rows the tombstones), never below
+ * log_start_version ($3). A default import stores its base checkpoint as
+ * log_start_version, so a version of its tail reads the checkpoint's rows
+ * plus the tail, not every stored version. serves: delta_commit primary key
+ * (a backward probe from the version), then the log tables' primary keys
+ * from the base on.
  */
 const reconciledFilesSql = `
+  WITH base AS (
+    SELECT coalesce((SELECT version FROM deltameta.delta_commit
+                      WHERE table_id = $1 AND version BETWEEN $3 AND $2 AND is_checkpoint ORDER BY version DESC LIMIT 1), $3) AS version
+  )
   SELECT is_add, action FROM (
     SELECT DISTINCT ON (path, dv_id) path, dv_id, is_add, action
       FROM (
         SELECT path, dv_id, version, ordinal, true AS is_add, action
-          FROM deltameta.delta_add WHERE table_id = $1 AND version BETWEEN $3 AND $2
+          FROM deltameta.delta_add WHERE table_id = $1 AND version BETWEEN (SELECT version FROM base) AND $2
         UNION ALL
         SELECT path, dv_id, version, ordinal, false AS is_add, action
-          FROM deltameta.delta_remove WHERE table_id = $1 AND version BETWEEN $3 AND $2
+          FROM deltameta.delta_remove WHERE table_id = $1 AND version BETWEEN (SELECT version FROM base) AND $2
       ) actions
      ORDER BY path, dv_id, version DESC, ordinal DESC
   ) newest

@@ -8,7 +8,7 @@
  * anywhere, materialized or not.
  */
 import { expect } from 'chai';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../shared/db/index.ts';
 import { commitFileName, generateTable, replay, type AddAction } from '../../shared/delta/index.ts';
@@ -119,6 +119,22 @@ describeWithEnv('import: materialized when it returns', (env) => {
     expect((imported.state[0] as { mv_version: number }).mv_version).to.equal(result.toVersion);
     expect((await verifyTable(pool, 'nocheckpoint')).ok).to.equal(true);
     await rebuildTable(pool, 'nocheckpoint');
+    expect(await materialized(pool, result.tableId)).to.deep.equal(imported);
+  });
+
+  it('an unreadable newest checkpoint: materialized from the older base the import falls back to', async () => {
+    const dir = dirs.make('fallback');
+    await generateTable(dir, { files: 200, commits: 23, partitions: 2, checkpointInterval: 10, seed: 6 });
+    const logDir = path.join(dir, '_delta_log');
+    const damaged = readdirSync(logDir).filter((name) => name.startsWith(`${String(20).padStart(20, '0')}.checkpoint`));
+    expect(damaged.length).to.be.greaterThan(0);
+    for (const name of damaged) writeFileSync(path.join(logDir, name), 'not parquet');
+    const result = await importMaterialized(pool, dir, 'fallback', { onWarning: () => undefined });
+    expect(result.fromVersion).to.equal(10);
+    const imported = await materialized(pool, result.tableId);
+    expect((imported.state[0] as { mv_version: number }).mv_version).to.equal(23);
+    expect((await verifyTable(pool, 'fallback')).ok).to.equal(true);
+    await rebuildTable(pool, 'fallback');
     expect(await materialized(pool, result.tableId)).to.deep.equal(imported);
   });
 

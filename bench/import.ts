@@ -1,0 +1,124 @@
+/**
+ * The first read after an import (issue 12), side by side in one run on one
+ * table: a realistic layout (bench/layouts.ts: 1,050 commits, the last
+ * checkpoint at 1,000 rewritten by delta-rs, a JSON tail 1,001..1,050).
+ *
+ * For each mode, into a fresh database with a reader process running and no
+ * refresher:
+ * - `log` (the import before issue 12): importTable writes the log tables
+ *   only; the first reads are the reader's fallback; then what the refresher
+ *   would do (refreshTable: the build, then refreshFilePages) is timed.
+ * - `materialized`: importMaterialized (what `deltameta import` runs) writes
+ *   the state in the import's transaction; the first reads follow at once;
+ *   then refreshFilePages (the CLI runs it after the import) is timed.
+ * The first summary and whole list are timed by the Python client, decoding
+ * included (bench/reader_client.py), next to delta-rs loading the same table
+ * (`DeltaTable(path)` + schema + version; `get_add_actions(flatten=True)`).
+ *
+ *   npx tsx bench/import.ts [--files 1000000] [--dir /tmp/deltameta-bench-import]
+ *
+ * Prints one JSON object. The table is generated once per size and kept.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { promisify } from 'node:util';
+import { createPool } from '../shared/db/index.ts';
+import { importTable } from '../shared/log-store/index.ts';
+import { importMaterialized, refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
+import { ensureDeltaRs } from '../test/support/deltars.ts';
+import { generateLayout, parseLayouts } from './layouts.ts';
+import { clientTimes } from './reader-client.ts';
+import { dropScratchDatabase, scratchDatabase, startServices } from './support.ts';
+
+const execFileAsync = promisify(execFile);
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: '1000000' },
+    dir: { type: 'string', default: '/tmp/deltameta-bench-import' },
+    modes: { type: 'string', default: 'log,materialized' },
+  },
+});
+const files = Number(values.files);
+const layout = parseLayouts('realistic')[0];
+if (!layout) throw new Error('no realistic layout');
+const checkpointVersion = 1_000;
+const tableDir = path.join(values.dir, `realistic-${files}`);
+const run = Date.now().toString(36);
+
+/** The realistic layout with its checkpoint at 1,000 written by delta-rs (no multi-part one beside it). */
+async function prepareTable(python: string): Promise<void> {
+  const marker = path.join(tableDir, '_delta_log', `${String(checkpointVersion).padStart(20, '0')}.checkpoint.parquet`);
+  if (existsSync(marker)) return;
+  rmSync(tableDir, { recursive: true, force: true });
+  await generateLayout(tableDir, layout as NonNullable<typeof layout>, files);
+  const logDir = path.join(tableDir, '_delta_log');
+  for (const name of readdirSync(logDir)) {
+    if (name.startsWith(`${String(checkpointVersion).padStart(20, '0')}.checkpoint.`)) rmSync(path.join(logDir, name));
+  }
+  rmSync(path.join(logDir, '_last_checkpoint'), { force: true });
+  await execFileAsync(python, ['-c', `from deltalake import DeltaTable; DeltaTable(${JSON.stringify(tableDir)}, version=${checkpointVersion}).create_checkpoint()`]);
+}
+
+/** delta-rs loading the table as a user would for each read (one cold-ish run each, as the first read is). */
+async function deltaRs(python: string): Promise<{ summaryMs: number; addActionsMs: number }> {
+  const script = `
+import json, time
+from deltalake import DeltaTable
+path = ${JSON.stringify(tableDir)}
+t = time.perf_counter(); table = DeltaTable(path); table.schema(); table.version(); summary = (time.perf_counter() - t) * 1000
+t = time.perf_counter(); DeltaTable(path).get_add_actions(flatten=True); add_actions = (time.perf_counter() - t) * 1000
+print(json.dumps({"summaryMs": summary, "addActionsMs": add_actions}))`;
+  const { stdout } = await execFileAsync(python, ['-c', script], { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout) as { summaryMs: number; addActionsMs: number };
+}
+
+const seconds = (from: number): number => Math.round(performance.now() - from) / 1000;
+
+async function measure(python: string, mode: 'log' | 'materialized'): Promise<Record<string, unknown>> {
+  const name = `bench_import_${run}_${mode}`;
+  const url = await scratchDatabase(name);
+  const reader = await startServices(url, ['reader'], `import-${run}-${mode}`);
+  const pool = createPool(url, { max: 2 });
+  try {
+    const port = reader.readerPort();
+    if (port === undefined) throw new Error('the reader process did not report its port');
+    const started = performance.now();
+    const result = mode === 'log' ? await importTable(pool, tableDir, 't') : await importMaterialized(pool, tableDir, 't');
+    const importSeconds = seconds(started);
+    const returned = performance.now();
+    const summary = await clientTimes(python, port, '/v1/tables/t', 'json', 1);
+    const wholeList = await clientTimes(python, port, '/v1/tables/t/files', 'ndjson', 1);
+    const firstReads = { summaryMs: summary.samples[0], wholeListMs: wholeList.samples[0], wholeListRows: wholeList.rows };
+    let stateSeconds = 0;
+    if (mode === 'log') {
+      // What the refresher's first event does: the build, then the pages.
+      await refreshTable(pool, result.tableId);
+      stateSeconds = seconds(returned);
+    }
+    const pages = await refreshFilePages(pool, result.tableId);
+    const materializedSeconds = seconds(returned);
+    const afterPages = await clientTimes(python, port, '/v1/tables/t/files', 'ndjson', 1);
+    return {
+      mode, rows: result.rows, importSeconds, firstReads, stateSecondsAfterImport: mode === 'log' ? stateSeconds : 0,
+      materializedSecondsAfterImport: materializedSeconds, pagesWritten: pages.pagesWritten, wholeListAfterPagesMs: afterPages.samples[0],
+    };
+  } finally {
+    await pool.end();
+    await reader.stop();
+    await dropScratchDatabase(name);
+  }
+}
+
+const python = await ensureDeltaRs();
+await prepareTable(python);
+const modes = values.modes.split(',') as ('log' | 'materialized')[];
+const measured: Record<string, unknown>[] = [];
+for (const mode of modes) measured.push(await measure(python, mode));
+const reference = await deltaRs(python);
+const ratios = measured.map((row) => {
+  const reads = row['firstReads'] as { summaryMs: number; wholeListMs: number };
+  return { mode: row['mode'], summaryVsDeltaRs: reference.summaryMs / reads.summaryMs, wholeListVsDeltaRs: reference.addActionsMs / reads.wholeListMs };
+});
+console.log(JSON.stringify({ table: tableDir, files, layout: layout.description, deltaRs: reference, measured, ratios }, null, 2));
