@@ -86,6 +86,8 @@ export interface PipelineRateRow {
   readonly generatorLagMsMax: number;
   readonly commitToVisibleMs: LatencySummary;
   readonly commitToRefreshedMs: LatencySummary;
+  /** CPU milliseconds per commit by stage (service processes, PostgreSQL backends by application, the generator) */
+  readonly cpuMsPerCommit?: Readonly<Record<string, number>>;
 }
 
 /**

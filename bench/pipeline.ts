@@ -16,7 +16,7 @@
  * `achievedCommitsPerSecond` counts commits that returned within the window,
  * and `generatorLagMsMax` is how late the generator started a commit.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -26,7 +26,8 @@ import { createPool } from '../shared/db/index.ts';
 import type { Action } from '../shared/delta/index.ts';
 import { commit } from '../shared/log-store/index.ts';
 import { pipelineKneeChart, type PipelineRateRow } from './chart.ts';
-import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
+import { startServiceProcesses } from '../shared/service/index.ts';
+import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,7 +57,11 @@ const pool = createPool(url, { max: 16 });
 const tables = Array.from({ length: tableCount }, (_, index) => `bench_${String(index).padStart(3, '0')}`);
 for (const table of tables) await commit(pool, { table, actions: create });
 const run = `${process.pid}`;
-const services = await startServices(url, ['cdc', 'invalidator', 'refresher'], run);
+const services = await startServiceProcesses(url, ['cdc', 'invalidator', 'refresher'], `bench-${run}`, {
+  onLine: (service, line, level) => {
+    if (level >= 40) process.stderr.write(`${service} | ${line}\n`);
+  },
+});
 const prefix = services.config.pipeline.redisPrefix;
 
 // Per table: version → time commit() returned, until both latencies of that version are taken.
@@ -90,7 +95,7 @@ const tableIds = new Map<number, string>();
 for (const row of (await pool.query<{ table_id: number; name: string }>('SELECT table_id, name FROM deltameta.delta_table')).rows) tableIds.set(row.table_id, row.name);
 const refreshedTo = new Map<string, number>();
 let polling = true;
-const pollPool = createPool(url, { max: 1 });
+const pollPool = createPool(url, { max: 1, applicationName: 'bench-poller' });
 const poller = (async () => {
   while (polling) {
     const { rows } = await pollPool.query<{ table_id: number; mv_version: number }>('SELECT table_id, mv_version FROM deltameta.table_state');
@@ -141,12 +146,56 @@ const summary = (samples: number[]) => ({
   max: +percentile(samples, 100).toFixed(1),
 });
 
+/**
+ * CPU seconds so far per stage: each service's process_cpu_seconds_total
+ * (its /metrics), the benchmark process itself (the load generator), and
+ * the PostgreSQL backends of the benchmark's database by application
+ * (from /proc: writers, the CDC's walsender, the refresher's connections).
+ * Backends that ended between two readings are missed (pools keep theirs).
+ */
+async function cpuSeconds(): Promise<Record<string, number>> {
+  const totals: Record<string, number> = { generator: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
+  for (const [service, port] of services.adminPorts) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text(), () => '');
+    const match = /^deltameta_process_process_cpu_seconds_total\S* ([0-9.e+-]+)$/m.exec(text);
+    if (match) totals[service] = Number(match[1]);
+  }
+  const { rows } = await pool.query<{ pid: number; application_name: string; backend_type: string }>(
+    `SELECT pid, application_name, backend_type FROM pg_stat_activity WHERE datname = current_database()`,
+  );
+  const ticks = 100;
+  for (const row of rows) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${row.pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / ticks;
+    const application = row.application_name === 'deltameta' ? 'generator' : row.application_name.replace(/^deltameta-/, '');
+    const stage = row.backend_type === 'walsender' ? 'pg:walsender' : `pg:${application}`;
+    totals[stage] = (totals[stage] ?? 0) + seconds;
+  }
+  return totals;
+}
+
+function cpuMsPerCommit(before: Record<string, number>, after: Record<string, number>, commits: number): Record<string, number> {
+  const perCommit: Record<string, number> = {};
+  for (const [stage, seconds] of Object.entries(after)) {
+    const used = seconds - (before[stage] ?? 0);
+    if (used > 0) perCommit[stage] = +((used * 1000) / Math.max(1, commits)).toFixed(2);
+  }
+  return perCommit;
+}
+
 async function measure(rate: number): Promise<PipelineRateRow> {
   visibleMs = [];
   refreshedMs = [];
   console.error(`load: ${rate} commits/s over ${tableCount} table(s) for ${seconds} s…`);
   const intervalMs = 1000 / rate;
   const windowMs = seconds * 1000;
+  const cpuBefore = await cpuSeconds();
   const started = performance.now();
   const inFlight: Array<Promise<void>> = [];
   let sent = 0;
@@ -169,10 +218,11 @@ async function measure(rate: number): Promise<PipelineRateRow> {
     await new Promise((done) => setTimeout(done, 50));
   }
   for (const pending of [pendingVisible, pendingRefreshed]) pending.clear();
+  const cpu = cpuMsPerCommit(cpuBefore, await cpuSeconds(), sent);
   const row: PipelineRateRow = {
     askedCommitsPerSecond: rate, tables: tableCount, seconds, commits: sent, errors,
     achievedCommitsPerSecond: +(returnedInWindow / seconds).toFixed(1), generatorLagMsMax: +generatorLagMsMax.toFixed(1),
-    commitToVisibleMs: summary(visibleMs), commitToRefreshedMs: summary(refreshedMs),
+    commitToVisibleMs: summary(visibleMs), commitToRefreshedMs: summary(refreshedMs), cpuMsPerCommit: cpu,
   };
   console.error(JSON.stringify(row));
   // The next rate starts from a caught-up pipeline.

@@ -1,1 +1,3 @@
 export { RefreshWorker, type RefreshWorkerDeps } from './refresh-worker.ts';
+export { RefreshBatcher, type RefreshBatcherOptions, type TableRefresh } from './refresh-batcher.ts';
+export { PagesScheduler, type PagesSchedulerOptions } from './pages-scheduler.ts';

@@ -15,7 +15,11 @@ import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts'
 const config = loadConfig();
 const logger = createLogger('refresher', config.logLevel);
 const registry = createRegistry('refresher');
-const pool = createPool(config.postgresUrl, { max: config.pipeline.refreshConcurrency + 2, applicationName: 'deltameta-refresher' });
+// Per refresh transaction a connection, as many for the tables refreshed alone
+// (refresh-batcher.ts), one per file-pages pass, two for gauges, catch-up and maintenance.
+const pool = createPool(config.postgresUrl, {
+  max: 2 * config.pipeline.refreshTransactions + config.pipeline.filePagesConcurrency + 2, applicationName: 'deltameta-refresher',
+});
 const redis = createRedis(config, 'deltameta-refresher');
 // Warmed summaries go where the reader reads its L2: the cache's instance.
 const cacheRedis = createCacheRedis(config, 'deltameta-refresher-cache');

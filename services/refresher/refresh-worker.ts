@@ -7,10 +7,12 @@
  *
  * Per-table serialization is PostgreSQL's (refreshTable takes an advisory
  * lock per table), so a duplicate job is harmless: it finds nothing to do.
- * The deduplication key is released *before* a final catch-up pass: a
- * commit whose event was dropped as a duplicate while this job ran was
- * committed before the release, so the final pass sees it; a commit after
- * the release enqueues a job of its own.
+ * The deduplication key is released *before* a final check: a commit whose
+ * event was dropped as a duplicate while this job ran was committed before
+ * the release, so the check (the table's head, one query) sees it and a
+ * second pass applies it; a commit after the release enqueues a job of its
+ * own. File pages follow outside the job, coalesced per table
+ * (pages-scheduler.ts).
  */
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -21,10 +23,12 @@ import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.
 import {
   bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
-import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews, refreshTable } from '../../shared/materialized/index.ts';
+import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
 import { RefreshQuarantine } from './quarantine.ts';
+import { PagesScheduler } from './pages-scheduler.ts';
+import { RefreshBatcher } from './refresh-batcher.ts';
 
 /** The clients main.ts builds (and closes after stop()); the BullMQ workers are the refresher's own. */
 export interface RefreshWorkerDeps {
@@ -51,9 +55,21 @@ export class RefreshWorker {
   private gaugeTimer: NodeJS.Timeout | undefined;
   /** Tables whose refresh keeps failing: counted, logged, retried with backoff (quarantine.ts). */
   readonly quarantine: RefreshQuarantine;
+  /** File-pages passes, at most one running and one waiting per table. */
+  readonly pages: PagesScheduler;
+  /** Refreshes of many tables share transactions (refresh-batcher.ts). */
+  readonly batcher: RefreshBatcher;
 
   constructor(private readonly config: Config, private readonly deps: RefreshWorkerDeps) {
     this.quarantine = new RefreshQuarantine(deps.logger, deps.metrics);
+    this.batcher = new RefreshBatcher(deps.pool, {
+      transactions: config.pipeline.refreshTransactions,
+      batchMaxVersions: config.pipeline.refreshBatchMaxVersions,
+      onTransaction: (seconds) => deps.metrics.refreshDurationSeconds.observe(seconds),
+    }, deps.logger);
+    this.pages = new PagesScheduler((tableId, table) => this.refreshPages(tableId, table), {
+      delayMs: config.pipeline.filePagesDelayMs, concurrency: config.pipeline.filePagesConcurrency,
+    }, deps.logger);
     this.queue = deps.refreshQueue;
     this.maintenanceQueue = deps.maintenanceQueue;
     this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
@@ -121,10 +137,8 @@ export class RefreshWorker {
     let newestTimestampMs: number | undefined;
     let toVersion = -1;
     const pass = async (): Promise<void> => {
-      const started = performance.now();
-      const result = await refreshTable(this.deps.pool, tableId, { batchMaxVersions: this.config.pipeline.refreshBatchMaxVersions });
+      const result = await this.batcher.refresh(tableId);
       if (result.versionsApplied > 0) {
-        this.deps.metrics.refreshDurationSeconds.observe((performance.now() - started) / 1000 / Math.max(1, result.batches));
         this.deps.metrics.refreshVersionsAppliedTotal.inc(result.versionsApplied);
         applied += result.versionsApplied;
         newestTimestampMs = result.newestTimestampMs ?? newestTimestampMs;
@@ -133,14 +147,19 @@ export class RefreshWorker {
     };
     await pass();
     await job.removeDeduplicationKey();
+    // Released: a commit from now on enqueues a job of its own; one before it
+    // may have lost its event to the key. The second pass shares a
+    // transaction with other tables' asks, and finds nothing to do in most.
     await pass();
     if (applied > 0 && newestTimestampMs !== undefined) {
       this.deps.metrics.commitToRefreshedSeconds.observe(Math.max(0, Date.now() - newestTimestampMs) / 1000);
       await this.warmIfHot(table);
     }
-    // After the refresh, not inside it: commit → refreshed does not wait for
-    // pages, and readers use file_index for versions the pages do not reach yet.
-    if (this.config.pipeline.filePages) await this.refreshPages(tableId, table);
+    // After the refresh, not inside it, and coalesced per table: commit →
+    // refreshed does not wait for pages, and readers use file_index for
+    // versions the pages do not reach yet. Asked for even when nothing was
+    // applied: the catch-up sweep's job for a table whose pages are behind.
+    if (this.config.pipeline.filePages) this.pages.request(tableId, table);
     this.deps.logger.debug({ table, version: toVersion, versionsApplied: applied }, 'refreshed');
     return { toVersion, versionsApplied: applied };
   }
@@ -222,6 +241,7 @@ export class RefreshWorker {
         this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: queue.name }, depth.oldestWaitingAgeSeconds);
       }
       this.deps.metrics.mvStalenessVersions.set(await mvStaleness(this.deps.pool));
+      if (this.config.pipeline.filePages) this.deps.metrics.filePagesBehindVersions.set(await filePagesBehind(this.deps.pool));
     } catch (error) {
       this.deps.logger.warn({ err: error }, 'could not update gauges');
     }
@@ -250,7 +270,21 @@ export class RefreshWorker {
       await this.worker.close(true);
     }
     await this.maintenanceWorker.close();
+    await this.pages.stop();
   }
+}
+
+/**
+ * Max over tables with materialized state of the watermark minus the version
+ * their file pages answer (a table without pages counts from -1): how far the
+ * coalesced pages lag. serves: table_state and file_page_state, one row per table
+ */
+async function filePagesBehind(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ behind: number | null }>(
+    `SELECT max(s.mv_version - coalesce(p.version, -1))::bigint AS behind
+       FROM deltameta.table_state s LEFT JOIN deltameta.file_page_state p ON p.table_id = s.table_id`,
+  );
+  return Math.max(0, Number(rows[0]?.behind ?? 0));
 }
 
 /** When BullMQ runs a failed job again (refreshRetryDelayMs for the jobs this pipeline enqueues); undefined after the last attempt. */

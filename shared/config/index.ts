@@ -51,8 +51,14 @@ export interface PipelineConfig {
   readonly kafkaMaxWaitMs: number;
   /** Versions applied per refresh transaction. Default 500. */
   readonly refreshBatchMaxVersions: number;
-  /** Refresh jobs in parallel (different tables; one table is serialized). Default 4. */
+  /**
+   * Refresh jobs in progress at once (different tables; one table is
+   * serialized). Their refreshes share transactions, so this is also the
+   * most tables one transaction serves. Default 64.
+   */
   readonly refreshConcurrency: number;
+  /** Refresh transactions at once in one refresher (each serving many tables). Default 2. */
+  readonly refreshTransactions: number;
   /** REFRESH MATERIALIZED VIEW CONCURRENTLY every this often. Default 30 s. */
   readonly mvRefreshIntervalMs: number;
   /** Removed files older than this leave file_index (time travel before it falls back to the log). Default 7 days. */
@@ -65,6 +71,14 @@ export interface PipelineConfig {
   readonly warmHotTables: number;
   /** The refresher keeps each table's file list as compressed pages after a refresh (sql/000005). DELTAMETA_FILE_PAGES=on|off, default on. */
   readonly filePages: boolean;
+  /**
+   * A table's file-pages pass starts this long after the refresh that asked
+   * for it; the refreshes meanwhile join that pass (one running, one waiting
+   * per table). Default 500 ms.
+   */
+  readonly filePagesDelayMs: number;
+  /** File-pages passes running at once in one refresher, over all tables. Default 1. */
+  readonly filePagesConcurrency: number;
 }
 
 export interface AdminPorts {
@@ -183,13 +197,16 @@ export function loadConfig(env: Env = process.env): Config {
       reconnectMaxBackoffMs: read(env, 'DELTAMETA_RECONNECT_MAX_BACKOFF_MS', positiveInt, 10_000),
       kafkaMaxWaitMs: read(env, 'DELTAMETA_KAFKA_MAX_WAIT_MS', positiveInt, 10),
       refreshBatchMaxVersions: read(env, 'DELTAMETA_REFRESH_BATCH_MAX_VERSIONS', positiveInt, pipelineDefaults.refreshBatchMaxVersions),
-      refreshConcurrency: read(env, 'DELTAMETA_REFRESH_CONCURRENCY', positiveInt, 4),
+      refreshConcurrency: read(env, 'DELTAMETA_REFRESH_CONCURRENCY', positiveInt, 64),
+      refreshTransactions: read(env, 'DELTAMETA_REFRESH_TRANSACTIONS', positiveInt, 2),
       mvRefreshIntervalMs: read(env, 'DELTAMETA_MV_REFRESH_INTERVAL_MS', positiveInt, 30_000),
       fileIndexRetentionMs: read(env, 'DELTAMETA_FILE_INDEX_RETENTION_MS', positiveInt, 7 * 24 * 3600 * 1000),
       retentionIntervalMs: read(env, 'DELTAMETA_RETENTION_INTERVAL_MS', positiveInt, 3_600_000),
       refreshHandBackAfterMs: read(env, 'DELTAMETA_REFRESH_HAND_BACK_AFTER_MS', positiveInt, 10_000),
       warmHotTables: read(env, 'DELTAMETA_WARM_HOT_TABLES', nonNegativeInt, 100),
       filePages: read(env, 'DELTAMETA_FILE_PAGES', onOff, true),
+      filePagesDelayMs: read(env, 'DELTAMETA_FILE_PAGES_DELAY_MS', nonNegativeInt, 500),
+      filePagesConcurrency: read(env, 'DELTAMETA_FILE_PAGES_CONCURRENCY', positiveInt, 1),
     },
     adminPorts: {
       cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', adminPort, 9401),

@@ -137,8 +137,8 @@ interface PartitionDelta {
   records: number;
 }
 
-/** What the step changes in the counts, in total and per partition. */
-class CountDeltas {
+/** What the step changes in the counts, in total and per partition (refresh-tables.ts keeps one per table). */
+export class CountDeltas {
   files = 0;
   bytes = 0;
   records = 0;

@@ -5,6 +5,7 @@
  * rebuildable from them.
  */
 export { refreshTable, type RefreshOptions, type RefreshResult } from './refresh-table.ts';
+export { refreshTables, type RefreshTablesOptions, type TableStep } from './refresh-tables.ts';
 export { rebuildTable, type RebuildResult } from './rebuild-table.ts';
 export { importMaterialized } from './import-state.ts';
 export { verifyTable, type VerifyOptions, type VerifyResult } from './verify-table.ts';

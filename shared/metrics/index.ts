@@ -75,6 +75,9 @@ export function refresherMetrics(registry: Registry) {
       name: 'deltameta_file_pages_duration_seconds', help: 'One file-pages maintenance pass of one table (after its refresh)', buckets: latencyBuckets, registers: [registry],
     }),
     filePagesWrittenTotal: new Counter({ name: 'deltameta_file_pages_written_total', help: 'Compressed file pages written (new page versions)', registers: [registry] }),
+    filePagesBehindVersions: new Gauge({
+      name: 'deltameta_file_pages_behind_versions', help: 'Max over tables of the materialized watermark minus the version the file pages answer (pages are coalesced per table)', registers: [registry],
+    }),
     refreshQuarantinedTables: new Gauge({
       name: 'deltameta_refresh_quarantined_tables', help: 'Tables whose last refresh in this process failed (retried with backoff until one succeeds): alert when above 0', registers: [registry],
     }),
