@@ -6,7 +6,8 @@
  * materialized row either.
  */
 import type { PoolClient } from '../db/index.ts';
-import type { Action, AddAction } from '../delta/index.ts';
+import type { Action, AddAction, CheckpointFiles, InputLimits, LocatedAction, LogListing } from '../delta/index.ts';
+import type { VersionSummary } from './rows.ts';
 
 /** The versions an import wrote. */
 export interface ImportedSegment {
@@ -32,9 +33,41 @@ export interface ImportMaterializer {
   readonly pending: number;
   /** Takes the rows ready to write now; the function returned writes them (undefined: nothing to write). */
   take(): ((client: PoolClient) => Promise<void>) | undefined;
+  /**
+   * Reads the base checkpoint itself (off the main thread), writing its log
+   * rows as RowBatch would and its state rows as baseAdd would: each chunk's
+   * `write` runs on the import's connection, one chunk at a time, in order.
+   * The import validates the actions a chunk names (all but file actions)
+   * and, at the end, one add per distinct set of partition columns.
+   * Optional: without it the import reads the checkpoint and calls baseAdd.
+   */
+  readBase?(base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd>;
   /** Every log row of the import is written: the rest of the state, in the same transaction. */
   finish(client: PoolClient, segment: ImportedSegment): Promise<void>;
 }
 
 /** Made once per attempt (an unreadable checkpoint restarts the import from an older base). */
 export type ImportMaterializerFactory = (tableId: number) => ImportMaterializer;
+
+export interface BaseInput {
+  readonly listing: LogListing;
+  readonly checkpoint: CheckpointFiles;
+  readonly limits: InputLimits;
+  readonly tableId: number;
+}
+
+export interface BaseChunk {
+  /** the actions to validate, in order: metadata, protocol, txn, domain metadata and any other non-file action */
+  readonly actions: readonly LocatedAction[];
+  /** log rows in this chunk (ImportResult.rows) */
+  readonly rows: number;
+  /** writes the chunk's rows: log tables, then materialized */
+  readonly write: (client: PoolClient) => Promise<void>;
+}
+
+export interface BaseEnd {
+  /** the checkpoint version's summary (its commit row) */
+  readonly summary: VersionSummary;
+  /** one add per distinct set of partition columns, for the deferred partition check */
+  readonly partitionSamples: readonly LocatedAction[];
+}

@@ -10,13 +10,14 @@ import path from 'node:path';
 import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
-  buildSegment, CheckpointUnreadableError, checkFirstVersion, checkOneVersion, inputLimits, listLog, oldestReconstructableVersion, readCheckpoint,
+  buildSegment, CheckpointUnreadableError, checkFirstVersion, checkOneVersion, inputLimits, listLog, readCheckpoint,
   readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint, type CommitInfo,
   type InputLimits, type LocatedAction, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
 } from '../delta/index.ts';
 import { InternalError, LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
 import type { ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
+import { chooseBase, commitInfoOf, readTail } from './import-segment.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable, type TableRow } from './tables.ts';
 
@@ -193,13 +194,31 @@ async function writeVersions(
       const base = segment.steps.filter((step) => step.kind === 'compaction');
       if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
       validator.beginCheckpoint();
-      for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
-        validator.apply(located);
-        batch.addAction(version, ordinal++, located.action, summary);
-        if (located.action.kind === 'add') materializer?.baseAdd(version, located.action.add);
-        if (pending() >= batchRows) {
-          await flushInBackground();
+      if (materializer?.readBase) {
+        // Off the main thread: the chunks come as COPY text, written one at a time while the next is decoded.
+        const chunks = materializer.readBase({ listing, checkpoint: segment.checkpoint, limits, tableId });
+        let next = await chunks.next();
+        while (!next.done) {
+          const chunk = next.value;
+          for (const located of chunk.actions) validator.apply(located);
+          batch.totalRows += chunk.rows;
+          await copying;
+          copying = chunk.write(client);
+          copying.catch(() => undefined);
           progress();
+          next = await chunks.next();
+        }
+        for (const located of next.value.partitionSamples) validator.apply(located);
+        Object.assign(summary, next.value.summary);
+      } else {
+        for await (const located of readCheckpoint(listing, segment.checkpoint, limits)) {
+          validator.apply(located);
+          batch.addAction(version, ordinal++, located.action, summary);
+          if (located.action.kind === 'add') materializer?.baseAdd(version, located.action.add);
+          if (pending() >= batchRows) {
+            await flushInBackground();
+            progress();
+          }
         }
       }
       validator.endCheckpoint();
@@ -245,43 +264,6 @@ async function writeVersions(
   await materializer?.take()?.(client);
   progress();
   return { tableId, created: false, fromVersion: fromVersion ?? 0, toVersion: segment.version, rows: batch.totalRows };
-}
-
-/** The commits after a checkpoint, read before it and told to the materializer. */
-async function readTail(segment: LogSegment, limits: InputLimits, materializer: ImportMaterializer): Promise<Map<number, LocatedAction[]>> {
-  const tail = new Map<number, LocatedAction[]>();
-  for (const step of segment.steps) {
-    if (step.kind !== 'commit') continue;
-    const actions = await readJsonActions(step.file, limits);
-    tail.set(step.version, actions);
-    materializer.tail(step.version, actions.map(({ action }) => action));
-  }
-  return tail;
-}
-
-/** The commitInfo of a version's commit file, when the file is there and has one. */
-async function commitInfoOf(listing: LogListing, version: number, limits: InputLimits): Promise<CommitInfo | undefined> {
-  const file = listing.commits.get(version);
-  if (!file) return undefined;
-  const found = (await readJsonActions(file, limits)).find(({ action }) => action.kind === 'commitInfo')?.action;
-  return found?.kind === 'commitInfo' ? found.commitInfo : undefined;
-}
-
-/** Where a new import starts: the newest checkpoint, or with history the oldest point the log can rebuild. */
-function chooseBase(listing: LogListing, history: boolean): LogSegment {
-  if (!history) return buildSegment(listing, listing.latestVersion);
-  const oldest = oldestReconstructableVersion(listing);
-  if (oldest === 0 && listing.commits.has(0)) return buildSegment(listing, listing.latestVersion, { startAfter: -1 });
-  // The oldest checkpoint from which every later commit is still there.
-  for (const checkpoint of [...listing.checkpoints].reverse()) {
-    try {
-      const tail = buildSegment(listing, listing.latestVersion, { startAfter: checkpoint.version });
-      return { version: tail.version, checkpoint, steps: tail.steps };
-    } catch (error) {
-      if (!(error instanceof LogFormatError)) throw error;
-    }
-  }
-  return buildSegment(listing, listing.latestVersion);
 }
 
 // serves: delta_metadata and delta_protocol primary keys (latest at or before a version), delta_commit primary key

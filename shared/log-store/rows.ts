@@ -45,7 +45,7 @@ const specs = {
   },
 } as const satisfies Record<string, TableSpec>;
 
-type RowKind = keyof typeof specs;
+export type RowKind = keyof typeof specs;
 
 /** COPY text format: backslash, newline, carriage return and tab are escaped; \N is NULL. */
 function copyCell(value: Cell): string {
@@ -211,6 +211,11 @@ export class RowBatch {
     return copyAll(client, this.takePending());
   }
 
+  /** The pending rows as one COPY text per log table, taken: what a worker hands over whole (copyTexts writes them). */
+  takeTexts(): RowTexts {
+    return [...this.takePending()].map(([kind, lines]) => [kind, lines.join('')] as const);
+  }
+
   private takePending(): Map<RowKind, string[]> {
     const taken = new Map(this.lines);
     this.lines.clear();
@@ -219,8 +224,17 @@ export class RowBatch {
   }
 }
 
+/** Rows of the log tables as COPY text, per table: what RowBatch.takeTexts hands over. */
+export type RowTexts = ReadonlyArray<readonly [RowKind, string]>;
+
+/** COPYs texts taken by takeTexts (commit rows first, as copyAll). */
+export async function copyTexts(client: PoolClient, texts: RowTexts): Promise<void> {
+  await copyAll(client, new Map(texts.map(([kind, text]) => [kind, text === '' ? [] : [text]])));
+}
+
+const order: RowKind[] = ['commit', 'metadata', 'protocol', 'txn', 'domain', 'remove', 'add', 'cdc'];
+
 async function copyAll(client: PoolClient, pending: ReadonlyMap<RowKind, string[]>): Promise<void> {
-  const order: RowKind[] = ['commit', 'metadata', 'protocol', 'txn', 'domain', 'remove', 'add', 'cdc'];
   for (const kind of order) {
     const lines = pending.get(kind);
     if (!lines || lines.length === 0) continue;

@@ -16,10 +16,12 @@ import type { PoolClient } from '../db/index.ts';
 import { deletionVectorUniqueId, type Action, type AddAction } from '../delta/index.ts';
 import { InternalError } from '../errors/index.ts';
 import {
-  importTable, type ImportedSegment, type ImportMaterializer, type ImportOptions, type ImportResult,
+  importTable, type BaseChunk, type BaseEnd, type BaseInput, type ImportedSegment, type ImportMaterializer, type ImportOptions, type ImportResult,
 } from '../log-store/index.ts';
 import type { Pool } from '../db/index.ts';
 import { applyVersions } from './apply-versions.ts';
+import { readBaseInWorker, type BaseSink } from './import-base.ts';
+import type { PartitionCount } from './import-base-messages.ts';
 import { copyFileIndexRows, copyLine } from './copy.ts';
 import { fileColumns, fileIndexRow, type FileIndexRow } from './file-row.ts';
 import { reconcileKey, type KeyAction } from './intervals.ts';
@@ -34,13 +36,6 @@ interface TailKey {
   readonly dvId: string;
   /** in (version, ordinal) order: the checkpoint's add (if any) first, then the tail's actions */
   readonly actions: KeyAction[];
-}
-
-interface PartitionCount {
-  readonly partitionValues: string;
-  files: number;
-  bytes: number;
-  records: number;
 }
 
 /**
@@ -70,7 +65,12 @@ function keyOf(path: string, dvId: string): string {
   return `${path}\u0000${dvId}`;
 }
 
-export class ImportState implements ImportMaterializer {
+function pathAndDv(json: string): [string, string] {
+  const add = JSON.parse(json) as AddAction;
+  return [add.path, deletionVectorUniqueId(add.deletionVector)];
+}
+
+export class ImportState implements ImportMaterializer, BaseSink {
   private lines: string[] = [];
   private readonly tailKeys = new Map<string, TailKey>();
   private readonly partitions = new Map<string, PartitionCount>();
@@ -99,6 +99,37 @@ export class ImportState implements ImportMaterializer {
       this.tailKeys.set(key, entry);
     }
     return entry.actions;
+  }
+
+  get touchedKeys(): string[] {
+    return [...this.tailKeys.keys()];
+  }
+
+  touchedAdd(version: number, json: string): void {
+    const entry = this.tailKeys.get(keyOf(...pathAndDv(json)));
+    if (!entry) throw new InternalError(`import state: the worker sent back an add on a key the tail does not touch`);
+    entry.actions.unshift({ version, ordinal: -1, add: json });
+  }
+
+  mergeCounts(partitions: readonly [string, PartitionCount][], files: number, bytes: number, records: number): void {
+    this.files += files;
+    this.bytes += bytes;
+    this.records += records;
+    for (const [key, count] of partitions) {
+      const mine = this.partitions.get(key);
+      if (mine) {
+        mine.files += count.files;
+        mine.bytes += count.bytes;
+        mine.records += count.records;
+      } else {
+        this.partitions.set(key, { ...count });
+      }
+    }
+  }
+
+  /** The checkpoint read and turned into rows by a worker thread (import-base.ts). */
+  readBase(base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd> {
+    return readBaseInWorker(this, base);
   }
 
   baseAdd(version: number, add: AddAction): void {

@@ -1,0 +1,78 @@
+/**
+ * The import's base checkpoint read by a worker thread
+ * (import-base-worker.ts): decoding and row building leave the main thread,
+ * which validates the few non-file actions and relays COPY text, so
+ * PostgreSQL ingests one chunk while the worker builds the next.
+ */
+import { Worker } from 'node:worker_threads';
+import type { PoolClient } from '../db/index.ts';
+import { InternalError } from '../errors/index.ts';
+import { copyTexts, type BaseChunk, type BaseEnd, type BaseInput } from '../log-store/index.ts';
+import { baseMessages, type BaseMessage, type PartitionCount } from './import-base-messages.ts';
+import { copyFileIndexRows } from './copy.ts';
+
+/** What ImportState gives the worker and takes back from it. */
+export interface BaseSink {
+  readonly touchedKeys: readonly string[];
+  /** an add of the checkpoint on a key the tail touches, as JSON */
+  touchedAdd(version: number, json: string): void;
+  mergeCounts(partitions: readonly [string, PartitionCount][], files: number, bytes: number, records: number): void;
+}
+
+const entry = new URL('../delta/worker-entry.mjs', import.meta.url);
+const workerModule = new URL('./import-base-worker.ts', import.meta.url).href;
+/** Rows per chunk: ~20-40 MB of COPY text. */
+const chunkRows = 25_000;
+
+export async function* readBaseInWorker(sink: BaseSink, base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd> {
+  const version = base.checkpoint.version;
+  const worker = new Worker(entry, {
+    workerData: {
+      module: workerModule,
+      init: { listing: base.listing, checkpoint: base.checkpoint, limits: base.limits, tableId: base.tableId, version, touchedKeys: sink.touchedKeys, chunkRows },
+    },
+    // A young generation big enough that a chunk's strings die young (the default promotes them, and old-space GC then dominates).
+    resourceLimits: { maxYoungGenerationSizeMb: 96 },
+  });
+  const queue: (BaseMessage | { type: 'crash'; error: Error })[] = [];
+  let wake: (() => void) | undefined;
+  const push = (message: BaseMessage | { type: 'crash'; error: Error }): void => {
+    queue.push(message);
+    wake?.();
+    wake = undefined;
+  };
+  worker.on('message', (message: BaseMessage) => push(message));
+  worker.on('error', (error) => push({ type: 'crash', error }));
+  worker.on('exit', (code) => push({ type: 'crash', error: new InternalError(`import: the checkpoint worker exited (code ${code}) before it was done`) }));
+  try {
+    for (;;) {
+      while (queue.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+      const message = queue.shift() as BaseMessage | { type: 'crash'; error: Error };
+      switch (message.type) {
+        case 'crash': throw message.error;
+        case 'error': throw baseMessages.reviveError(message.error, base.checkpoint);
+        case 'end':
+          sink.mergeCounts(message.partitions, message.files, message.bytes, message.records);
+          return { summary: message.summary, partitionSamples: message.partitionSamples };
+        case 'chunk': {
+          for (const json of message.touchedAdds) sink.touchedAdd(version, json);
+          const { log, state } = message;
+          yield {
+            actions: message.actions,
+            rows: message.rows,
+            write: async (client: PoolClient) => {
+              await copyTexts(client, log);
+              if (state !== '') await copyFileIndexRows(client, [state]);
+            },
+          };
+          // Consumed: the worker may build one more.
+          worker.postMessage('more');
+          break;
+        }
+      }
+    }
+  } finally {
+    worker.removeAllListeners();
+    await worker.terminate();
+  }
+}
