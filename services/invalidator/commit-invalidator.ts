@@ -109,10 +109,10 @@ export class CommitInvalidator {
       }
     }
     if (poison.length > 0) await this.deadLetter(batch, poison);
-    await Promise.all([...newest.values()].map(async ({ drop, commit }) => {
-      if (drop) await this.applyDrop(drop);
-      if (commit) await this.apply(commit);
-    }));
+    // A table's drop before its commit (a commit after a drop is a new table of that name): all drops first.
+    const tables = [...newest.values()];
+    await Promise.all(tables.flatMap(({ drop }) => (drop ? [this.applyDrop(drop)] : [])));
+    await this.apply(tables.flatMap(({ commit }) => (commit ? [commit] : [])));
     if (!payload.isRunning() || payload.isStale()) return;
     const last = batch.messages.at(-1);
     if (last) payload.resolveOffset(last.offset);
@@ -120,22 +120,27 @@ export class CommitInvalidator {
     await payload.heartbeat();
   }
 
-  private async apply(event: CommitEvent): Promise<void> {
-    const moved = await this.heads.advance(event.table, event.version, event.committedAt);
-    if (moved) {
-      this.deps.metrics.headMovesTotal.inc();
-      this.deps.metrics.commitToVisibleSeconds.observe(Math.max(0, Date.now() - Date.parse(event.committedAt)) / 1000);
-    } else {
-      this.deps.metrics.staleEventsTotal.inc();
-    }
+  /** The batch's newest commit per table: head moves in one Redis pipeline, refresh jobs in one bulk add. */
+  private async apply(events: readonly CommitEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const moved = await this.heads.advanceMany(events);
+    const now = Date.now();
+    events.forEach((event, index) => {
+      if (moved[index]) {
+        this.deps.metrics.headMovesTotal.inc();
+        this.deps.metrics.commitToVisibleSeconds.observe(Math.max(0, now - Date.parse(event.committedAt)) / 1000);
+      } else {
+        this.deps.metrics.staleEventsTotal.inc();
+      }
+    });
     // Enqueued even for a stale event: it is cheap (deduplicated), and after a
     // crash between the head move and the enqueue the replayed event is what
     // gets the refresh going.
-    await this.queue.add(
-      refreshJobName,
-      { table: event.table, tableId: event.tableId, version: event.version, committedAt: event.committedAt },
-      refreshJobOptions(event.table),
-    );
+    await this.queue.addBulk(events.map((event) => ({
+      name: refreshJobName,
+      data: { table: event.table, tableId: event.tableId, version: event.version, committedAt: event.committedAt },
+      opts: refreshJobOptions(event.table),
+    })));
   }
 
   /** Idempotent: a replayed drop deletes nothing. Summaries are keyed by version and expire (redis-keys.ts); `deltameta drop` deletes them. */

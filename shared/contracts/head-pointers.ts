@@ -67,6 +67,34 @@ export class HeadPointers {
     return moved === 1;
   }
 
+  /**
+   * advance() for many tables in one pipeline (one write to Redis, one
+   * reply read): the invalidator's batch. Each move is the same atomic
+   * script; true where the pointer moved.
+   */
+  async advanceMany(moves: ReadonlyArray<{ readonly table: string; readonly version: number; readonly committedAt: string }>): Promise<boolean[]> {
+    if (moves.length === 0) return [];
+    const argsOf = (move: (typeof moves)[number]): string[] => [
+      this.key(move.table), String(move.version), move.committedAt, this.channel,
+      JSON.stringify({ table: move.table, version: move.version, committedAt: move.committedAt } satisfies HeadAnnouncement),
+    ];
+    const run = async (script: 'evalsha' | 'eval'): Promise<Array<[Error | null, unknown]>> => {
+      const pipeline = this.redis.pipeline();
+      for (const move of moves) {
+        if (script === 'evalsha') pipeline.evalsha(advanceScriptSha, 1, ...argsOf(move));
+        else pipeline.eval(advanceScript, 1, ...argsOf(move));
+      }
+      return (await pipeline.exec()) ?? [];
+    };
+    let replies = await run('evalsha');
+    // After a Redis restart the script cache is empty: send the script itself (NOSCRIPT changed nothing, so all again is safe).
+    if (replies.some(([error]) => error?.message.startsWith('NOSCRIPT'))) replies = await run('eval');
+    return replies.map(([error, moved]) => {
+      if (error) throw error;
+      return moved === 1;
+    });
+  }
+
   async get(table: string): Promise<Head | undefined> {
     const [version, committedAt] = await this.redis.hmget(this.key(table), 'version', 'committedAt');
     if (version === null || version === undefined) return undefined;

@@ -41,22 +41,25 @@ export interface RefreshTablesOptions {
 const fetchRows = 10_000;
 const flushRows = 20_000;
 
-/** serves: table_state and delta_table primary keys; delta_commit primary key (max version per table: one backward probe each) */
-const watermarksSql = `
-  SELECT t.table_id, s.mv_version, s.num_files,
-         (SELECT max(c.version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head
-    FROM deltameta.delta_table t LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
-   WHERE t.table_id = ANY($1::bigint[])`;
-
-/** serves: delta_commit, delta_metadata, delta_protocol primary keys (one probe each per table) */
-const headersSql = `
-  SELECT r.table_id, c.timestamp_ms, c.committed_at,
+/**
+ * Per table: its watermark, its head, and — for a table this path takes
+ * (state, 1..$2 versions to apply) — its step's header: the head's commit
+ * row and the newest metaData / protocol within the step (NULL: unchanged).
+ * serves: delta_table, table_state primary keys; delta_commit, delta_metadata,
+ * delta_protocol primary keys (one backward probe each per table)
+ */
+const stepsSql = `
+  SELECT w.table_id, w.mv_version, w.num_files, w.head, c.timestamp_ms, c.committed_at,
          (SELECT m.action FROM deltameta.delta_metadata m
-           WHERE m.table_id = r.table_id AND m.version BETWEEN r.from_v AND r.to_v ORDER BY m.version DESC LIMIT 1) AS metadata,
+           WHERE m.table_id = w.table_id AND m.version BETWEEN w.mv_version + 1 AND w.head ORDER BY m.version DESC LIMIT 1) AS metadata,
          (SELECT p.action FROM deltameta.delta_protocol p
-           WHERE p.table_id = r.table_id AND p.version BETWEEN r.from_v AND r.to_v ORDER BY p.version DESC LIMIT 1) AS protocol
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(table_id, from_v, to_v)
-    JOIN deltameta.delta_commit c ON c.table_id = r.table_id AND c.version = r.to_v`;
+           WHERE p.table_id = w.table_id AND p.version BETWEEN w.mv_version + 1 AND w.head ORDER BY p.version DESC LIMIT 1) AS protocol
+    FROM (SELECT t.table_id, s.mv_version, s.num_files,
+                 (SELECT max(c.version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head
+            FROM deltameta.delta_table t LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
+           WHERE t.table_id = ANY($1::bigint[])) w
+    LEFT JOIN deltameta.delta_commit c
+      ON c.table_id = w.table_id AND c.version = w.head AND w.head > w.mv_version AND w.head - w.mv_version <= $2`;
 
 /** serves: delta_add / delta_remove primary keys (table_id, version, ordinal), per table of the step */
 const actionsSql = `
@@ -70,6 +73,9 @@ const actionsSql = `
         FROM deltameta.delta_remove WHERE table_id = r.table_id AND version BETWEEN r.from_v AND r.to_v
     ) a
    ORDER BY r.table_id, a.path COLLATE "C", a.dv_id COLLATE "C", a.version, a.ordinal`;
+
+/** The usual step is a few actions per table: one plain query, and a cursor only when that many rows come back. */
+const plainActionsSql = `${actionsSql} LIMIT ${fetchRows + 1}`;
 
 /** serves: file_index_live (table_id, path, dv_id) WHERE removed_version IS NULL, one probe per key */
 const closeLiveRowsSql = `
@@ -117,6 +123,25 @@ const advanceStatesSql = `
     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[], $9::bigint[])
          AS u(table_id, mv_version, metadata, protocol, files, bytes, records, committed_at, timestamp_ms)
    WHERE s.table_id = u.table_id`;
+
+interface Header {
+  readonly timestampMs: number;
+  readonly committedAt: Date;
+  readonly metadata: string | null;
+  readonly protocol: string | null;
+}
+
+type ActionRow = { table_id: number; path: string; dv_id: string; version: number; ordinal: number; action: string | null };
+
+/** The step's actions: one plain query when they are few (the usual step), else a cursor, a batch at a time. */
+async function* actionBatches(client: PoolClient, ranges: unknown[]): AsyncGenerator<ActionRow[]> {
+  const { rows } = await client.query<ActionRow>(plainActionsSql, ranges);
+  if (rows.length <= fetchRows) {
+    if (rows.length > 0) yield rows;
+    return;
+  }
+  yield* cursorBatches<ActionRow>(client, actionsSql, ranges, { batchRows: fetchRows, name: 'refresh_tables_actions' });
+}
 
 interface Step {
   readonly tableId: number;
@@ -175,10 +200,15 @@ export async function refreshTables(pool: Pool, tableIds: readonly number[], opt
   const maxVersionsBehind = options.maxVersionsBehind ?? 100;
   const ids = [...new Set(tableIds)].sort((a, b) => a - b);
   for (const id of ids) if (!Number.isSafeInteger(id) || id <= 0) throw new InternalError(`a table id must be a positive integer, got ${id}`);
+  if (ids.length === 0) return new Map();
+  // The locks in the same round trip as BEGIN (literal keys: checked integers), in ascending order — a function scan
+  // hands an array out in its order — and the same keys as lockTableState's, so a refreshTable, a rebuild or
+  // retention on one of them waits, and none deadlocks.
+  const keys = [...new Set(ids.map((id) => id % 2147483647))].sort((a, b) => a - b);
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
     try {
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockNamespaces.tableState}, key) FROM unnest('{${keys.join(',')}}'::int[]) AS key`);
       const result = await refreshLocked(client, ids, maxVersionsBehind);
       await client.query('COMMIT');
       return result;
@@ -192,40 +222,38 @@ export async function refreshTables(pool: Pool, tableIds: readonly number[], opt
 }
 
 async function refreshLocked(client: PoolClient, ids: readonly number[], maxVersionsBehind: number): Promise<Map<number, TableStep>> {
-  // One statement, the keys in ascending order (sorted here; a function scan hands an array out in its order): the
-  // same keys as lockTableState's, so a refreshTable, a rebuild or retention on one of them waits, and none deadlocks.
-  const keys = [...new Set(ids.map((id) => id % 2147483647))].sort((a, b) => a - b);
-  await client.query('SELECT pg_advisory_xact_lock($1, key) FROM unnest($2::int[]) AS key', [lockNamespaces.tableState, keys]);
   const result = new Map<number, TableStep>(ids.map((id) => [id, { kind: 'missing' }]));
-  const { rows: marks } = await client.query<{ table_id: string; mv_version: string | null; num_files: string | null; head: string | null }>(watermarksSql, [ids]);
+  // A statement after the locks: what a previous holder committed is visible (READ COMMITTED).
+  const { rows: marks } = await client.query<{
+    table_id: number; mv_version: number | null; num_files: number | null; head: number | null;
+    timestamp_ms: number | null; committed_at: Date | null; metadata: string | null; protocol: string | null;
+  }>(stepsSql, [ids, maxVersionsBehind]);
   const steps = new Map<number, Step>();
+  const headers = new Map<number, Header>();
   for (const mark of marks) {
     const tableId = Number(mark.table_id);
-    if (mark.mv_version === null) {
-      result.set(tableId, { kind: 'single' });
-      continue;
-    }
-    const from = Number(mark.mv_version);
+    const from = mark.mv_version === null ? null : Number(mark.mv_version);
     const head = mark.head === null ? -1 : Number(mark.head);
-    if (head - from > maxVersionsBehind) result.set(tableId, { kind: 'single' });
-    else if (head <= from) result.set(tableId, { kind: 'refreshed', fromVersion: from + 1, toVersion: from, versionsApplied: 0, newestTimestampMs: null });
-    else steps.set(tableId, { tableId, from: from + 1, to: head, hasLiveRows: Number(mark.num_files ?? 0) > 0, deltas: new CountDeltas() });
+    if (from === null || head - from > maxVersionsBehind) {
+      result.set(tableId, { kind: 'single' });
+    } else if (head <= from) {
+      result.set(tableId, { kind: 'refreshed', fromVersion: from + 1, toVersion: from, versionsApplied: 0, newestTimestampMs: null });
+    } else {
+      if (mark.timestamp_ms === null || mark.committed_at === null) throw new InternalError(`table id ${tableId}: version ${head} has no commit row`);
+      steps.set(tableId, { tableId, from: from + 1, to: head, hasLiveRows: Number(mark.num_files ?? 0) > 0, deltas: new CountDeltas() });
+      headers.set(tableId, { timestampMs: Number(mark.timestamp_ms), committedAt: mark.committed_at, metadata: mark.metadata, protocol: mark.protocol });
+    }
   }
   if (steps.size === 0) return result;
   const list = [...steps.values()];
   const ranges = [list.map((step) => step.tableId), list.map((step) => step.from), list.map((step) => step.to)];
-  const { rows: headers } = await client.query<{ table_id: string; timestamp_ms: string; committed_at: Date; metadata: string | null; protocol: string | null }>(headersSql, ranges);
-  if (headers.length !== list.length) throw new InternalError(`a step's last version has no commit row (${headers.length} of ${list.length} found)`);
 
   const writer = new StepsWriter(client, steps);
   let step: Step | undefined;
   let path: string | undefined;
   let dvId = '';
   let actions: KeyAction[] = [];
-  const batches = cursorBatches<{ table_id: string; path: string; dv_id: string; version: number; ordinal: number; action: string | null }>(
-    client, actionsSql, ranges, { batchRows: fetchRows, name: 'refresh_tables_actions' },
-  );
-  for await (const rows of batches) {
+  for await (const rows of actionBatches(client, ranges)) {
     for (const row of rows) {
       const tableId = Number(row.table_id);
       if (tableId !== step?.tableId || row.path !== path || row.dv_id !== dvId) {
@@ -259,19 +287,18 @@ async function refreshLocked(client: PoolClient, ids: readonly number[], maxVers
     ]);
     if (emptied.length > 0) await client.query(emptyPartitionsSql, [emptied.map((row) => row.table_id), emptied.map((row) => row.partition_key)]);
   }
-  const byTable = new Map(headers.map((header) => [Number(header.table_id), header]));
-  const header = (one: Step) => {
-    const found = byTable.get(one.tableId);
-    if (!found) throw new InternalError(`table id ${one.tableId}: version ${one.to} has no commit row`);
+  const header = (one: Step): Header => {
+    const found = headers.get(one.tableId);
+    if (!found) throw new InternalError(`table id ${one.tableId}: no header for its step`);
     return found;
   };
   await client.query(advanceStatesSql, [
     list.map((one) => one.tableId), list.map((one) => one.to), list.map((one) => header(one).metadata), list.map((one) => header(one).protocol),
     list.map((one) => one.deltas.files), list.map((one) => one.deltas.bytes), list.map((one) => one.deltas.records),
-    list.map((one) => header(one).committed_at), list.map((one) => header(one).timestamp_ms),
+    list.map((one) => header(one).committedAt), list.map((one) => header(one).timestampMs),
   ]);
   for (const one of list) {
-    result.set(one.tableId, { kind: 'refreshed', fromVersion: one.from, toVersion: one.to, versionsApplied: one.to - one.from + 1, newestTimestampMs: Number(header(one).timestamp_ms) });
+    result.set(one.tableId, { kind: 'refreshed', fromVersion: one.from, toVersion: one.to, versionsApplied: one.to - one.from + 1, newestTimestampMs: header(one).timestampMs });
   }
   return result;
 }

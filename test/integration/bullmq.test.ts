@@ -35,6 +35,15 @@ describeWithEnv('bullmq round trip', (env) => {
       const second = await queue.add('refresh', { table: 'dedup', upTo: 2 }, { deduplication: { id: 'dedup' } });
       expect(second.id).to.equal(first.id);
       expect(await queue.getWaitingCount()).to.equal(1);
+      // addBulk (the invalidator's batch) deduplicates the same way, against waiting jobs and within the bulk.
+      const bulk = await queue.addBulk([
+        { name: 'refresh', data: { table: 'dedup', upTo: 3 }, opts: { deduplication: { id: 'dedup' } } },
+        { name: 'refresh', data: { table: 'other', upTo: 4 }, opts: { deduplication: { id: 'other' } } },
+        { name: 'refresh', data: { table: 'other', upTo: 5 }, opts: { deduplication: { id: 'other' } } },
+      ]);
+      expect(bulk[0]?.id).to.equal(first.id);
+      expect(bulk[2]?.id).to.equal(bulk[1]?.id);
+      expect(await queue.getWaitingCount()).to.equal(2);
       await worker.resume();
       expect(await first.waitUntilFinished(events, 15_000)).to.deep.equal({ refreshedTo: 1 });
     } finally {

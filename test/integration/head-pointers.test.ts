@@ -70,4 +70,23 @@ describeWithEnv('head pointers', (env) => {
     expect(await heads.get(table)).to.deep.equal({ version: 10, committedAt: '2026-01-01T00:10:00.000Z' });
     expect(await announcementsUpTo('marker-b', 2)).to.deep.equal([{ table, version: 10, committedAt: '2026-01-01T00:10:00.000Z' }]);
   });
+
+  it('moves many tables in one pipeline (the invalidator\'s batch), forward only, also after the script cache was flushed', async () => {
+    expect(await heads.advance('many-b', 5, '2026-01-01T00:05:00.000Z')).to.equal(true);
+    const moves = [
+      { table: 'many-a', version: 2, committedAt: '2026-01-01T00:02:00.000Z' },
+      { table: 'many-b', version: 4, committedAt: '2026-01-01T00:04:00.000Z' },
+      { table: 'many-c', version: 0, committedAt: '2026-01-01T00:00:00.000Z' },
+    ];
+    expect(await heads.advanceMany(moves)).to.deep.equal([true, false, true]);
+    expect(await heads.get('many-b')).to.deep.equal({ version: 5, committedAt: '2026-01-01T00:05:00.000Z' });
+    // As after a Redis restart: the scripts are gone, the moves still happen (and NOSCRIPT moved nothing twice).
+    await redis.script('FLUSH');
+    expect(await heads.advanceMany([{ table: 'many-a', version: 3, committedAt: '2026-01-01T00:03:00.000Z' }, { table: 'many-c', version: 0, committedAt: 'x' }]))
+      .to.deep.equal([true, false]);
+    expect(await heads.advanceMany([])).to.deep.equal([]);
+    expect(await announcementsUpTo('marker-c', 1)).to.deep.equal([
+      { table: 'many-b', version: 5, committedAt: '2026-01-01T00:05:00.000Z' }, moves[0], moves[2], { table: 'many-a', version: 3, committedAt: '2026-01-01T00:03:00.000Z' },
+    ]);
+  });
 });

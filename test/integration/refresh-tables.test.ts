@@ -159,6 +159,17 @@ describeWithEnv('materialized state: refreshes sharing transactions', (env) => {
     await expectAnswersEqualLog('far', 25, 40);
     steps = await refreshTables(pool, [far]);
     expect(steps.get(far)).to.include({ kind: 'refreshed', versionsApplied: 0, toVersion: 40 });
+
+    // A step of more actions than one plain read takes (10,000) goes through a cursor, and every row gets there.
+    await commit(pool, { table: 'wide', actions: [...create(false), add('w-0')] });
+    await refreshTable(pool, 'wide');
+    await commit(pool, { table: 'wide', actions: Array.from({ length: 10_050 }, (_, index) => add(`w-${index + 1}`)) });
+    await commitOnHead(pool, { table: 'wide', actions: [remove('w-0'), remove('w-77')] });
+    const wide = await tableIdOf('wide');
+    steps = await refreshTables(pool, [wide, far]);
+    expect(steps.get(wide)).to.include({ kind: 'refreshed', fromVersion: 1, toVersion: 2, versionsApplied: 2 });
+    await expectAnswersEqualLog('wide', 0, 2);
+    expect(((await stateOf('wide')).state as { num_files: number }).num_files).to.equal(10_049);
   });
 
   it('serves a burst of asks for many tables with a few transactions; a failing table fails only its own ask', async function () {
