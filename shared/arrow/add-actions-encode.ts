@@ -14,15 +14,19 @@
  * microsecond timestamps (they scale milliseconds into a BigInt).
  */
 import {
-  binary, bool, Column, CompressionType, dateDay, decimal, Endianness, field, float32, float64, int16, int32, int64, int8,
+  binary, bool, Column, CompressionType, dateDay, decimal, Endianness, field, float32, float64, getCompressionCodec, int16, int32, int64, int8,
   setCompressionCodec, Table, tableToIPC, timestamp, TimeUnit, utf8, Version, type Batch, type DataType,
 } from '@uwdata/flechette';
+// Internals (the version is pinned): a record batch message without the schema message tableToIPC writes first (~3/4 of a page's encoding).
+import { compressBuffer } from '@uwdata/flechette/src/compression.js';
+import { encodeIPC } from '@uwdata/flechette/src/encode/encode-ipc.js';
 import lz4 from 'lz4-napi';
 import type { AddActionsLayout, LayoutColumn, ValueKind } from './add-actions-layout.ts';
 import { columnValue } from './add-values.ts';
 
 setCompressionCodec(CompressionType.LZ4_FRAME, {
-  encode: (bytes: Uint8Array) => lz4.compressFrameSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+  // Returning the input keeps a small buffer raw (flechette keeps whichever is shorter, flagged as uncompressed).
+  encode: (bytes: Uint8Array) => (bytes.byteLength < compressAboveBytes ? bytes : lz4.compressFrameSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))),
   decode: (bytes: Uint8Array) => lz4.decompressFrameSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
 });
 
@@ -51,60 +55,85 @@ function arrowType(kind: ValueKind): DataType {
 
 type Value = string | number | bigint | boolean | Uint8Array | null;
 
-const mask64 = (1n << 64n) - 1n;
-const textEncoder = new TextEncoder();
+const twoTo32 = 4294967296;
+/** Buffers under this go uncompressed (LZ4 framing costs more than it saves on a page's few rows). */
+const compressAboveBytes = 256;
 
-/** One column's Arrow buffers from its values (typed by kind already: columnValue). */
-function columnBatch(column: LayoutColumn, values: readonly Value[]): Batch<unknown> {
-  const length = values.length;
-  const validity = new Uint8Array((length + 7) >> 3);
-  let nullCount = 0;
-  for (let i = 0; i < length; i++) {
-    if (values[i] === null) nullCount++;
-    else validity[i >> 3] = (validity[i >> 3] as number) | (1 << (i & 7));
+/** One column's Arrow buffers, filled a row at a time (typed by kind already: columnValue). */
+class ColumnBuffers {
+  private readonly validity: Uint8Array;
+  private nullCount = 0;
+  private readonly strings: Array<string | Uint8Array | null> | undefined;
+  private readonly words: Int32Array | undefined;
+  private readonly values: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array | BigUint64Array | undefined;
+
+  constructor(private readonly kind: ValueKind, private readonly length: number) {
+    this.validity = new Uint8Array((length + 7) >> 3);
+    if (kind === 'string' || kind === 'binary') this.strings = new Array<string | Uint8Array | null>(length);
+    else if (kind === 'long' || kind === 'timestamp' || kind === 'timestamp_ntz') this.words = new Int32Array(length * 2);
+    else if (typeof kind !== 'string') this.values = new BigUint64Array(length * 2);
+    else if (kind === 'boolean') this.values = new Uint8Array((length + 7) >> 3);
+    else if (kind === 'integer' || kind === 'date') this.values = new Int32Array(length);
+    else if (kind === 'short') this.values = new Int16Array(length);
+    else if (kind === 'byte') this.values = new Int8Array(length);
+    else if (kind === 'float') this.values = new Float32Array(length);
+    else this.values = new Float64Array(length);
   }
-  const type = arrowType(column.kind);
-  const base = { length, nullCount, type, validity: nullCount === 0 ? new Uint8Array(0) : validity };
-  const kind = column.kind;
-  let data: Record<string, unknown>;
-  if (kind === 'string' || kind === 'binary') {
-    const offsets = new Int32Array(length + 1);
-    const parts: Uint8Array[] = [];
+
+  set(row: number, value: Value): void {
+    if (value === null) {
+      this.nullCount++;
+      if (this.strings) this.strings[row] = null;
+      return;
+    }
+    this.validity[row >> 3] = (this.validity[row >> 3] as number) | (1 << (row & 7));
+    if (this.strings) {
+      this.strings[row] = value as string | Uint8Array;
+    } else if (this.words) {
+      if (typeof value === 'bigint') {
+        new BigInt64Array(this.words.buffer, row * 8, 1)[0] = value;
+      } else {
+        // little-endian halves of a safe integer, no BigInt allocated
+        this.words[2 * row] = (value as number) >>> 0;
+        this.words[2 * row + 1] = Math.floor((value as number) / twoTo32) | 0;
+      }
+    } else if (this.values instanceof BigUint64Array) {
+      const unscaled = value as bigint;
+      this.values[2 * row] = BigInt.asUintN(64, unscaled);
+      this.values[2 * row + 1] = BigInt.asUintN(64, unscaled >> 64n);
+    } else if (this.kind === 'boolean') {
+      if (value === true) (this.values as Uint8Array)[row >> 3] = ((this.values as Uint8Array)[row >> 3] as number) | (1 << (row & 7));
+    } else {
+      (this.values as Int32Array)[row] = value as number;
+    }
+  }
+
+  /** Encoding reads only these fields (flechette tableToIPC's visit): a plain object stands in for its Batch. */
+  batch(): Batch<unknown> {
+    const [validity, ...rest] = this.parts().buffers;
+    const base = { length: this.length, nullCount: this.nullCount, type: arrowType(this.kind), validity };
+    return (rest.length === 2 ? { ...base, offsets: rest[0], values: rest[1] } : { ...base, values: rest[0] }) as unknown as Batch<unknown>;
+  }
+
+  /** The field node's counts and the buffers in Arrow's order: validity, then offsets and data or values. */
+  parts(): { readonly length: number; readonly nullCount: number; readonly buffers: ArrayBufferView[] } {
+    const validity = this.nullCount === 0 ? new Uint8Array(0) : this.validity;
+    const node = { length: this.length, nullCount: this.nullCount };
+    if (this.words) return { ...node, buffers: [validity, this.words] };
+    if (!this.strings) return { ...node, buffers: [validity, this.values as ArrayBufferView] };
+    const offsets = new Int32Array(this.length + 1);
+    const texts = this.strings.map((value) => (value === null ? '' : typeof value === 'string' ? value : Buffer.from(value).toString('latin1')));
+    const joined = texts.join('');
+    const bytes = this.kind === 'binary' ? Buffer.from(joined, 'latin1') : Buffer.from(joined, 'utf8');
     let total = 0;
-    for (let i = 0; i < length; i++) {
-      const value = values[i];
-      const bytes = value === null ? new Uint8Array(0) : typeof value === 'string' ? textEncoder.encode(value) : value as Uint8Array;
-      parts.push(bytes);
-      total += bytes.length;
-      offsets[i + 1] = total;
+    if (bytes.length === joined.length) {
+      // ASCII (or binary as latin1): a byte per character
+      for (let i = 0; i < texts.length; i++) offsets[i + 1] = total += (texts[i] as string).length;
+    } else {
+      for (let i = 0; i < texts.length; i++) offsets[i + 1] = total += Buffer.byteLength(texts[i] as string, 'utf8');
     }
-    data = { offsets, values: Buffer.concat(parts, total) };
-  } else if (kind === 'boolean') {
-    const bits = new Uint8Array((length + 7) >> 3);
-    for (let i = 0; i < length; i++) if (values[i] === true) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
-    data = { values: bits };
-  } else if (typeof kind !== 'string') {
-    const words = new BigUint64Array(length * 2);
-    for (let i = 0; i < length; i++) {
-      const value = values[i];
-      if (typeof value !== 'bigint') continue;
-      words[2 * i] = value & mask64;
-      words[2 * i + 1] = (value >> 64n) & mask64;
-    }
-    data = { values: words };
-  } else {
-    const Typed = kind === 'long' || kind === 'timestamp' || kind === 'timestamp_ntz' ? BigInt64Array
-      : kind === 'integer' || kind === 'date' ? Int32Array : kind === 'short' ? Int16Array : kind === 'byte' ? Int8Array
-        : kind === 'float' ? Float32Array : Float64Array;
-    const array = new Typed(length);
-    for (let i = 0; i < length; i++) {
-      const value = values[i] as Value;
-      if (value !== null) (array as unknown as Value[])[i] = value;
-    }
-    data = { values: array };
+    return { ...node, buffers: [validity, offsets, bytes] };
   }
-  // Encoding reads only these fields (tableToIPC's visit): a plain object stands in for flechette's Batch.
-  return { ...base, ...data } as unknown as Batch<unknown>;
 }
 
 function tableOf(layout: AddActionsLayout, columns: Batch<unknown>[]): Table {
@@ -128,7 +157,7 @@ const schemaMessages = new Map<string, Buffer>();
 export function schemaMessage(layout: AddActionsLayout): Buffer {
   const known = schemaMessages.get(layout.fingerprint);
   if (known) return known;
-  const stream = tableToIPC(tableOf(layout, layout.columns.map((column) => columnBatch(column, []))), { format: 'stream' }) as Uint8Array;
+  const stream = tableToIPC(tableOf(layout, layout.columns.map((column) => new ColumnBuffers(column.kind, 0).batch())), { format: 'stream' }) as Uint8Array;
   const message = Buffer.from(stream.subarray(0, firstMessageLength(stream)));
   if (schemaMessages.size > 1000) schemaMessages.clear();
   schemaMessages.set(layout.fingerprint, message);
@@ -141,12 +170,31 @@ export function schemaMessage(layout: AddActionsLayout): Buffer {
  */
 export function encodeAddLines(layout: AddActionsLayout, lines: readonly string[]): Buffer {
   if (lines.length === 0) return Buffer.alloc(0);
-  const values: Value[][] = layout.columns.map(() => new Array<Value>(lines.length));
+  const columns = layout.columns;
+  const buffers = columns.map((column) => new ColumnBuffers(column.kind, lines.length));
   for (let row = 0; row < lines.length; row++) {
     const add = (JSON.parse(lines[row] as string) as { add: Record<string, unknown> }).add;
     const stats = typeof add['stats'] === 'string' ? JSON.parse(add['stats']) as Record<string, unknown> : null;
-    for (let c = 0; c < layout.columns.length; c++) (values[c] as Value[])[row] = columnValue(layout.columns[c] as LayoutColumn, add, stats);
+    for (let c = 0; c < columns.length; c++) (buffers[c] as ColumnBuffers).set(row, columnValue(columns[c] as LayoutColumn, add, stats));
   }
-  const stream = tableToIPC(tableOf(layout, layout.columns.map((column, c) => columnBatch(column, values[c] as Value[]))), { format: 'stream', codec: CompressionType.LZ4_FRAME }) as Uint8Array;
-  return Buffer.from(stream.subarray(firstMessageLength(stream), stream.length - endOfStream.length));
+  // What tableToIPC's assembleRecordBatch does for flat columns: a field node per column, its buffers compressed and 8-byte aligned.
+  const codec = getCompressionCodec(CompressionType.LZ4_FRAME);
+  const nodes: Array<{ length: number; nullCount: number }> = [];
+  const regions: Array<{ offset: number; length: number }> = [];
+  const bodies: Uint8Array[] = [];
+  let byteLength = 0;
+  for (const buffer of buffers) {
+    const parts = buffer.parts();
+    nodes.push({ length: parts.length, nullCount: parts.nullCount });
+    for (const view of parts.buffers) {
+      const raw = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      const body = codec ? compressBuffer(raw, codec) : raw;
+      regions.push({ offset: byteLength, length: body.byteLength });
+      bodies.push(body);
+      byteLength += (body.byteLength + 7) & ~7;
+    }
+  }
+  const record = { length: lines.length, nodes, regions, variadic: [], buffers: bodies, byteLength };
+  const stream = encodeIPC({ schema: null, records: [record] }, { format: 'stream', codec: CompressionType.LZ4_FRAME }).finish();
+  return Buffer.from(stream.subarray(0, stream.length - endOfStream.length));
 }

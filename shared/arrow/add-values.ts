@@ -1,8 +1,9 @@
 /**
  * One add action's value for one column of an AddActionsLayout, typed for
- * its Arrow buffer: bigint for long, timestamps (microseconds since the
- * epoch) and decimals (the unscaled integer), number for the other numbers
- * and dates (days), boolean, string, bytes; null where the action has no
+ * its Arrow buffer: number for numbers, timestamps (microseconds since the
+ * epoch: exact as doubles until the year 2255) and dates (days), bigint for
+ * decimals (the unscaled integer) and longs beyond 2^53 (a partition value
+ * spelled exactly), boolean, string; null where the action has no
  * value or one that does not read as the column's type (delta-rs leaves
  * such stats null too). Partition values are strings in the log
  * (PROTOCOL.md "Partition Value Serialization"); stats are JSON values.
@@ -14,17 +15,17 @@ type Value = string | number | bigint | boolean | Uint8Array | null;
 const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/;
 
 /** A timestamp string (partition or stats spelling) in microseconds since the epoch; a zone-less one is read as UTC. */
-export function timestampMicros(text: string): bigint | null {
+export function timestampMicros(text: string): number | null {
   const match = timestampPattern.exec(text.trim());
   if (!match) return null;
   const [, year, month, day, hour = '0', minute = '0', second = '0', fraction = '', zone] = match;
   const millis = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
   if (Number.isNaN(millis)) return null;
-  let micros = BigInt(millis) * 1000n + BigInt((fraction + '000000').slice(0, 6));
+  let micros = millis * 1000 + (fraction === '' ? 0 : Number((fraction + '00000').slice(0, 6)));
   if (zone && zone !== 'Z') {
-    const sign = zone.startsWith('-') ? -1n : 1n;
+    const sign = zone.startsWith('-') ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
-    micros -= sign * (BigInt(Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000_000n);
+    micros -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000_000;
   }
   return micros;
 }
@@ -67,8 +68,11 @@ export function typedValue(kind: ValueKind, raw: unknown): Value {
     case 'boolean':
       return typeof raw === 'boolean' ? raw : raw === 'true' ? true : raw === 'false' ? false : null;
     case 'long': {
-      if (typeof raw === 'number') return Number.isInteger(raw) ? BigInt(raw) : null;
-      if (typeof raw === 'string' && /^[+-]?\d+$/.test(raw.trim())) return BigInt(raw.trim());
+      if (typeof raw === 'number') return Number.isInteger(raw) ? raw : null;
+      if (typeof raw === 'string' && /^[+-]?\d+$/.test(raw.trim())) {
+        const value = Number(raw);
+        return Number.isSafeInteger(value) ? value : BigInt(raw.trim());
+      }
       return null;
     }
     case 'integer': case 'short': case 'byte': {
@@ -99,8 +103,8 @@ export function columnValue(column: LayoutColumn, add: Record<string, unknown>, 
   const source = column.source;
   switch (source.from) {
     case 'path': return typeof add['path'] === 'string' ? add['path'] : '';
-    case 'size': return typedValue('long', add['size']) ?? 0n;
-    case 'modificationTime': return typedValue('long', add['modificationTime']) ?? 0n;
+    case 'size': return typedValue('long', add['size']) ?? 0;
+    case 'modificationTime': return typedValue('long', add['modificationTime']) ?? 0;
     case 'dataChange': return add['dataChange'] === true;
     case 'numRecords': return typedValue('long', stats?.['numRecords']);
     case 'stats': {

@@ -12,8 +12,18 @@ const metadataAtSql = 'SELECT version, action FROM deltameta.delta_metadata WHER
 
 const parsed = new Map<string, MetadataAction>();
 
+/** The layout with the metaData action it comes from (as stored: what the encoding worker is sent). */
+export interface VersionLayout {
+  readonly layout: AddActionsLayout;
+  readonly metadata: string;
+}
+
 /** undefined when the table has no metaData at or before the version */
 export async function layoutAt(client: PoolClient, tableId: number, version: number): Promise<AddActionsLayout | undefined> {
+  return (await versionLayoutAt(client, tableId, version))?.layout;
+}
+
+export async function versionLayoutAt(client: PoolClient, tableId: number, version: number): Promise<VersionLayout | undefined> {
   const { rows } = await client.query<{ version: string | number; action: string }>(metadataAtSql, [tableId, version]);
   const row = rows[0];
   if (!row) return undefined;
@@ -25,5 +35,5 @@ export async function layoutAt(client: PoolClient, tableId: number, version: num
     if (parsed.size > 1000) parsed.clear();
     parsed.set(key, metadata);
   }
-  return addActionsLayout(metadata);
+  return { layout: addActionsLayout(metadata), metadata: row.action };
 }

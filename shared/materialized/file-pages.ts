@@ -26,7 +26,7 @@
  * version share one layout; pages without batches, or whose layout is not
  * their version's, are rebuilt.
  */
-import { arrowPagesLayout, layoutAt, type AddActionsLayout } from '../arrow/index.ts';
+import { arrowPagesLayout, layoutAt, versionLayoutAt, type AddActionsLayout } from '../arrow/index.ts';
 import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
 import type { Pool, PoolClient } from '../db/index.ts';
 import { compareCodePoints } from '../delta/index.ts';
@@ -48,6 +48,11 @@ export interface FilePagesOptions {
   readonly mergeBelowBytes?: number;
   /** More versions behind than this: build whole. Default 200. */
   readonly maxIncrementalVersions?: number;
+  /**
+   * Write the pages' Arrow batches (sql/000009). Default true; false only
+   * measures what they cost (the reader then encodes Arrow lists per request).
+   */
+  readonly arrowBatches?: boolean;
 }
 
 export interface FilePagesResult {
@@ -82,6 +87,7 @@ export async function refreshFilePages(pool: Pool, table: TableRef, options: Fil
   const targetBytes = options.targetBytes ?? 32 * 1024;
   const mergeBelowBytes = options.mergeBelowBytes ?? targetBytes / 4;
   const maxIncrementalVersions = options.maxIncrementalVersions ?? 200;
+  const arrowBatches = options.arrowBatches ?? true;
   const { tableId } = await resolveTable(pool, table);
   const client = await pool.connect();
   let reusable = false;
@@ -92,7 +98,7 @@ export async function refreshFilePages(pool: Pool, table: TableRef, options: Fil
     await lockFilePagesSession(client, tableId);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const result = await maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions });
+      const result = await maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions, arrowBatches });
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -117,8 +123,9 @@ interface Totals {
 }
 
 /** Cuts and writes the runs' pages at `version`, from their live lines at that version. */
-async function rewriteRuns(client: PoolClient, tableId: number, runs: readonly PageRun[], version: number, atWatermark: boolean, targetBytes: number, totals: Totals): Promise<void> {
-  const writer = new PageWriter(client, tableId, version, await layoutAt(client, tableId, version));
+async function rewriteRuns(client: PoolClient, tableId: number, runs: readonly PageRun[], version: number, atWatermark: boolean, options: Required<FilePagesOptions>, totals: Totals): Promise<void> {
+  const { targetBytes } = options;
+  const writer = new PageWriter(client, tableId, version, options.arrowBatches ? await versionLayoutAt(client, tableId, version) : undefined);
   const cut = async (run: PageRun, lines: AsyncIterable<RunLine> | Iterable<RunLine>): Promise<void> => {
     const cutter = new PageCutter(run.lower, targetBytes);
     for await (const row of lines) {
@@ -167,18 +174,18 @@ async function maintain(client: PoolClient, tableId: number, options: Required<F
   // no longer holds the versions in between, or when that many versions
   // would cost more than a build.
   // Pages without Arrow batches (written before 000009) or not in their version's layout are rebuilt too.
-  const fromLayout = from === null ? undefined : await layoutAt(client, tableId, from);
-  const arrowStale = from !== null && (await arrowPagesLayout(client, tableId, from)) !== (fromLayout?.fingerprint ?? null);
+  const fromLayout = from === null || !options.arrowBatches ? undefined : await layoutAt(client, tableId, from);
+  const arrowStale = options.arrowBatches && from !== null && (await arrowPagesLayout(client, tableId, from)) !== (fromLayout?.fingerprint ?? null);
   const rebuild = from === null || arrowStale || from < state.logStartVersion - 1 || from < state.fileIndexMinVersion || to - from > options.maxIncrementalVersions;
   const totals: Totals = { written: 0, rawBytes: 0, bodyBytes: 0, closed: 0, closedRawBytes: 0, closedBodyBytes: 0, linesRead: 0 };
   if (rebuild) {
     await client.query(deletePagesSql, [tableId]);
-    await rewriteRuns(client, tableId, [{ lower: '', upper: null, replaces: [], oldBytes: Number.POSITIVE_INFINITY }], to, true, options.targetBytes, totals);
+    await rewriteRuns(client, tableId, [{ lower: '', upper: null, replaces: [], oldBytes: Number.POSITIVE_INFINITY }], to, true, options, totals);
   } else {
     let layout: AddActionsLayout | undefined = fromLayout;
     for (let version = from + 1; version <= to; version++) {
       const previous = layout;
-      layout = await layoutAt(client, tableId, version);
+      layout = options.arrowBatches ? await layoutAt(client, tableId, version) : undefined;
       const runs = layout?.fingerprint === previous?.fingerprint
         ? await affectedRuns(client, tableId, version - 1, version, options.mergeBelowBytes)
         : await wholeTableRun(client, tableId);
@@ -187,7 +194,7 @@ async function maintain(client: PoolClient, tableId: number, options: Required<F
       totals.closed += closed.pages;
       totals.closedRawBytes += closed.rawBytes;
       totals.closedBodyBytes += closed.bodyBytes;
-      await rewriteRuns(client, tableId, runs, version, version === to, options.targetBytes, totals);
+      await rewriteRuns(client, tableId, runs, version, version === to, options, totals);
     }
   }
   await client.query(recordPageStateSql, [
