@@ -64,7 +64,7 @@ export function queueMetrics(registry: Registry) {
 export function refresherMetrics(registry: Registry) {
   return {
     refreshDurationSeconds: new Histogram({
-      name: 'deltameta_refresh_duration_seconds', help: 'One refresh transaction (a batch of versions of one table)', buckets: latencyBuckets, registers: [registry],
+      name: 'deltameta_refresh_duration_seconds', help: 'One refresh transaction that applied versions (of one table, or of many sharing it)', buckets: latencyBuckets, registers: [registry],
     }),
     refreshVersionsAppliedTotal: new Counter({ name: 'deltameta_refresh_versions_applied_total', help: 'Versions applied to materialized state', registers: [registry] }),
     mvStalenessVersions: new Gauge({ name: 'deltameta_mv_staleness_versions', help: 'Max over tables of head version minus materialized watermark', registers: [registry] }),
