@@ -124,8 +124,8 @@ export function pipelineKneeChart(series: ReadonlyArray<{ readonly name: string;
   for (const rate of rateTicks) parts.push(`<text x="${x(rate).toFixed(1)}" y="${top + plotHeight + 16}" text-anchor="middle" font-size="11">${formatValue(rate)}</text>`);
   parts.push(`<text x="${left + plotWidth / 2}" y="${height - 12}" text-anchor="middle" font-size="12">commits/s achieved</text>`);
   for (const [value, label] of [[targets.visibleMs, `visible target ${targets.visibleMs} ms`], [targets.refreshedMs, `refreshed target ${targets.refreshedMs} ms`]] as const) {
-    parts.push(`<line x1="${left}" y1="${y(value).toFixed(1)}" x2="${left + plotWidth}" y2="${y(value).toFixed(1)}" stroke="#b8434b" stroke-dasharray="4 3"/>`);
-    parts.push(`<text x="${left + plotWidth + 4}" y="${(y(value) + 4).toFixed(1)}" font-size="11" fill="#b8434b">${escape(label)}</text>`);
+    parts.push(`<line x1="${left}" y1="${y(value).toFixed(1)}" x2="${left + plotWidth}" y2="${y(value).toFixed(1)}" stroke="#555" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${left + plotWidth + 4}" y="${(y(value) + 4).toFixed(1)}" font-size="11" fill="#555">${escape(label)}</text>`);
   }
   let legendY = top + 60;
   series.forEach((one, index) => {
