@@ -76,6 +76,18 @@ print(json.dumps({"summaryMs": summary, "addActionsMs": add_actions}))`;
 
 const seconds = (from: number): number => Math.round(performance.now() - from) / 1000;
 
+/** One client-timed read; a refusal (the reader's statement timeout on a fallback) is a result too: its time and why. */
+async function firstRead(python: string, port: number, route: string, format: 'json' | 'ndjson'): Promise<{ ms: number; rows?: number; error?: string }> {
+  const started = performance.now();
+  try {
+    const times = await clientTimes(python, port, route, format, 1);
+    return { ms: times.samples[0] ?? Number.NaN, rows: times.rows };
+  } catch (error) {
+    const text = String((error as { stderr?: unknown }).stderr ?? error);
+    return { ms: performance.now() - started, error: text.slice(0, 200) };
+  }
+}
+
 async function measure(python: string, mode: 'log' | 'materialized'): Promise<Record<string, unknown>> {
   const name = `bench_import_${run}_${mode}`;
   const url = await scratchDatabase(name);
@@ -88,21 +100,25 @@ async function measure(python: string, mode: 'log' | 'materialized'): Promise<Re
     const result = mode === 'log' ? await importTable(pool, tableDir, 't') : await importMaterialized(pool, tableDir, 't');
     const importSeconds = seconds(started);
     const returned = performance.now();
-    const summary = await clientTimes(python, port, '/v1/tables/t', 'json', 1);
-    const wholeList = await clientTimes(python, port, '/v1/tables/t/files', 'ndjson', 1);
-    const firstReads = { summaryMs: summary.samples[0], wholeListMs: wholeList.samples[0], wholeListRows: wholeList.rows };
+    const summary = await firstRead(python, port, '/v1/tables/t', 'json');
+    const wholeList = await firstRead(python, port, '/v1/tables/t/files', 'ndjson');
+    const firstReads = { summary, wholeList };
     let stateSeconds = 0;
     if (mode === 'log') {
       // What the refresher's first event does: the build, then the pages.
       await refreshTable(pool, result.tableId);
       stateSeconds = seconds(returned);
     }
+    const pagesStarted = performance.now();
     const pages = await refreshFilePages(pool, result.tableId);
+    const pagesSeconds = seconds(pagesStarted);
     const materializedSeconds = seconds(returned);
-    const afterPages = await clientTimes(python, port, '/v1/tables/t/files', 'ndjson', 1);
+    // What a client meets once `deltameta import` has exited (it builds the pages before it does).
+    const afterPages = { summary: await firstRead(python, port, '/v1/tables/t', 'json'), wholeList: await firstRead(python, port, '/v1/tables/t/files', 'ndjson') };
     return {
       mode, rows: result.rows, importSeconds, firstReads, stateSecondsAfterImport: mode === 'log' ? stateSeconds : 0,
-      materializedSecondsAfterImport: materializedSeconds, pagesWritten: pages.pagesWritten, wholeListAfterPagesMs: afterPages.samples[0],
+      pagesSeconds, materializedSecondsAfterImport: materializedSeconds, pagesWritten: pages.pagesWritten,
+      cliSeconds: mode === 'materialized' ? importSeconds + pagesSeconds : undefined, readsAfterPages: afterPages,
     };
   } finally {
     await pool.end();
@@ -118,7 +134,13 @@ const measured: Record<string, unknown>[] = [];
 for (const mode of modes) measured.push(await measure(python, mode));
 const reference = await deltaRs(python);
 const ratios = measured.map((row) => {
-  const reads = row['firstReads'] as { summaryMs: number; wholeListMs: number };
-  return { mode: row['mode'], summaryVsDeltaRs: reference.summaryMs / reads.summaryMs, wholeListVsDeltaRs: reference.addActionsMs / reads.wholeListMs };
+  const reads = row['firstReads'] as { summary: { ms: number; error?: string }; wholeList: { ms: number; error?: string } };
+  const ratio = (deltaRsMs: number, read: { ms: number; error?: string }): number | string => (read.error ? 'failed' : deltaRsMs / read.ms);
+  const afterPages = row['readsAfterPages'] as typeof reads;
+  return {
+    mode: row['mode'],
+    summaryVsDeltaRs: ratio(reference.summaryMs, reads.summary), wholeListVsDeltaRs: ratio(reference.addActionsMs, reads.wholeList),
+    afterPages: { summaryVsDeltaRs: ratio(reference.summaryMs, afterPages.summary), wholeListVsDeltaRs: ratio(reference.addActionsMs, afterPages.wholeList) },
+  };
 });
 console.log(JSON.stringify({ table: tableDir, files, layout: layout.description, deltaRs: reference, measured, ratios }, null, 2));

@@ -21,8 +21,8 @@ export interface BaseSink {
 
 const entry = new URL('../delta/worker-entry.mjs', import.meta.url);
 const workerModule = new URL('./import-base-worker.ts', import.meta.url).href;
-/** Rows per chunk: ~20-40 MB of COPY text. */
-const chunkRows = 25_000;
+/** Rows per chunk: ~5 MB of COPY text, so a chunk's strings die in the young generation. */
+const chunkRows = 5_000;
 
 export async function* readBaseInWorker(sink: BaseSink, base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd> {
   const version = base.checkpoint.version;
@@ -32,7 +32,7 @@ export async function* readBaseInWorker(sink: BaseSink, base: BaseInput): AsyncG
       init: { listing: base.listing, checkpoint: base.checkpoint, limits: base.limits, tableId: base.tableId, version, touchedKeys: sink.touchedKeys, chunkRows },
     },
     // A young generation big enough that a chunk's strings die young (the default promotes them, and old-space GC then dominates).
-    resourceLimits: { maxYoungGenerationSizeMb: 96 },
+    resourceLimits: { maxYoungGenerationSizeMb: 128 },
   });
   const queue: (BaseMessage | { type: 'crash'; error: Error })[] = [];
   let wake: (() => void) | undefined;
