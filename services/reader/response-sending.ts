@@ -17,9 +17,9 @@ import { boundSendTime, type WholeListStream } from './whole-list-stream.ts';
 export const ndjsonContentType = 'application/x-ndjson';
 export const arrowContentType = 'application/vnd.apache.arrow.stream';
 
-/** What every answer about one version of a table says, 304 included. */
+/** What every answer about one version of a table says, 304 included (Accept: /files answers NDJSON or Arrow by it). */
 function versionHeaders(reply: FastifyReply, version: number): FastifyReply {
-  return reply.header('delta-table-version', String(version)).header('vary', 'Accept-Encoding');
+  return reply.header('delta-table-version', String(version)).header('vary', 'Accept, Accept-Encoding');
 }
 
 function elapsedMs(startedMs: number): string {

@@ -79,6 +79,7 @@ describeWithEnv('reader: file lists in Arrow', (env) => {
     const response = await get(query, arrowType);
     expect(response.status, await response.clone().text()).to.equal(200);
     expect(response.headers.get('content-type')).to.equal(arrowType);
+    expect(response.headers.get('vary')).to.include('Accept,');
     return { rows: await pyarrowRows(await response.arrayBuffer()), response };
   }
 
