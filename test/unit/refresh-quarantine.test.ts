@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { createRegistry, refresherMetrics } from '../../shared/metrics/index.ts';
-import { RefreshQuarantine } from '../../services/refresher/quarantine.ts';
+import { RefreshQuarantine } from '../../services/refresher/index.ts';
 
 describe('refresh quarantine (unit)', function () {
   const setup = () => {
