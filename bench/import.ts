@@ -11,25 +11,27 @@
  * - `materialized`: importMaterialized (what `deltameta import` runs) writes
  *   the state in the import's transaction; the first reads follow at once;
  *   then refreshFilePages (the CLI runs it after the import) is timed.
- * The first summary and whole list are timed by the Python client, decoding
+ * The first summary and whole list (Arrow, then NDJSON) are timed by the Python client, decoding
  * included (bench/reader_client.py), next to delta-rs loading the same table
  * (`DeltaTable(path)` + schema + version; `get_add_actions(flatten=True)`).
  *
  *   npx tsx bench/import.ts [--files 1000000] [--dir /tmp/deltameta-bench-import]
  *
- * Prints one JSON object. The table is generated once per size and kept.
+ * Prints one JSON object and writes it to bench/results/import.json. The
+ * table is generated once per size and kept.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
+import { projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { importMaterialized, refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { generateLayout, parseLayouts } from './layouts.ts';
-import { clientTimes } from './reader-client.ts';
+import { clientTimes, type ClientFormat } from './reader-client.ts';
 import { dropScratchDatabase, scratchDatabase, startServices } from './support.ts';
 
 const execFileAsync = promisify(execFile);
@@ -77,7 +79,7 @@ print(json.dumps({"summaryMs": summary, "addActionsMs": add_actions}))`;
 const seconds = (from: number): number => Math.round(performance.now() - from) / 1000;
 
 /** One client-timed read; a refusal (the reader's statement timeout on a fallback) is a result too: its time and why. */
-async function firstRead(python: string, port: number, route: string, format: 'json' | 'ndjson'): Promise<{ ms: number; rows?: number; error?: string }> {
+async function firstRead(python: string, port: number, route: string, format: ClientFormat): Promise<{ ms: number; rows?: number; error?: string }> {
   const started = performance.now();
   try {
     const times = await clientTimes(python, port, route, format, 1);
@@ -101,8 +103,9 @@ async function measure(python: string, mode: 'log' | 'materialized'): Promise<Re
     const importSeconds = seconds(started);
     const returned = performance.now();
     const summary = await firstRead(python, port, '/v1/tables/t', 'json');
-    const wholeList = await firstRead(python, port, '/v1/tables/t/files', 'ndjson');
-    const firstReads = { summary, wholeList };
+    const wholeList = await firstRead(python, port, '/v1/tables/t/files', 'arrow');
+    const wholeListNdjson = await firstRead(python, port, '/v1/tables/t/files', 'ndjson');
+    const firstReads = { summary, wholeList, wholeListNdjson };
     let stateSeconds = 0;
     if (mode === 'log') {
       // What the refresher's first event does: the build, then the pages.
@@ -114,7 +117,7 @@ async function measure(python: string, mode: 'log' | 'materialized'): Promise<Re
     const pagesSeconds = seconds(pagesStarted);
     const materializedSeconds = seconds(returned);
     // What a client meets once `deltameta import` has exited (it builds the pages before it does).
-    const afterPages = { summary: await firstRead(python, port, '/v1/tables/t', 'json'), wholeList: await firstRead(python, port, '/v1/tables/t/files', 'ndjson') };
+    const afterPages = { summary: await firstRead(python, port, '/v1/tables/t', 'json'), wholeList: await firstRead(python, port, '/v1/tables/t/files', 'arrow') };
     return {
       mode, rows: result.rows, importSeconds, firstReads, stateSecondsAfterImport: mode === 'log' ? stateSeconds : 0,
       pagesSeconds, materializedSecondsAfterImport: materializedSeconds, pagesWritten: pages.pagesWritten,
@@ -143,4 +146,8 @@ const ratios = measured.map((row) => {
     afterPages: { summaryVsDeltaRs: ratio(reference.summaryMs, afterPages.summary), wholeListVsDeltaRs: ratio(reference.addActionsMs, afterPages.wholeList) },
   };
 });
-console.log(JSON.stringify({ table: tableDir, files, layout: layout.description, deltaRs: reference, measured, ratios }, null, 2));
+const command = `node --import tsx bench/import.ts --files ${files} --modes ${values.modes}`;
+const output = { measuredAt: new Date().toISOString(), command, table: tableDir, files, layout: layout.description, deltaRs: reference, measured, ratios };
+console.log(JSON.stringify(output, null, 2));
+mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(path.join(projectRoot, 'bench', 'results', 'import.json'), `${JSON.stringify(output, null, 2)}\n`);

@@ -8,7 +8,7 @@ export function registerBenchCommand(program: Command): void {
     .command('bench')
     .description('the benchmark suite (docs/design.md section 6); writes docs/benchmarks.md with charts')
     .option('--quick', 'a short run')
-    .argument('[names...]', 'only these benchmarks (refresh, pipeline, reader)')
+    .argument('[names...]', 'only these benchmarks (refresh, pipeline, reader, import)')
     .action((names: string[], options: { quick?: boolean }) => {
       const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...names, ...(options.quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: projectRoot });
       process.exitCode = result.status ?? 1;
