@@ -1,6 +1,7 @@
 /**
  * The Arrow encoding worker (encode-pool.ts): add lines in, one record batch
- * message out, in the layout of the metaData sent with them.
+ * message out (uncompressed: a file page's batch), in the layout of the
+ * metaData sent with them.
  */
 import { parentPort } from 'node:worker_threads';
 import type { MetadataAction } from '../delta/index.ts';
@@ -25,7 +26,7 @@ parentPort?.on('message', (request: EncodeRequest) => {
       metadata = JSON.parse(request.metadata) as MetadataAction;
       parsed.set(request.metadata, metadata);
     }
-    const body = encodeAddLines(addActionsLayout(metadata), request.lines);
+    const body = encodeAddLines(addActionsLayout(metadata), request.lines, 'none');
     const copy = new Uint8Array(body);
     parentPort?.postMessage({ id: request.id, body: copy } satisfies EncodeResponse, [copy.buffer]);
   } catch (error) {

@@ -46,7 +46,7 @@ export class PageWriter {
     const compressed = compressPage(raw);
     // A commit's few pages are encoded here; a build's many on the worker, beside this thread's reads and inserts.
     const arrow = !this.arrow ? Promise.resolve(null)
-      : this.added++ < inlinePages ? Promise.resolve(encodeAddLines(this.arrow.layout, page.lines))
+      : this.added++ < inlinePages ? Promise.resolve(encodeAddLines(this.arrow.layout, page.lines, 'none'))
         : encodeAddLinesInWorker(this.arrow.metadata, page.lines);
     this.compressing.push(Promise.all([compressed, arrow]).then(([body, batch]) => ({ page, body, arrow: batch })));
     if (this.compressing.length >= compressAhead) await this.collect(this.compressing.shift() as Promise<CompressedPage>);
