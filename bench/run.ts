@@ -8,21 +8,24 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../shared/config/index.ts';
-import { barChart } from './chart.ts';
+import { barChart, pipelineKneeChart, type PipelineRateRow } from './chart.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const scripts: Record<string, string[]> = {
   refresh: quick ? ['--sizes', '10000,100000', '--repeats', '3'] : ['--sizes', '10000,100000,1000000', '--repeats', '7'],
-  pipeline: quick ? ['--seconds', '10'] : ['--seconds', '30'],
+  pipeline: quick ? ['--rates', '50,200', '--seconds', '10'] : ['--rates', '50,100,200,300,500', '--tables', '100', '--seconds', '20'],
+  // the single-table case of the pipeline's target; its own result file
+  'pipeline --tables 1': quick ? ['--rates', '50,100', '--tables', '1', '--seconds', '10', '--out', 'bench/results/pipeline-one-table.json'] : ['--rates', '50,100', '--tables', '1', '--seconds', '30', '--out', 'bench/results/pipeline-one-table.json'],
   reader: quick ? ['--sizes', '10000', '--seconds', '5'] : ['--sizes', '10000,100000,1000000', '--seconds', '10'],
   import: quick ? ['--files', '10000'] : ['--files', '100000'],
 };
 
 for (const [name, args] of Object.entries(scripts)) {
-  if (only.length > 0 && !only.includes(name)) continue;
-  console.error(`\n== bench/${name}.ts ${args.join(' ')}`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'bench', `${name}.ts`), ...args], { stdio: 'inherit', cwd: projectRoot });
+  const script = name.split(' ')[0] as string;
+  if (only.length > 0 && !only.includes(script)) continue;
+  console.error(`\n== bench/${script}.ts ${args.join(' ')}`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'bench', `${script}.ts`), ...args], { stdio: 'inherit', cwd: projectRoot });
   if (result.status !== 0) {
     console.error(`bench/${name}.ts failed (${result.status ?? result.signal})`);
     process.exitCode = 1;
@@ -57,7 +60,7 @@ if (refresh) {
 }
 
 interface LatencySummary { count: number; p50: number; p95: number; p99: number; max: number }
-interface PipelineResults { when: string; command: string; commits: number; errors: number; achievedCommitsPerSecond: number; commitToVisibleMs: LatencySummary; commitToRefreshedMs: LatencySummary }
+interface PipelineResults { when: string; command: string; commits: number; errors: number; achievedCommitsPerSecond: number; commitToVisibleMs: LatencySummary; commitToRefreshedMs: LatencySummary; tables?: number; rates?: PipelineRateRow[] }
 const pipeline = read<PipelineResults>('pipeline.json');
 if (pipeline) {
   writeFileSync(path.join(chartsDir, 'pipeline.svg'), barChart({
@@ -72,6 +75,15 @@ if (pipeline) {
     '![pipeline](bench/pipeline.svg)', '', '| latency (ms) | samples | p50 | p95 | p99 | max |', '|---|---|---|---|---|---|',
     row('commit → visible (head pointer announced)', pipeline.commitToVisibleMs), row('commit → refreshed (table_state caught up)', pipeline.commitToRefreshedMs), '',
     'Targets (docs/design.md §6): commit → visible p50 ≤15 ms, p99 ≤50 ms; commit → refreshed p99 ≤250 ms, at 50 commits/s.', '');
+  const oneTable = read<PipelineResults>('pipeline-one-table.json');
+  const sweeps = [pipeline, oneTable].flatMap((one) => (one?.rates ? [{ name: `${one.tables ?? '?'} table${one.tables === 1 ? '' : 's'}`, rows: one.rates, command: one.command }] : []));
+  if (sweeps.length > 0) {
+    writeFileSync(path.join(chartsDir, 'pipeline-knee.svg'), pipelineKneeChart(sweeps));
+    sections.push('### The knee: p99 against commit rate', '', ...sweeps.map((sweep) => `\`${sweep.command}\``), '', '![pipeline knee](bench/pipeline-knee.svg)', '',
+      '| tables | asked /s | achieved /s | visible p50 / p99 / max ms | refreshed p50 / p99 / max ms |', '|---|---|---|---|---|',
+      ...sweeps.flatMap((sweep) => sweep.rows.map((one) => `| ${one.tables} | ${one.askedCommitsPerSecond} | ${one.achievedCommitsPerSecond} | ${one.commitToVisibleMs.p50} / ${one.commitToVisibleMs.p99} / ${one.commitToVisibleMs.max} | ${one.commitToRefreshedMs.p50} / ${one.commitToRefreshedMs.p99} / ${one.commitToRefreshedMs.max} |`)), '',
+      'Targets (issue 12): visible p99 ≤50 ms and refreshed p99 ≤250 ms at 500 commits/s over 100 tables and at 100 commits/s on one table. Achieved below asked means the writers (on the same machine) could not commit faster.', '');
+  }
 }
 interface ReaderRow { layout?: string; deltaRsCall?: string; files: number; endpoint: string; format?: string; hotServerMs?: number; coldMs: number; warmMs: number; hotMs: number; replayMs: number; deltaRsMs: number | null; coldVsReplay: number; hotVsReplay: number; coldVsDeltaRs: number | null; hotVsDeltaRs: number | null; hotSummary32Connections?: { requestsPerSecond: number; p50Ms: number; p99Ms: number } }
 const reader = read<{ measuredAt: string; command?: string; results: ReaderRow[] }>('reader.json');
