@@ -6,7 +6,7 @@
  * every page: shared/materialized/file-pages.ts), so the first page ('')
  * speaks for all of them. The caller owns the snapshot.
  */
-import { cursorBatches, type PoolClient } from '../db/index.ts';
+import type { PoolClient } from '../db/index.ts';
 
 /** serves: file_page_at (table_id, lower_path = '', valid_from) */
 const firstPageLayoutSql = `
@@ -27,16 +27,33 @@ const batchesAtSql = `
    WHERE table_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY lower_path`;
 
 const fetchPages = 256;
+let cursorCounter = 0;
 
-/** The record batch messages of the pages valid at `version`, in path order (empty pages have none). */
+/**
+ * The record batch messages of the pages valid at `version`, in path order
+ * (empty pages have none). Fetched in binary format, one FETCH ahead:
+ * bytea as text is hex, twice the bytes and a decode per byte (~0.3 s per
+ * 100k files here); binary is the stored bytes as they are.
+ */
 export async function* arrowPageBatches(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
   const [sql, params] = current ? [currentBatchesSql, [tableId]] : [batchesAtSql, [tableId, version]];
-  for await (const rows of cursorBatches<{ lines: number; arrow_body: Buffer | null }>(client, sql, params, { batchRows: fetchPages, name: 'arrow_pages' })) {
+  const cursor = `arrow_pages_${++cursorCounter}`;
+  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql.replace('SELECT lines, arrow_body', 'SELECT arrow_body')} `, params);
+  const fetch = (): Promise<Array<{ arrow_body: Buffer | null }>> =>
+    // node-pg's QueryConfig types leave `binary` out; it asks for every result column in binary format.
+    client.query<{ arrow_body: Buffer | null }>({ text: `FETCH FORWARD ${fetchPages} FROM ${cursor}`, binary: true } as { text: string }).then((result) => result.rows);
+  let rows = await fetch();
+  for (;;) {
+    const more = rows.length >= fetchPages;
+    const ahead = more ? fetch() : undefined;
+    ahead?.catch(() => undefined);
     for (const row of rows) {
-      if (row.lines === 0) continue;
-      // The layout check before the stream (arrowPagesLayout) makes this a broken invariant, not a request error.
+      // The layout check before the stream (arrowPagesLayout) makes a missing batch a broken invariant, not a request error.
       if (!row.arrow_body) throw new Error(`file page of table ${tableId} at version ${version} has no Arrow batch`);
-      yield row.arrow_body;
+      if (row.arrow_body.length > 0) yield row.arrow_body;
     }
+    if (!ahead) break;
+    rows = await ahead;
   }
+  await client.query(`CLOSE ${cursor}`);
 }
