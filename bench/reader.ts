@@ -40,7 +40,7 @@ import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts'
 import { createCacheRedis, createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { generateLayout, parseLayouts, type LayoutName } from './layouts.ts';
-import { answersArrow, clientTimes, type ClientFormat } from './reader-client.ts';
+import { answersArrow, arrowStreamType, clientTimes, type ClientFormat } from './reader-client.ts';
 import { dropScratchDatabase, percentile, scratchDatabase, startServices } from './support.ts';
 
 const { values } = parseArgs({
@@ -99,10 +99,11 @@ interface ReaderRow {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function get(port: number, route: string): Promise<number> {
+/** The time to the last byte of one answer, nothing decoded (the server's share); Accept as the endpoint's client sends it. */
+function get(port: number, route: string, accept = '*/*'): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: route, agent, headers: { 'accept-encoding': 'gzip' } }, (response) => {
+    const request = http.get({ host: '127.0.0.1', port, path: route, agent, headers: { 'accept-encoding': 'gzip', accept } }, (response) => {
       response.on('data', () => undefined);
       response.on('end', () => (response.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`${route}: HTTP ${response.statusCode}`))));
     });
@@ -228,7 +229,7 @@ try {
         const hot = await clientTimes(python, hotReader.port, route, format, format === 'json' ? 50 : hotRepeat, 1);
         const hotMs = percentile(hot.samples, 50);
         // The server's share: the bytes received by a client that decodes nothing.
-        const hotServerMs = await median(format === 'json' ? 50 : hotRepeat, () => get(hotReader.port, route));
+        const hotServerMs = await median(format === 'json' ? 50 : hotRepeat, () => get(hotReader.port, route, format === 'arrow' ? arrowStreamType : '*/*'));
         let load: Awaited<ReturnType<typeof throughput>> | undefined;
         await hotReader.stop();
         if (endpoint === 'summary') {
