@@ -23,8 +23,8 @@ import { pagesAnswer, pagesRange } from '../../shared/materialized/index.ts';
 import { noFilters } from './file-filters.ts';
 import { fileLines } from './files-source.ts';
 import type { BodyBound, EncodedBody } from './response-body.ts';
-import { beginSnapshotSql, cancelOnAbort, planInSnapshot, requestAbandonment, type TableRef } from './snapshot-scope.ts';
-import { endingWith, endSnapshot } from './whole-list-stream.ts';
+import { planInSnapshot, type TableRef } from './snapshot-scope.ts';
+import { endingWith, inStreamSnapshot } from './whole-list-stream.ts';
 
 /** Rows per record batch when encoding per request: ~1-2 MB of columns. */
 const batchRows = 8192;
@@ -84,31 +84,20 @@ export interface ArrowListStream {
  * own, Reader.streamPool); the snapshot ends when the stream ends or is
  * destroyed. A bad `fields` is thrown before anything is sent.
  */
-export async function streamArrowWholeList(pool: Pool, table: TableRef, version: number, fields: readonly string[] | undefined, options: { l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<ArrowListStream> {
-  const client = await pool.connect();
-  const abandoned = requestAbandonment.getStore()?.signal;
-  const stopWatching = cancelOnAbort(pool, client, abandoned);
-  let ended: Promise<void> | undefined;
-  const finish = (): Promise<void> => (ended ??= endSnapshot(client, stopWatching, abandoned));
-  let handedOver = false;
-  try {
-    await client.query(beginSnapshotSql);
+export function streamArrowWholeList(pool: Pool, table: TableRef, version: number, fields: readonly string[] | undefined, options: { l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<ArrowListStream> {
+  return inStreamSnapshot(pool, async ({ client, finish }): Promise<ArrowListStream> => {
     const { layout, projected } = await arrowLayoutAt(client, table.tableId, version, fields);
     const range = options.l3Enabled && options.filePagesEnabled && !projected ? await pagesRange(client, table.tableId) : undefined;
     if (range && pagesAnswer(range, version) && (await arrowPagesLayout(client, table.tableId, version)) === layout.fingerprint) {
       const batches = arrowPageBatches(client, table.tableId, version, version === range.version);
-      handedOver = true;
       return { source: 'file pages', level: 'l3', stream: endingWith(Readable.from(framed(layout, batches, finish)), finish) };
     }
     const plan = await planInSnapshot(client, table, version, options.l3Enabled, options.maxTailActions);
     async function* lines(): AsyncGenerator<string> {
       for await (const file of fileLines(client, table, plan, { version, filters: noFilters, after: undefined, limit: undefined })) yield file.line;
     }
-    handedOver = true;
     return { source: 'rows', level: plan.level, stream: endingWith(Readable.from(framed(layout, encodedBatches(layout, lines()), finish)), finish) };
-  } finally {
-    if (!handedOver) await finish();
-  }
+  });
 }
 
 async function* framed(layout: AddActionsLayout, batches: AsyncIterable<Buffer>, finish: () => Promise<void>): AsyncGenerator<Buffer> {

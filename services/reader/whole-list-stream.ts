@@ -36,32 +36,50 @@ const batchBytes = 256 * 1024;
 // serves: table_state primary key
 const watermarkFileCountSql = 'SELECT num_files FROM deltameta.table_state WHERE table_id = $1';
 
-/** `pool`: the streams' own (Reader.streamPool), never the one cached answers are produced from. */
-export async function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<WholeListStream | undefined> {
+/** The snapshot a stream reads from, and how to end it (once: later calls wait for the first). */
+export interface StreamSnapshot {
+  readonly client: PoolClient;
+  readonly finish: () => Promise<void>;
+}
+
+/**
+ * Runs `work` in a REPEATABLE READ snapshot on a connection of `pool` (the
+ * streams' own, Reader.streamPool, never the one cached answers are
+ * produced from), cancelled if the request is abandoned. What `work`
+ * returns (a stream) owns the snapshot and must call `finish` when it ends;
+ * when it returns undefined or throws, the snapshot ends here.
+ */
+export async function inStreamSnapshot<R>(pool: Pool, work: (snapshot: StreamSnapshot) => Promise<R>): Promise<R> {
   const client = await pool.connect();
   // A client gone away mid-FETCH: cancel it, so the snapshot ends now rather than after the batch.
   const abandoned = requestAbandonment.getStore()?.signal;
   const stopWatching = cancelOnAbort(pool, client, abandoned);
   let ended: Promise<void> | undefined;
   const finish = (): Promise<void> => (ended ??= endSnapshot(client, stopWatching, abandoned));
-  let handedOver = false;
   try {
     await client.query(beginSnapshotSql);
+    const result = await work({ client, finish });
+    if (result === undefined) await finish();
+    return result;
+  } catch (error) {
+    await finish();
+    throw error;
+  }
+}
+
+export function streamWholeListIfLarge(pool: Pool, table: TableRef, version: number, options: { aboveBytes: number; l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<WholeListStream | undefined> {
+  return inStreamSnapshot(pool, async ({ client, finish }): Promise<WholeListStream | undefined> => {
     const range = options.l3Enabled && options.filePagesEnabled ? await pagesRange(client, table.tableId) : undefined;
     if (range && pagesAnswer(range, version)) {
       if (range.bodyBytes <= options.aboveBytes) return undefined;
-      handedOver = true;
       return { source: 'file pages', level: 'l3', encoding: 'gzip', stream: endingWith(Readable.from(pagesMember(client, finish, table.tableId, version, version === range.version)), finish) };
     }
     const { rows } = await client.query<{ num_files: number }>(watermarkFileCountSql, [table.tableId]);
     const estimate = range?.bodyBytes ?? (rows[0]?.num_files ?? 0) * estimatedCompressedBytesPerFile;
     if (estimate <= options.aboveBytes) return undefined;
     const plan = await planInSnapshot(client, table, version, options.l3Enabled, options.maxTailActions);
-    handedOver = true;
     return { source: 'rows', level: plan.level, encoding: 'identity', stream: endingWith(Readable.from(ndjsonBatches(client, finish, table, plan, version)), finish) };
-  } finally {
-    if (!handedOver) await finish();
-  }
+  });
 }
 
 /** A stream destroyed before its generator started never runs the generator's finally: end the snapshot on close too. */
@@ -70,7 +88,7 @@ export function endingWith(stream: Readable, finish: () => Promise<void>): Reada
   return stream;
 }
 
-export async function endSnapshot(client: PoolClient, stopWatching: () => void, abandoned: AbortSignal | undefined): Promise<void> {
+async function endSnapshot(client: PoolClient, stopWatching: () => void, abandoned: AbortSignal | undefined): Promise<void> {
   stopWatching();
   const reusable = await client.query('ROLLBACK').then(() => true, () => false);
   // A cancel for an abandoned request may still be on its way: it must not land on the next user of this connection.
