@@ -6,17 +6,20 @@
  * `fields=`. Buffers are LZ4_FRAME-compressed inside the stream, so bodies
  * go out as identity.
  * - A whole list is streamed from one snapshot, like the big NDJSON lists
- *   (whole-list-stream.ts): from the file pages' stored batches when they
- *   answer the version in its layout (schema message, the batches as
- *   stored, end-of-stream: nothing encoded), else encoded batch by batch
- *   from the rows.
+ *   (whole-list-stream.ts): from the Arrow segments when they answer the
+ *   version in its layout (a few large LZ4 batches, sql/000010), else from
+ *   the file pages' stored batches when they do (one small batch a page),
+ *   each framed as schema message, the batches as stored, end-of-stream:
+ *   nothing encoded; else encoded batch by batch from the rows. A list
+ *   from the segments says its size before it is sent (`bytes`), so the
+ *   route can keep it in L1 as it goes.
  * - A page or a filtered list is encoded from its lines (the NDJSON route's
  *   paging, so both formats page alike) and kept like any answer.
  */
 import { Readable } from 'node:stream';
 import type { Pool, PoolClient } from '../../shared/db/index.ts';
 import {
-  arrowPageBatches, arrowPagesLayout, encodeAddLines, endOfStream, layoutAt, projectLayout, schemaMessage, type AddActionsLayout,
+  arrowPageBatches, arrowPagesLayout, arrowSegmentBodies, arrowSegmentsAt, encodeAddLines, endOfStream, layoutAt, projectLayout, schemaMessage, type AddActionsLayout,
 } from '../../shared/arrow/index.ts';
 import { BadRequestError, NotFoundError } from '../../shared/errors/index.ts';
 import { pagesAnswer, pagesRange } from '../../shared/materialized/index.ts';
@@ -74,9 +77,11 @@ export async function encodeArrowBody(layout: AddActionsLayout, lines: AsyncIter
 }
 
 export interface ArrowListStream {
-  readonly source: 'file pages' | 'rows';
+  readonly source: 'arrow segments' | 'file pages' | 'rows';
   readonly level: 'l3' | 'l4';
   readonly stream: Readable;
+  /** the stream's exact length, when known before sending (the segments) */
+  readonly bytes?: number;
 }
 
 /**
@@ -84,10 +89,16 @@ export interface ArrowListStream {
  * own, Reader.streamPool); the snapshot ends when the stream ends or is
  * destroyed. A bad `fields` is thrown before anything is sent.
  */
-export function streamArrowWholeList(pool: Pool, table: TableRef, version: number, fields: readonly string[] | undefined, options: { l3Enabled: boolean; filePagesEnabled: boolean; maxTailActions?: number }): Promise<ArrowListStream> {
+export function streamArrowWholeList(pool: Pool, table: TableRef, version: number, fields: readonly string[] | undefined, options: { l3Enabled: boolean; filePagesEnabled: boolean; arrowSegmentsEnabled: boolean; maxTailActions?: number }): Promise<ArrowListStream> {
   return inStreamSnapshot(pool, async ({ client, finish }): Promise<ArrowListStream> => {
     const { layout, projected } = await arrowLayoutAt(client, table.tableId, version, fields);
-    const range = options.l3Enabled && options.filePagesEnabled && !projected ? await pagesRange(client, table.tableId) : undefined;
+    const stored = options.l3Enabled && options.filePagesEnabled && !projected;
+    const segments = stored && options.arrowSegmentsEnabled ? await arrowSegmentsAt(client, table.tableId, version, layout.fingerprint) : undefined;
+    if (segments) {
+      const bytes = schemaMessage(layout).length + segments.bodyBytes + endOfStream.length;
+      return { source: 'arrow segments', level: 'l3', bytes, stream: endingWith(Readable.from(framed(layout, arrowSegmentBodies(client, table.tableId), finish)), finish) };
+    }
+    const range = stored ? await pagesRange(client, table.tableId) : undefined;
     if (range && pagesAnswer(range, version) && (await arrowPagesLayout(client, table.tableId, version)) === layout.fingerprint) {
       const batches = arrowPageBatches(client, table.tableId, version, version === range.version);
       return { source: 'file pages', level: 'l3', stream: endingWith(Readable.from(framed(layout, batches, finish)), finish) };

@@ -12,6 +12,7 @@
  * Summaries live under the refresher's key (redisKeys().summary) as plain JSON, so
  * the summaries it warms after a refresh are L2 hits here.
  */
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../../shared/contracts/index.ts';
 import { LRUCache } from 'lru-cache';
@@ -73,6 +74,8 @@ export class ResponseCache {
   // A Map, not an LRU: misses being produced now, each removed when it settles; evicting one would only start a second producer.
   private readonly inFlight = new Map<string, Promise<{ response: CachedResponse; level: CacheLevel; source?: string }>>();
   private readonly l2Budget: L2WriteBudget;
+  /** ids whose streamed body is being kept now (keepStreamed): one keeper each */
+  private readonly keeping = new Set<string>();
 
   constructor(
     private readonly deps: { redis: Redis; prefix: string; metrics: ReaderMetrics },
@@ -141,6 +144,36 @@ export class ResponseCache {
     this.storeL1(key, produced.response);
     if (this.options.l2Enabled) await this.writeL2(key, produced.response).catch(() => undefined);
     return produced;
+  }
+
+  /**
+   * `stream` passed through as it is, its bytes kept in L1 under `id` when
+   * it ends whole at exactly `bytes` (a streamed whole list small enough to
+   * hold: the next request is an L1 hit). Not kept (the stream returned as
+   * it is) with L1 off, over `maxBytes` or the L1 budget, or while another
+   * request keeps the same id. A keeper holds at most `bytes` until it ends.
+   */
+  keepStreamed(id: string, stream: Readable, bytes: number, maxBytes: number, response: Omit<CachedResponse, 'body'>): Readable {
+    if (!this.l1 || bytes > maxBytes || bytes + id.length + entryOverheadBytes > this.options.l1MaxBytes || this.keeping.has(id)) return stream;
+    this.keeping.add(id);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const keeper = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        if (received <= bytes) chunks.push(chunk);
+        done(null, chunk);
+      },
+      flush: (done) => {
+        if (received === bytes) this.storeL1({ id }, { ...response, body: Buffer.concat(chunks, bytes) });
+        chunks.length = 0;
+        done();
+      },
+    });
+    keeper.once('close', () => this.keeping.delete(id));
+    // pipeline: the keeper destroyed (a client gone) destroys the source, which ends its snapshot.
+    pipeline(stream, keeper, () => undefined);
+    return keeper;
   }
 
   private storeL1(key: CacheKey, response: CachedResponse): void {

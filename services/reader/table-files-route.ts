@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { PoolClient } from '../../shared/db/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { acceptsArrow } from './accept-encoding.ts';
-import { arrowLayoutAt, encodeArrowBody, parseFields, streamArrowWholeList } from './arrow-files.ts';
+import { arrowLayoutAt, encodeArrowBody, parseFields, streamArrowWholeList, type ArrowListStream } from './arrow-files.ts';
 import { physicalFiltersAt } from './column-filters.ts';
 import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
@@ -130,15 +130,33 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
       nextToken: (version, position) => context.pageTokens.issue(binding, version, position),
     };
     if (files.wholeList && arrow) {
-      // Always streamed (pages or rows), never kept in L1/L2: the stored batches make a whole list cheap to send again.
+      // Streamed (segments, pages or rows), never through L2; a list from the Arrow segments small enough is kept in L1 as it goes.
       const etag = context.etags.of(resolved.table, resolved.version, 'files', canonical);
       if (clientHasContent(request.headers['if-none-match'], etag)) return sendNotModified(reply, resolved.version, etag);
+      const streamWhole = async (): Promise<ArrowListStream> => {
+        const found = await watchedWhile(reply.raw, () => streamArrowWholeList(context.streamPool, resolved.table, resolved.version, arrow.fields, {
+          l3Enabled: context.config.l3Enabled, filePagesEnabled: context.config.filePagesEnabled, arrowSegmentsEnabled: context.config.arrowSegmentsEnabled,
+          maxTailActions: context.config.maxTailActions,
+        }));
+        context.metrics.cacheRequestsTotal.inc({ level: found.level, result: 'hit' });
+        return found;
+      };
+      if (context.responder.holds(etag)) {
+        return context.responder.answer(request, reply, resolved, { route: 'files', canonical }, async () => {
+          // Evicted since holds(): read it again, whole (it was small enough to keep).
+          const found = await streamWhole();
+          const chunks: Buffer[] = [];
+          for await (const chunk of found.stream) chunks.push(chunk as Buffer);
+          return { response: { version: resolved.version, contentType: arrowContentType, encoding: 'identity', body: Buffer.concat(chunks), headers: {} }, level: found.level, source: found.source };
+        });
+      }
       const startedMs = performance.now();
-      const found = await watchedWhile(reply.raw, () => streamArrowWholeList(context.streamPool, resolved.table, resolved.version, arrow.fields, {
-        l3Enabled: context.config.l3Enabled, filePagesEnabled: context.config.filePagesEnabled, maxTailActions: context.config.maxTailActions,
-      }));
-      context.metrics.cacheRequestsTotal.inc({ level: found.level, result: 'hit' });
-      sendArrowStream(request, reply, resolved.version, etag, found, startedMs, context.config.streamSendTimeoutMs);
+      const found = await streamWhole();
+      const kept = found.bytes === undefined ? found : {
+        ...found,
+        stream: context.responder.keepStreamed(etag, found.stream, found.bytes, { version: resolved.version, contentType: arrowContentType, encoding: 'identity', headers: {} }),
+      };
+      sendArrowStream(request, reply, resolved.version, etag, kept, startedMs, context.config.streamSendTimeoutMs);
       return reply;
     }
     if (files.wholeList && (await context.responder.streamWholeList(request, reply, resolved, canonical))) return reply;

@@ -10,7 +10,8 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import { clientHasContent, type TableEtags } from './conditional-request.ts';
 import type { HotTableRecorder } from './hot-tables.ts';
-import type { Produced, ResponseCache } from './response-cache.ts';
+import type { Readable } from 'node:stream';
+import type { CachedResponse, Produced, ResponseCache } from './response-cache.ts';
 import { sendCached, sendNotModified, sendStreamed } from './response-sending.ts';
 import type { ResolvedVersion } from './version-resolution.ts';
 import { streamWholeListIfLarge } from './whole-list-stream.ts';
@@ -42,6 +43,16 @@ export class TableResponder {
     if (clientHasContent(request.headers['if-none-match'], etag)) return sendNotModified(reply, resolved.version, etag);
     const found = await this.deps.cache.get({ id: etag, ...(key.plainJsonL2Key !== undefined ? { plainJsonL2Key: key.plainJsonL2Key } : {}) }, produce);
     return sendCached(request, reply, resolved.version, etag, found, startedMs);
+  }
+
+  /** L1 holds the answer under this ETag now. */
+  holds(etag: string): boolean {
+    return this.deps.cache.holds(etag);
+  }
+
+  /** A streamed answer kept in L1 as it goes when it fits (ResponseCache.keepStreamed; bound: l1KeepStreamedMaxBytes). */
+  keepStreamed(etag: string, stream: Readable, bytes: number, response: Omit<CachedResponse, 'body'>): Readable {
+    return this.deps.cache.keepStreamed(etag, stream, bytes, this.deps.config.l1KeepStreamedMaxBytes, response);
   }
 
   /**

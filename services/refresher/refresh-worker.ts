@@ -23,7 +23,7 @@ import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.
 import {
   bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData,
 } from '../../shared/contracts/index.ts';
-import { applyRetention, mvStaleness, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
+import { applyRetention, mvStaleness, refreshArrowSegments, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
 import { RefreshQuarantine } from './quarantine.ts';
@@ -57,6 +57,8 @@ export class RefreshWorker {
   readonly quarantine: RefreshQuarantine;
   /** File-pages passes, at most one running and one waiting per table. */
   readonly pages: PagesScheduler;
+  /** Arrow-segment passes after the pages' (one at a time: each coalesces megabytes). */
+  readonly segments: PagesScheduler;
   /** Refreshes of many tables share transactions (refresh-batcher.ts). */
   readonly batcher: RefreshBatcher;
 
@@ -70,6 +72,7 @@ export class RefreshWorker {
     this.pages = new PagesScheduler((tableId, table) => this.refreshPages(tableId, table), {
       delayMs: config.pipeline.filePagesDelayMs, concurrency: config.pipeline.filePagesConcurrency,
     }, deps.logger);
+    this.segments = new PagesScheduler((tableId, table) => this.refreshSegments(tableId, table), { delayMs: config.pipeline.arrowSegmentsDelayMs, concurrency: 1 }, deps.logger);
     this.queue = deps.refreshQueue;
     this.maintenanceQueue = deps.maintenanceQueue;
     this.worker = new Worker<RefreshJobData>(config.pipeline.refreshQueue, (job) => this.refresh(job), {
@@ -167,11 +170,19 @@ export class RefreshWorker {
   private async refreshPages(tableId: number, table: string): Promise<void> {
     const started = performance.now();
     const result = await refreshFilePages(this.deps.pool, tableId);
+    // Asked for even when the pages did not move: segments behind their pages (a refresher that died between) catch up.
+    if (this.config.pipeline.arrowSegments) this.segments.request(tableId, table);
     if (result.pagesWritten === 0 && result.pagesClosed === 0 && !result.rebuilt) return;
     const seconds = (performance.now() - started) / 1000;
     this.deps.metrics.filePagesDurationSeconds.observe(seconds);
     this.deps.metrics.filePagesWrittenTotal.inc(result.pagesWritten);
     this.deps.logger[result.rebuilt ? 'info' : 'debug']({ table, ...result, ms: Math.round(seconds * 1000) }, result.rebuilt ? 'file pages built' : 'file pages refreshed');
+  }
+
+  private async refreshSegments(tableId: number, table: string): Promise<void> {
+    const started = performance.now();
+    const result = await refreshArrowSegments(this.deps.pool, tableId);
+    if (result.segmentsWritten > 0) this.deps.logger.debug({ table, ...result, ms: Math.round(performance.now() - started) }, 'arrow segments refreshed');
   }
 
   /**
@@ -271,6 +282,7 @@ export class RefreshWorker {
     }
     await this.maintenanceWorker.close();
     await this.pages.stop();
+    await this.segments.stop();
   }
 }
 

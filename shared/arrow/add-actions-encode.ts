@@ -18,7 +18,7 @@ import {
   setCompressionCodec, Table, tableToIPC, timestamp, TimeUnit, utf8, Version, type Batch, type DataType,
 } from '@uwdata/flechette';
 // Internals (the version is pinned): a record batch message without the schema message tableToIPC writes first (~3/4 of a page's encoding).
-import { compressBuffer } from '@uwdata/flechette/src/compression.js';
+import { compressBuffer, decompressBuffer } from '@uwdata/flechette/src/compression.js';
 import { encodeIPC } from '@uwdata/flechette/src/encode/encode-ipc.js';
 import lz4 from 'lz4-napi';
 import type { AddActionsLayout, LayoutColumn, ValueKind } from './add-actions-layout.ts';
@@ -181,14 +181,28 @@ export function encodeAddLines(layout: AddActionsLayout, lines: readonly string[
     const stats = typeof add['stats'] === 'string' ? JSON.parse(add['stats']) as Record<string, unknown> : null;
     for (let c = 0; c < columns.length; c++) (buffers[c] as ColumnBuffers).set(row, columnValue(columns[c] as LayoutColumn, add, stats));
   }
-  // What tableToIPC's assembleRecordBatch does for flat columns: a field node per column, its buffers compressed and 8-byte aligned.
+  return recordBatchMessage(lines.length, buffers.map((buffer) => buffer.parts()), compression);
+}
+
+/** A column's field node counts and its buffers in Arrow's order (validity, then offsets and data, or values). */
+export interface ColumnParts {
+  readonly length: number;
+  readonly nullCount: number;
+  readonly buffers: readonly ArrayBufferView[];
+}
+
+/**
+ * One record batch message of flat columns, what tableToIPC's
+ * assembleRecordBatch does for them: a field node per column, its buffers
+ * compressed (`lz4`) and 8-byte aligned.
+ */
+export function recordBatchMessage(length: number, columns: readonly ColumnParts[], compression: 'lz4' | 'none'): Buffer {
   const codec = compression === 'lz4' ? getCompressionCodec(CompressionType.LZ4_FRAME) : null;
   const nodes: Array<{ length: number; nullCount: number }> = [];
   const regions: Array<{ offset: number; length: number }> = [];
   const bodies: Uint8Array[] = [];
   let byteLength = 0;
-  for (const buffer of buffers) {
-    const parts = buffer.parts();
+  for (const parts of columns) {
     nodes.push({ length: parts.length, nullCount: parts.nullCount });
     for (const view of parts.buffers) {
       const raw = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
@@ -198,7 +212,15 @@ export function encodeAddLines(layout: AddActionsLayout, lines: readonly string[
       byteLength += (body.byteLength + 7) & ~7;
     }
   }
-  const record = { length: lines.length, nodes, regions, variadic: [], buffers: bodies, byteLength };
+  const record = { length, nodes, regions, variadic: [], buffers: bodies, byteLength };
   const stream = encodeIPC({ schema: null, records: [record] }, codec ? { format: 'stream', codec: CompressionType.LZ4_FRAME } : { format: 'stream' }).finish();
   return Buffer.from(stream.subarray(0, stream.length - endOfStream.length));
+}
+
+/** A buffer of a decoded record batch's body, decompressed when the batch's buffers are compressed. */
+export function uncompressedRegion(body: Uint8Array, region: { offset: number; length: number }, compression: { codec: number } | undefined): Uint8Array {
+  if (!compression) return body.subarray(region.offset, region.offset + region.length);
+  const codec = getCompressionCodec(compression.codec as typeof CompressionType.LZ4_FRAME);
+  if (!codec) throw new Error(`an Arrow batch compressed with codec ${compression.codec}, which this reader does not decode`);
+  return decompressBuffer(body, region, codec).bytes;
 }

@@ -3,4 +3,5 @@ export { arrowStreamContentType, encodeAddLines, endOfStream, schemaMessage } fr
 export { timestampMicros, typedValue, unscaledDecimal } from './add-values.ts';
 export { layoutAt, versionLayoutAt, type VersionLayout } from './layout-at.ts';
 export { encodeAddLinesInWorker } from './encode-pool.ts';
-export { arrowPageBatches, arrowPagesLayout } from './arrow-pages.ts';
+export { arrowPageBatches, arrowPagesLayout, arrowSegmentBodies, arrowSegmentsAt, type ArrowSegmentsAt } from './arrow-pages.ts';
+export { coalesceBatches } from './coalesce.ts';

@@ -77,6 +77,16 @@ export interface PipelineConfig {
    * per table). Default 500 ms.
    */
   readonly filePagesDelayMs: number;
+  /**
+   * After a table's pages pass, its Arrow segments (sql/000010: the whole
+   * list in Arrow as a few large batches) are brought to the pages' version,
+   * this long after the pass that asked (passes meanwhile join it): a burst
+   * of commits to a large table re-coalesces its segments once, not per
+   * pass; readers stream the pages' batches for versions the segments do
+   * not answer. DELTAMETA_ARROW_SEGMENTS_DELAY_MS, default 1000; DELTAMETA_ARROW_SEGMENTS=on|off, default on.
+   */
+  readonly arrowSegmentsDelayMs: number;
+  readonly arrowSegments: boolean;
   /** File-pages passes running at once in one refresher, over all tables. Default 1. */
   readonly filePagesConcurrency: number;
 }
@@ -207,6 +217,8 @@ export function loadConfig(env: Env = process.env): Config {
       filePages: read(env, 'DELTAMETA_FILE_PAGES', onOff, true),
       filePagesDelayMs: read(env, 'DELTAMETA_FILE_PAGES_DELAY_MS', nonNegativeInt, 500),
       filePagesConcurrency: read(env, 'DELTAMETA_FILE_PAGES_CONCURRENCY', positiveInt, 1),
+      arrowSegments: read(env, 'DELTAMETA_ARROW_SEGMENTS', onOff, true),
+      arrowSegmentsDelayMs: read(env, 'DELTAMETA_ARROW_SEGMENTS_DELAY_MS', nonNegativeInt, 1000),
     },
     adminPorts: {
       cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', adminPort, 9401),

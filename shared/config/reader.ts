@@ -24,6 +24,13 @@ export interface ReaderConfig {
   readonly l1Enabled: boolean;
   /** L1's budget in bytes (bodies as kept, compressed where large, plus keys). DELTAMETA_READER_L1_MAX_BYTES, default 256 MiB. */
   readonly l1MaxBytes: number;
+  /**
+   * A whole Arrow list streamed from the Arrow segments (its size known
+   * before it is sent) of at most this many bytes is also kept in L1 for
+   * the next request; 0 keeps none. DELTAMETA_READER_L1_KEEP_STREAMED_MAX_BYTES,
+   * default 128 MiB (~1.5M files); within L1's budget either way.
+   */
+  readonly l1KeepStreamedMaxBytes: number;
   /** L2, Redis. DELTAMETA_READER_L2=on|off, default on. */
   readonly l2Enabled: boolean;
   /** TTL of L2 entries: they never go stale, the TTL only bounds Redis memory. DELTAMETA_READER_L2_TTL_SECONDS, default 86400. */
@@ -40,6 +47,12 @@ export interface ReaderConfig {
    * DELTAMETA_READER_FILE_PAGES=on|off, default on.
    */
   readonly filePagesEnabled: boolean;
+  /**
+   * Whole file lists in Arrow from the Arrow segments (sql/000010) when they
+   * answer the version, else from the file pages' batches. Part of L3.
+   * DELTAMETA_READER_ARROW_SEGMENTS=on|off, default on.
+   */
+  readonly arrowSegmentsEnabled: boolean;
   /**
    * A whole list from file pages whose compressed size exceeds this is
    * streamed page by page from one snapshot and not kept in L1/L2: the
@@ -135,12 +148,14 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     poolMax: read(env, 'DELTAMETA_READER_PG_POOL_MAX', positiveInt, 16),
     l1Enabled: read(env, 'DELTAMETA_READER_L1', onOff, true),
     l1MaxBytes: read(env, 'DELTAMETA_READER_L1_MAX_BYTES', positiveInt, 256 * 1024 * 1024),
+    l1KeepStreamedMaxBytes: read(env, 'DELTAMETA_READER_L1_KEEP_STREAMED_MAX_BYTES', nonNegativeInt, 128 * 1024 * 1024),
     l2Enabled: read(env, 'DELTAMETA_READER_L2', onOff, true),
     l2TtlSeconds: read(env, 'DELTAMETA_READER_L2_TTL_SECONDS', positiveInt, 86_400),
     l2PageBytes: read(env, 'DELTAMETA_READER_L2_PAGE_BYTES', positiveInt, 4 * 1024 * 1024),
     l2MaxEntryBytes: read(env, 'DELTAMETA_READER_L2_MAX_ENTRY_BYTES', positiveInt, 64 * 1024 * 1024),
     l3Enabled: read(env, 'DELTAMETA_READER_L3', onOff, true),
     filePagesEnabled: read(env, 'DELTAMETA_READER_FILE_PAGES', onOff, true),
+    arrowSegmentsEnabled: read(env, 'DELTAMETA_READER_ARROW_SEGMENTS', onOff, true),
     compressMinBytes: read(env, 'DELTAMETA_READER_COMPRESS_MIN_BYTES', nonNegativeInt, 8192),
     streamAboveBytes: read(env, 'DELTAMETA_READER_STREAM_ABOVE_BYTES', nonNegativeInt, 64 * 1024 * 1024),
     maxTailActions: read(env, 'DELTAMETA_READER_MAX_TAIL_ACTIONS', positiveInt, 100_000),

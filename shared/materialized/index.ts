@@ -14,6 +14,7 @@ export { applyRetention, type RetentionOptions, type TableRetention } from './re
 export { catalogViews, mvStaleness, refreshMaterializedViews, type ViewRefresh } from './views.ts';
 export { NotMaterializedError } from './errors.ts';
 export { refreshFilePages, type FilePagesOptions, type FilePagesResult } from './file-pages.ts';
+export { groupPages, refreshArrowSegments, type ArrowSegmentsOptions, type ArrowSegmentsResult, type SegmentGroup, type SegmentPage } from './arrow-segments.ts';
 // The page cutter is pure: exported for its unit tests (test/unit/page-cutter.test.ts).
 export { cutPages, PageCutter, type CutPage } from './page-cutter.ts';
 export { pagesAnswer, pagesAt, pagesRange, type PagesRange, type StoredPage } from './page-reads.ts';

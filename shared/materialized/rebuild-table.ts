@@ -32,6 +32,9 @@ export async function rebuildTable(pool: Pool, table: TableRef): Promise<Rebuild
     // Built again by the next refreshFilePages, from the new state.
     await client.query('DELETE FROM deltameta.file_page WHERE table_id = $1', [tableId]);
     await client.query('DELETE FROM deltameta.file_page_state WHERE table_id = $1', [tableId]);
+    // The Arrow segments are of the pages: built again after them.
+    await client.query('DELETE FROM deltameta.file_arrow_segment WHERE table_id = $1', [tableId]);
+    await client.query('DELETE FROM deltameta.file_arrow_segment_state WHERE table_id = $1', [tableId]);
     const { headVersion } = await readWatermark(client, tableId);
     const rowsDeleted = deleted.rowCount ?? 0;
     if (headVersion < logStartVersion) return { mvVersion: logStartVersion - 1, rowsDeleted, rowsInserted: 0, actionsRead: 0 };
