@@ -36,7 +36,7 @@ import { createLogger } from '../shared/logging/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry, readerMetrics } from '../shared/metrics/index.ts';
 import { Reader } from '../services/reader/index.ts';
-import { refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
+import { refreshArrowSegments, refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
 import { createCacheRedis, createRedis, unlinkMatching } from '../shared/clients/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { generateLayout, parseLayouts, type LayoutName } from './layouts.ts';
@@ -178,6 +178,9 @@ try {
       const pagesStarted = performance.now();
       const pages = await refreshFilePages(pool, table);
       console.error(`${table}: file pages built: ${pages.pagesWritten} pages in ${((performance.now() - pagesStarted) / 1000).toFixed(1)} s`);
+      const segmentsStarted = performance.now();
+      const segments = await refreshArrowSegments(pool, table);
+      console.error(`${table}: Arrow segments built: ${segments.segmentsWritten} segments in ${((performance.now() - segmentsStarted) / 1000).toFixed(1)} s`);
       const state = await replay(dir);
       const date = [...state.files.values()][0]?.partitionValues['date'] ?? '';
       // baseline: the delta-rs call a user would make for the same answer; also: another one they might.
@@ -191,6 +194,8 @@ try {
         fullFilesFromRows: { route: filesRoute, format: 'ndjson', env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
         timeTravelFiles: { route: `${filesRoute}?version=${layout.timeTravelVersion}`, format: 'ndjson', baseline: 'timeTravel' },
         arrowFiles: { route: filesRoute, format: 'arrow', baseline: 'addActions', also: 'fileUris' },
+        // The same list from the file pages' batches (one per page), the Arrow segments switched off.
+        arrowFilesFromPages: { route: filesRoute, format: 'arrow', env: { DELTAMETA_READER_ARROW_SEGMENTS: 'off' }, baseline: 'addActions', also: 'fileUris' },
         arrowFilesFromRows: { route: filesRoute, format: 'arrow', env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
         arrowTimeTravelFiles: { route: `${filesRoute}?version=${layout.timeTravelVersion}`, format: 'arrow', baseline: 'timeTravel' },
         // /commits answers the latest 100 commits by default, as history(100) does.
