@@ -189,6 +189,7 @@ try {
       const endpoints: Record<string, { route: string; format: ClientFormat; env?: Record<string, string>; baseline: BaselineName; also?: BaselineName }> = {
         summary: { route: `/v1/tables/${table}`, format: 'json', baseline: 'summary' },
         prunedFiles: { route: `${filesRoute}?partition.date=${encodeURIComponent(date)}`, format: 'ndjson', baseline: 'prunedFileUris' },
+        prunedFilesArrow: { route: `${filesRoute}?partition.date=${encodeURIComponent(date)}`, format: 'arrow', baseline: 'prunedFileUris' },
         fullFiles: { route: filesRoute, format: 'ndjson', baseline: 'addActions', also: 'fileUris' },
         // The same list from file_index rows (file pages switched off), for comparison.
         fullFilesFromRows: { route: filesRoute, format: 'ndjson', env: { DELTAMETA_READER_FILE_PAGES: 'off' }, baseline: 'addActions', also: 'fileUris' },
