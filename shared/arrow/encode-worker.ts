@@ -1,18 +1,18 @@
 /**
- * The Arrow encoding worker (encode-pool.ts): add lines in, one record batch
- * message out (uncompressed: a file page's batch), in the layout of the
- * metaData sent with them.
+ * The Arrow encoding worker (encode-pool.ts), in the layout of the metaData
+ * sent with each request: add lines in, one record batch message out
+ * (uncompressed: a file page's batch); or page batches in, one LZ4 batch
+ * out (coalesced: an Arrow segment).
  */
 import { parentPort } from 'node:worker_threads';
 import type { MetadataAction } from '../delta/index.ts';
 import { encodeAddLines } from './add-actions-encode.ts';
 import { addActionsLayout } from './add-actions-layout.ts';
+import { coalesceBatches } from './coalesce.ts';
 
-export interface EncodeRequest {
-  readonly id: number;
-  readonly metadata: string;
-  readonly lines: readonly string[];
-}
+/** What the worker is asked to do, in the layout of `metadata`. */
+export type EncodeWork = { readonly metadata: string } & ({ readonly lines: readonly string[] } | { readonly batches: readonly Uint8Array[] });
+export type EncodeRequest = { readonly id: number } & EncodeWork;
 
 export type EncodeResponse = { readonly id: number; readonly body: Uint8Array } | { readonly id: number; readonly error: string };
 
@@ -26,7 +26,8 @@ parentPort?.on('message', (request: EncodeRequest) => {
       metadata = JSON.parse(request.metadata) as MetadataAction;
       parsed.set(request.metadata, metadata);
     }
-    const body = encodeAddLines(addActionsLayout(metadata), request.lines, 'none');
+    const layout = addActionsLayout(metadata);
+    const body = 'lines' in request ? encodeAddLines(layout, request.lines, 'none') : coalesceBatches(layout, request.batches);
     const copy = new Uint8Array(body);
     parentPort?.postMessage({ id: request.id, body: copy } satisfies EncodeResponse, [copy.buffer]);
   } catch (error) {

@@ -13,9 +13,10 @@
  * and the rest deleted. A commit costs the segments it touched.
  *
  * Runs after a pages pass, under the same session lock and in one
- * REPEATABLE READ snapshot, so the pages it reads are one version's.
+ * REPEATABLE READ snapshot, so the pages it reads are one version's. The
+ * next segment's batches are read while the worker coalesces this one.
  */
-import { arrowPagesLayout, coalesceBatches, layoutAt, type AddActionsLayout } from '../arrow/index.ts';
+import { arrowPagesLayout, coalesceBatchesInWorker, versionLayoutAt, type VersionLayout } from '../arrow/index.ts';
 import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
 import { copyOutValues, sqlInteger, type Pool, type PoolClient } from '../db/index.ts';
 import { resolveTable, type TableRef } from './table-ref.ts';
@@ -136,11 +137,11 @@ export async function refreshArrowSegments(pool: Pool, table: TableRef, options:
 }
 
 /** The layout every page at `version` is in, when the pages have Arrow batches in that version's layout. */
-async function pagesLayout(client: PoolClient, tableId: number, version: number): Promise<AddActionsLayout | undefined> {
+async function pagesLayout(client: PoolClient, tableId: number, version: number): Promise<VersionLayout | undefined> {
   const stored = await arrowPagesLayout(client, tableId, version);
   if (stored === null) return undefined;
-  const layout = await layoutAt(client, tableId, version);
-  return layout?.fingerprint === stored ? layout : undefined;
+  const layout = await versionLayoutAt(client, tableId, version);
+  return layout?.layout.fingerprint === stored ? layout : undefined;
 }
 
 async function groupBatches(client: PoolClient, tableId: number, group: SegmentGroup): Promise<Buffer[]> {
@@ -155,8 +156,9 @@ async function maintainSegments(client: PoolClient, tableId: number, targetRows:
   const state = states[0];
   if (!state) return { version: null, ...none };
   const version = Number(state.pages_version);
-  const layout = await pagesLayout(client, tableId, version);
-  if (!layout) return { version: null, ...none };
+  const versionLayout = await pagesLayout(client, tableId, version);
+  if (!versionLayout) return { version: null, ...none };
+  const { layout, metadata } = versionLayout;
   const sameLayout = state.layout === layout.fingerprint;
   if (sameLayout && state.segments_version !== null && Number(state.segments_version) === version) return { version, ...none };
   const { rows: pageRows } = await client.query<{ lower_path: string; lines: number; valid_from: string }>(currentPagesSql, [tableId]);
@@ -169,16 +171,26 @@ async function maintainSegments(client: PoolClient, tableId: number, targetRows:
   }));
   await client.query(deleteOtherSegmentsSql, [tableId, [...kept].map((group) => group.lower)]);
   const lowers = new Set(groups.map((group) => group.lower));
+  const rebuilt = groups.filter((group) => !kept.has(group));
   let pageBatchesRead = 0;
-  let segmentsWritten = 0;
-  for (const group of groups) {
-    if (kept.has(group)) continue;
-    const batches = await groupBatches(client, tableId, group);
+  // One group's batches read while the worker coalesces the one before (node-pg runs the client's statements in order).
+  const read = (index: number): Promise<Buffer[]> | undefined => {
+    const group = rebuilt[index];
+    if (!group) return undefined;
+    const batches = groupBatches(client, tableId, group);
+    batches.catch(() => undefined);
+    return batches;
+  };
+  let next = read(0);
+  for (let index = 0; index < rebuilt.length; index++) {
+    const group = rebuilt[index] as SegmentGroup;
+    const batches = await (next as Promise<Buffer[]>);
     pageBatchesRead += batches.length;
-    const body = coalesceBatches(layout, batches);
-    await client.query({ text: upsertSegmentSql, values: [tableId, group.lower, group.upper, version, group.pages, group.rows, body] });
-    segmentsWritten++;
+    // On the worker thread: a segment is ~0.15 s of copying and LZ4 per 64k rows.
+    const body = coalesceBatchesInWorker(metadata, batches);
+    next = read(index + 1);
+    await client.query({ text: upsertSegmentSql, values: [tableId, group.lower, group.upper, version, group.pages, group.rows, await body] });
   }
   await client.query(recordStateSql, [tableId, version, layout.fingerprint]);
-  return { version, segments: groups.length, segmentsWritten, segmentsDeleted: existingRows.filter((row) => !lowers.has(row.lower_path)).length, pageBatchesRead };
+  return { version, segments: groups.length, segmentsWritten: rebuilt.length, segmentsDeleted: existingRows.filter((row) => !lowers.has(row.lower_path)).length, pageBatchesRead };
 }
