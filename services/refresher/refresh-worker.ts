@@ -181,7 +181,7 @@ export class RefreshWorker {
 
   private async refreshSegments(tableId: number, table: string): Promise<void> {
     const started = performance.now();
-    const result = await refreshArrowSegments(this.deps.pool, tableId);
+    const result = await refreshArrowSegments(this.deps.pool, tableId, { minFiles: this.config.pipeline.arrowSegmentsMinFiles });
     if (result.segmentsWritten > 0) this.deps.logger.debug({ table, ...result, ms: Math.round(performance.now() - started) }, 'arrow segments refreshed');
   }
 

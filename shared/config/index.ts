@@ -87,6 +87,8 @@ export interface PipelineConfig {
    */
   readonly arrowSegmentsDelayMs: number;
   readonly arrowSegments: boolean;
+  /** Tables with fewer live files keep no Arrow segments (their pages' batches are few). DELTAMETA_ARROW_SEGMENTS_MIN_FILES, default 10,000. */
+  readonly arrowSegmentsMinFiles: number;
   /** File-pages passes running at once in one refresher, over all tables. Default 1. */
   readonly filePagesConcurrency: number;
 }
@@ -219,6 +221,7 @@ export function loadConfig(env: Env = process.env): Config {
       filePagesConcurrency: read(env, 'DELTAMETA_FILE_PAGES_CONCURRENCY', positiveInt, 1),
       arrowSegments: read(env, 'DELTAMETA_ARROW_SEGMENTS', onOff, true),
       arrowSegmentsDelayMs: read(env, 'DELTAMETA_ARROW_SEGMENTS_DELAY_MS', nonNegativeInt, 1000),
+      arrowSegmentsMinFiles: read(env, 'DELTAMETA_ARROW_SEGMENTS_MIN_FILES', nonNegativeInt, 10_000),
     },
     adminPorts: {
       cdc: read(env, 'DELTAMETA_CDC_ADMIN_PORT', adminPort, 9401),

@@ -24,6 +24,13 @@ import { resolveTable, type TableRef } from './table-ref.ts';
 export interface ArrowSegmentsOptions {
   /** rows a segment aims at; default 65,536 (pyarrow reads 64k-row LZ4 batches at ~30 ms per 1M files) */
   readonly targetRows?: number;
+  /**
+   * Tables with fewer live files get no segments (and lose theirs): their
+   * pages' batches are few enough to read as they are (10k files: ~150),
+   * and a pass per commit would cost a busy pipeline of small tables more
+   * than it saves. Default 10,000.
+   */
+  readonly minFiles?: number;
 }
 
 export interface ArrowSegmentsResult {
@@ -81,11 +88,18 @@ export function groupPages(pages: readonly SegmentPage[], targetRows: number): S
   return groups.map((group, index) => ({ ...group, upper: groups[index + 1]?.lower ?? null }));
 }
 
-/** serves: file_page_state and file_arrow_segment_state primary keys */
+/** serves: file_page_state, table_state and file_arrow_segment_state primary keys */
 const statesSql = `
-  SELECT p.version AS pages_version, s.version AS segments_version, s.layout
-    FROM deltameta.file_page_state p LEFT JOIN deltameta.file_arrow_segment_state s ON s.table_id = p.table_id
+  SELECT p.version AS pages_version, s.version AS segments_version, s.layout, t.num_files
+    FROM deltameta.file_page_state p
+    JOIN deltameta.table_state t ON t.table_id = p.table_id
+    LEFT JOIN deltameta.file_arrow_segment_state s ON s.table_id = p.table_id
    WHERE p.table_id = $1`;
+/** serves: file_arrow_segment and file_arrow_segment_state primary keys */
+const dropSegmentsSql = [
+  'DELETE FROM deltameta.file_arrow_segment WHERE table_id = $1',
+  'DELETE FROM deltameta.file_arrow_segment_state WHERE table_id = $1',
+];
 /** serves: file_page_current, an ordered scan of the table's current pages (no bodies) */
 const currentPagesSql = 'SELECT lower_path, lines, valid_from FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';
 /** serves: file_arrow_segment primary key */
@@ -114,6 +128,7 @@ const recordStateSql = `
 
 export async function refreshArrowSegments(pool: Pool, table: TableRef, options: ArrowSegmentsOptions = {}): Promise<ArrowSegmentsResult> {
   const targetRows = options.targetRows ?? 65_536;
+  const minFiles = options.minFiles ?? 10_000;
   const { tableId } = await resolveTable(pool, table);
   const client = await pool.connect();
   let reusable = false;
@@ -122,7 +137,7 @@ export async function refreshArrowSegments(pool: Pool, table: TableRef, options:
     await lockFilePagesSession(client, tableId);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const result = await maintainSegments(client, tableId, targetRows);
+      const result = await maintainSegments(client, tableId, targetRows, minFiles);
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -150,11 +165,15 @@ async function groupBatches(client: PoolClient, tableId: number, group: SegmentG
   return batches;
 }
 
-async function maintainSegments(client: PoolClient, tableId: number, targetRows: number): Promise<ArrowSegmentsResult> {
+async function maintainSegments(client: PoolClient, tableId: number, targetRows: number, minFiles: number): Promise<ArrowSegmentsResult> {
   const none = { segments: 0, segmentsWritten: 0, segmentsDeleted: 0, pageBatchesRead: 0 };
-  const { rows: states } = await client.query<{ pages_version: string; segments_version: string | null; layout: string | null }>(statesSql, [tableId]);
+  const { rows: states } = await client.query<{ pages_version: string; segments_version: string | null; layout: string | null; num_files: string }>(statesSql, [tableId]);
   const state = states[0];
   if (!state) return { version: null, ...none };
+  if (Number(state.num_files) < minFiles) {
+    if (state.segments_version !== null) for (const sql of dropSegmentsSql) await client.query(sql, [tableId]);
+    return { version: null, ...none };
+  }
   const version = Number(state.pages_version);
   const versionLayout = await pagesLayout(client, tableId, version);
   if (!versionLayout) return { version: null, ...none };

@@ -27,7 +27,7 @@ const arrowType = 'application/vnd.apache.arrow.stream';
 const script = path.join(projectRoot, 'test', 'reference', 'arrow_files.py');
 /** Small pages and segments, so a few hundred files make many of each. */
 const pageOptions = { targetBytes: 2048 };
-const segmentOptions = { targetRows: 48 };
+const segmentOptions = { targetRows: 48, minFiles: 100 };
 
 describeWithEnv('reader: whole lists in Arrow from the Arrow segments', (env) => {
   const dirs = new TempDirs();
@@ -142,11 +142,16 @@ describeWithEnv('reader: whole lists in Arrow from the Arrow segments', (env) =>
     expect(left).to.have.length(0);
   });
 
-  it('does not keep a list bigger than DELTAMETA_READER_L1_KEEP_STREAMED_MAX_BYTES', async function () {
+  it('keeps none for a table below minFiles, and does not keep a list bigger than DELTAMETA_READER_L1_KEEP_STREAMED_MAX_BYTES', async function () {
     this.timeout(120_000);
     await refreshFilePages(pool, 'seg', pageOptions);
     await refreshArrowSegments(pool, 'seg', segmentOptions);
     const version = await headVersion();
+    const below = await refreshArrowSegments(pool, 'seg', { ...segmentOptions, minFiles: 1_000_000 });
+    expect(below.version, 'a table below minFiles keeps no segments').to.equal(null);
+    const { rows: left } = await pool.query(`SELECT 1 FROM deltameta.file_arrow_segment s JOIN deltameta.delta_table t USING (table_id) WHERE t.name = 'seg'`);
+    expect(left).to.have.length(0);
+    await refreshArrowSegments(pool, 'seg', segmentOptions);
     const small = await startTestReader(env, { DELTAMETA_READER_L1_KEEP_STREAMED_MAX_BYTES: '1000' }, 'segments-small');
     try {
       for (let i = 0; i < 2; i++) {
