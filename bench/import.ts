@@ -15,9 +15,9 @@
  * included (bench/reader_client.py), next to delta-rs loading the same table
  * (`DeltaTable(path)` + schema + version; `get_add_actions(flatten=True)`).
  *
- *   npx tsx bench/import.ts [--files 1000000] [--dir /tmp/deltameta-bench-import]
+ *   npx tsx bench/import.ts [--files 1000000] [--dir /tmp/deltameta-bench-import] [--modes log,materialized] [--out file.json]
  *
- * Prints one JSON object and writes it to bench/results/import.json. The
+ * Prints one JSON object and writes it to --out (default bench/results/import.json). The
  * table is generated once per size and kept.
  */
 import { execFile } from 'node:child_process';
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     files: { type: 'string', default: '1000000' },
     dir: { type: 'string', default: '/tmp/deltameta-bench-import' },
     modes: { type: 'string', default: 'log,materialized' },
+    // Where the result goes; a scratch run passes a path outside bench/results (the lead's regenerated figures).
+    out: { type: 'string', default: path.join(projectRoot, 'bench', 'results', 'import.json') },
   },
 });
 const files = Number(values.files);
@@ -149,5 +151,5 @@ const ratios = measured.map((row) => {
 const command = `node --import tsx bench/import.ts --files ${files} --modes ${values.modes}`;
 const output = { measuredAt: new Date().toISOString(), command, table: tableDir, files, layout: layout.description, deltaRs: reference, measured, ratios };
 console.log(JSON.stringify(output, null, 2));
-mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
-writeFileSync(path.join(projectRoot, 'bench', 'results', 'import.json'), `${JSON.stringify(output, null, 2)}\n`);
+mkdirSync(path.dirname(values.out), { recursive: true });
+writeFileSync(values.out, `${JSON.stringify(output, null, 2)}\n`);

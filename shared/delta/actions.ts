@@ -164,3 +164,27 @@ export function canonicalAdd(add: AddAction): Record<string, unknown> {
 export function addLine(add: AddAction): string {
   return JSON.stringify({ add: canonicalAdd(add) });
 }
+
+const addFieldRank = new Map<string, number>(addFieldOrder.map((field, rank) => [field, rank]));
+
+/**
+ * addLine(add) made from `json`, the add's JSON.stringify text (or that text
+ * with its backslashes doubled, a COPY cell: the result is then doubled
+ * too), when the add's fields are already in canonical order (protocol
+ * fields first and in protocol order, no null field, no deletion vector):
+ * the same text with dataChange false. A checkpoint's adds are: an import
+ * serializes each add once, not twice. Undefined when the add is not.
+ */
+export function addLineFromJson(add: AddAction, json: string): string | undefined {
+  if (add.deletionVector || typeof add.dataChange !== 'boolean') return undefined;
+  let rank = -1;
+  for (const field of Object.keys(add)) {
+    if ((add as unknown as Record<string, unknown>)[field] === null) return undefined;
+    const fieldRank = addFieldRank.get(field) ?? addFieldOrder.length;
+    if (fieldRank < rank || (fieldRank === rank && fieldRank < addFieldOrder.length)) return undefined;
+    rank = fieldRank;
+  }
+  // The first "dataChange":true is the field's own: path is a string, partitionValues hold strings
+  // or null, size and modificationTime are numbers, and every field before it is one of these.
+  return `{"add":${add.dataChange ? json.replace('"dataChange":true', '"dataChange":false') : json}}`;
+}

@@ -1,6 +1,6 @@
 export * from './actions.ts';
 export { parseActionLines, parseActionObject, type LineAction } from './parse.ts';
-export { checkActionValues, defaultInputLimits, inputLimits, type InputLimits } from './input-limits.ts';
+export { checkActionValues, checkedStatsRecords, defaultInputLimits, inputLimits, type InputLimits } from './input-limits.ts';
 export { commitFileName, listLog, type CheckpointFiles, type LogListing } from './listing.ts';
 export { compareCodePoints } from './order.ts';
 export { applySegment, readCheckpoint, readJsonActions, replay, type ReplayOptions } from './replay.ts';

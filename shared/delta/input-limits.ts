@@ -154,11 +154,28 @@ function scanStats(where: Where, text: string, limits: InputLimits): void {
   }
 }
 
+/**
+ * The stats text checked last and its numRecords: an import turns the add it
+ * has just checked into a file_index row (shared/materialized file-row.ts)
+ * and needs numRecords, which would otherwise parse the stats a second time
+ * (a million times on a large checkpoint).
+ */
+let lastCheckedStats: { text: string; numRecords: number | null } | undefined;
+
+/**
+ * numRecords of a stats text that checkActionValues has just accepted (a
+ * JSON object; numRecords a safe integer in range, else null); undefined
+ * when `stats` is not the text checked last (the caller parses it then).
+ */
+export function checkedStatsRecords(stats: string): number | null | undefined {
+  return lastCheckedStats !== undefined && lastCheckedStats.text === stats ? lastCheckedStats.numRecords : undefined;
+}
+
 function checkStats(where: Where, body: JsonObject, limits: InputLimits): void {
   const stats = body['stats'];
   if (stats === undefined || stats === null) return;
   if (typeof stats !== 'string') fail(where, 'stats', 'must be a string');
-  checkString(where, 'stats', stats, limits.maxStatsLength);
+  // Its length, NUL and surrogates were checked with the action's other top-level fields (checkTree, cap maxStatsLength).
   scanStats(where, stats, limits);
   let parsed: Json;
   try {
@@ -169,6 +186,8 @@ function checkStats(where: Where, body: JsonObject, limits: InputLimits): void {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail(where, 'stats', 'must be a JSON object');
   checkFiniteNumbers(where, parsed);
   integerIn({ ...where, kind: `${where.kind}.stats` }, parsed, 'numRecords', 0, limits.maxRecordsPerFile, true);
+  const numRecords = parsed['numRecords'];
+  lastCheckedStats = { text: stats, numRecords: typeof numRecords === 'number' && Number.isSafeInteger(numRecords) ? numRecords : null };
 }
 
 /** jsonb's numeric refuses what JSON.parse turns into Infinity (1e400 is fine, 1e999999 is not): refuse both. */

@@ -7,7 +7,7 @@ export { parseReadPredicate, type PartitionTerm, type ReadPredicate } from './co
 export { describeImport, importTable, type ImportOptions, type ImportProgress, type ImportResult } from './import.ts';
 export type { BaseChunk, BaseEnd, BaseInput, ImportedSegment, ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
 // The rows of the log tables as COPY text: an import's base checkpoint is turned into them off the main thread (shared/materialized import-base.ts).
-export { copyTexts, emptySummary, RowBatch, type RowTexts, type VersionSummary } from './rows.ts';
+export { addCells, copyTexts, emptySummary, jsonCopyCell, RowBatch, type AddCells, type RowTexts, type VersionSummary } from './rows.ts';
 export { exportTable, type ExportOptions, type ExportResult } from './export.ts';
 export { snapshotLines, type SnapshotLines, type SnapshotOptions } from './snapshot.ts';
 export { findTable, requireTable, resolveVersion, type TableRow } from './tables.ts';

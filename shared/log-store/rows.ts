@@ -4,7 +4,7 @@
  * commits (a handful of rows).
  */
 import { copyLines, type PoolClient } from '../db/index.ts';
-import { deletionVectorUniqueId, type Action, type CommitInfo, type Json } from '../delta/index.ts';
+import { deletionVectorUniqueId, type Action, type AddAction, type CommitInfo, type Json } from '../delta/index.ts';
 
 type Cell = string | number | boolean | null;
 
@@ -70,8 +70,28 @@ class JsonCell {
 }
 
 function cell(value: Cell | JsonCell): string {
-  if (value instanceof JsonCell) return value.text.includes('\\') ? value.text.replaceAll('\\', '\\\\') : value.text;
+  if (value instanceof JsonCell) return jsonCopyCell(value.text);
   return copyCell(value);
+}
+
+/** A JSON.stringify text as a COPY text cell: it never holds a raw control character, so doubling backslashes is all it needs. */
+export function jsonCopyCell(json: string): string {
+  return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
+}
+
+/**
+ * The cells of an add's row that another row of the same add can share (an
+ * import's file_index row holds the same JSON texts): computed once.
+ */
+export interface AddCells {
+  /** jsonCopyCell(JSON.stringify(add)) */
+  readonly action: string;
+  /** jsonCopyCell(JSON.stringify(add.partitionValues)) */
+  readonly partitionValues: string;
+}
+
+export function addCells(add: AddAction): AddCells {
+  return { action: jsonCopyCell(JSON.stringify(add)), partitionValues: jsonCopyCell(JSON.stringify(add.partitionValues)) };
 }
 
 function json(value: unknown): JsonCell {
@@ -113,28 +133,30 @@ export class RowBatch {
   }
 
   private push(kind: RowKind, cells: readonly (Cell | JsonCell)[]): void {
-    const list = this.lines.get(kind) ?? [];
-    this.lines.set(kind, list);
     // join, not +=: a rope of ropes per row costs more in GC than it saves.
-    list.push(`${cells.map(cell).join('\t')}\n`);
+    this.pushLine(kind, `${cells.map(cell).join('\t')}\n`);
+  }
+
+  private pushLine(kind: RowKind, line: string): void {
+    let list = this.lines.get(kind);
+    if (!list) {
+      list = [];
+      this.lines.set(kind, list);
+    }
+    list.push(line);
     this.pending++;
     this.totalRows++;
   }
 
   /** Adds one action's row; returns what it changes in the version's summary. */
   addAction(version: number, ordinal: number, action: Action, summary: VersionSummary): void {
+    if (action.kind === 'add') {
+      this.addAdd(version, ordinal, action.add, summary, addCells(action.add));
+      return;
+    }
     const id = this.tableId;
     summary.actions++;
     switch (action.kind) {
-      case 'add': {
-        const add = action.add;
-        summary.adds++;
-        this.push('add', [
-          id, version, ordinal, add.path, deletionVectorUniqueId(add.deletionVector), json(add.partitionValues),
-          add.size, add.modificationTime, add.dataChange, json(add),
-        ]);
-        break;
-      }
       case 'remove': {
         const remove = action.remove;
         summary.removes++;
@@ -181,6 +203,20 @@ export class RowBatch {
         summary.actions--;
         break;
     }
+  }
+
+  /**
+   * An add's row, its JSON cells given (addCells). The hot path of a large
+   * checkpoint: one template, no per-cell array (the GC cost of a million rows).
+   */
+  addAdd(version: number, ordinal: number, add: AddAction, summary: VersionSummary, cells: AddCells): void {
+    summary.actions++;
+    summary.adds++;
+    // size and modificationTime are numbers, dataChange a boolean: parse and the checkpoint reader check them.
+    this.pushLine('add', [
+      this.tableId, version, ordinal, copyCell(add.path), copyCell(deletionVectorUniqueId(add.deletionVector)), cells.partitionValues,
+      add.size, add.modificationTime, add.dataChange ? 't' : 'f', `${cells.action}\n`,
+    ].join('\t'));
   }
 
   addCommit(fields: CommitRowFields, summary: VersionSummary): void {

@@ -3,7 +3,7 @@
  * bytes `replay` and `snapshot` print), and the columns that counts,
  * partition summaries and pruning need.
  */
-import { addLine, type AddAction } from '../delta/index.ts';
+import { addLine, checkedStatsRecords, type AddAction } from '../delta/index.ts';
 import type { FileInterval } from './intervals.ts';
 
 export interface FileIndexRow extends FileColumns {
@@ -23,6 +23,9 @@ const jsonbUnsafe = /\\u(?:0000|[dD][89a-fA-F])/;
 
 function parsedStats(stats: unknown): { text: string | null; numRecords: number | null } {
   if (typeof stats !== 'string' || jsonbUnsafe.test(stats)) return { text: null, numRecords: null };
+  // Just accepted by the input checks (a JSON object): their numRecords, without parsing the text again.
+  const checked = checkedStatsRecords(stats);
+  if (checked !== undefined) return { text: stats, numRecords: checked };
   let parsed: unknown;
   try {
     parsed = JSON.parse(stats);
@@ -44,7 +47,12 @@ export function partitionKeyOf(values: Readonly<Record<string, unknown>>): strin
   return JSON.stringify(sorted);
 }
 
-export interface FileColumns {
+export interface FileColumns extends AddColumns {
+  readonly addLine: string;
+}
+
+/** The columns of an add's file_index row but its add line. */
+export interface AddColumns {
   /** JSON text of the add's partitionValues */
   readonly partitionValues: string;
   /** the same, with keys sorted: equal partition values, equal key */
@@ -53,20 +61,33 @@ export interface FileColumns {
   readonly numRecords: number | null;
   /** the add's stats string when PostgreSQL's jsonb accepts it, else null */
   readonly stats: string | null;
-  readonly addLine: string;
 }
 
 export function fileColumns(add: AddAction): FileColumns {
+  return { ...addColumns(add), addLine: addLine(add) };
+}
+
+/** fileColumns without the add line; `partitionValuesJson` is JSON.stringify(add.partitionValues) when the caller has it. */
+export function addColumns(add: AddAction, partitionValuesJson?: string): AddColumns {
   const partitionValues = add.partitionValues ?? {};
+  const text = partitionValuesJson ?? JSON.stringify(partitionValues);
   const stats = parsedStats(add.stats);
   return {
-    partitionValues: JSON.stringify(partitionValues),
-    partitionKey: partitionKeyOf(partitionValues),
+    partitionValues: text,
+    // One key or none: the text is already the key (partitionKeyOf).
+    partitionKey: hasOneKeyAtMost(partitionValues) ? text : partitionKeyOf(partitionValues),
     size: add.size,
     numRecords: stats.numRecords,
     stats: stats.text,
-    addLine: addLine(add),
   };
+}
+
+function hasOneKeyAtMost(values: Readonly<Record<string, unknown>>): boolean {
+  let keys = 0;
+  for (const key in values) {
+    if (Object.hasOwn(values, key) && ++keys > 1) return false;
+  }
+  return true;
 }
 
 export function fileIndexRow(path: string, dvId: string, interval: FileInterval): FileIndexRow {
