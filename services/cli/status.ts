@@ -12,16 +12,17 @@ export interface PipelineStatus {
   slot: { name: string; exists: boolean; active: boolean; lagBytes: number | null };
   consumer: { group: string; lagMessages: number | null };
   refreshQueue: { name: string; waiting: number; active: number; failed: number; oldestWaitingAgeSeconds: number };
-  tables: Array<{ table: string; head: number; visible: number | null; materialized: number | null; pages: number | null }>;
+  tables: Array<{ table: string; head: number; visible: number | null; materialized: number | null; pages: number | null; segments: number | null }>;
 }
 
-interface TableVersions { name: string; head: number; materialized: number | null; pages: number | null }
+interface TableVersions { name: string; head: number; materialized: number | null; pages: number | null; segments: number | null }
 
-// serves: delta_commit primary key (table_id, version) for max(version), table_state and file_page_state primary keys
+// serves: delta_commit primary key (table_id, version) for max(version), table_state, file_page_state and file_arrow_segment_state primary keys
 const tableVersionsSql = `
   SELECT t.name, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head,
          (SELECT mv_version FROM deltameta.table_state s WHERE s.table_id = t.table_id) AS materialized,
-         (SELECT version FROM deltameta.file_page_state p WHERE p.table_id = t.table_id) AS pages
+         (SELECT version FROM deltameta.file_page_state p WHERE p.table_id = t.table_id) AS pages,
+         (SELECT version FROM deltameta.file_arrow_segment_state a WHERE a.table_id = t.table_id) AS segments
     FROM deltameta.delta_table t ORDER BY t.name`;
 
 export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
@@ -44,7 +45,7 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
     const { rows: tables } = await pool.query<TableVersions>(tableVersionsSql).catch(() => ({ rows: [] as TableVersions[] }));
     const heads = new HeadPointers(redis, config.pipeline.redisPrefix);
     const tableRows = await Promise.all(tables.map(async (row) => ({
-      table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized, pages: row.pages,
+      table: row.name, head: row.head, visible: (await heads.get(row.name))?.version ?? null, materialized: row.materialized, pages: row.pages, segments: row.segments,
     })));
     return {
       slot: { name: config.pipeline.slotName, exists: slot !== undefined, active: slot?.active ?? false, lagBytes: slot?.lagBytes ?? null },
@@ -75,9 +76,10 @@ export function formatPipelineStatus(status: PipelineStatus): string {
   lines.push(`tables: ${status.tables.length}; head pointer behind the log: ${staleVisible}; materialized state behind: ${staleMaterialized}; file pages behind: ${stalePages}`);
   const worst = [...status.tables].sort((a, b) => (b.head - (b.materialized ?? -1)) - (a.head - (a.materialized ?? -1))).slice(0, 10);
   if (worst.length > 0) {
-    lines.push('', 'table                            head   visible  materialized  file pages');
+    // Arrow segments: '-' for a table without (under DELTAMETA_ARROW_SEGMENTS_MIN_FILES files, or off).
+    lines.push('', 'table                            head   visible  materialized  file pages  arrow segments');
     for (const table of worst) {
-      lines.push(`${table.table.padEnd(32)} ${String(table.head).padStart(5)}  ${String(table.visible ?? '-').padStart(7)}  ${String(table.materialized ?? '-').padStart(12)}  ${String(table.pages ?? '-').padStart(10)}`);
+      lines.push(`${table.table.padEnd(32)} ${String(table.head).padStart(5)}  ${String(table.visible ?? '-').padStart(7)}  ${String(table.materialized ?? '-').padStart(12)}  ${String(table.pages ?? '-').padStart(10)}  ${String(table.segments ?? '-').padStart(14)}`);
     }
   }
   return lines.join('\n');
