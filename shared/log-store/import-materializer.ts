@@ -42,6 +42,11 @@ export interface ImportMaterializer {
    * Optional: without it the import reads the checkpoint and calls baseAdd.
    */
   readBase?(base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd>;
+  /**
+   * Optional: a slice of what finish would do, done ahead while the import
+   * waits on PostgreSQL (called between the chunks of readBase).
+   */
+  prepare?(): void;
   /** Every log row of the import is written: the rest of the state, in the same transaction. */
   finish(client: PoolClient, segment: ImportedSegment): Promise<void>;
 }

@@ -11,13 +11,14 @@ import { lockImport } from '../contracts/index.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/index.ts';
 import {
   buildSegment, CheckpointUnreadableError, checkFirstVersion, checkOneVersion, inputLimits, listLog, readCheckpoint,
-  readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint, type CommitInfo,
+  readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint,
   type InputLimits, type LocatedAction, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
 } from '../delta/index.ts';
 import { InternalError, LogFormatError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
 import type { ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
 import { chooseBase, commitInfoOf, readTail } from './import-segment.ts';
+import { TailRows } from './import-tail.ts';
 import { emptySummary, RowBatch } from './rows.ts';
 import { checkTableName, findTable, type TableRow } from './tables.ts';
 
@@ -167,6 +168,7 @@ async function writeVersions(
   const pending = (): number => batch.size + (materializer?.pending ?? 0);
   // With a materializer and a checkpoint, the tail is read first (materializer.tail): bounded by the tail's size.
   const tail = materializer && segment.checkpoint ? await readTail(segment, limits, materializer) : new Map<number, LocatedAction[]>();
+  const tailRows = new TailRows(tail, batch);
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
   const progress = (): void => options.onProgress?.({ stepsDone, stepsTotal, rows: batch.totalRows });
@@ -205,6 +207,9 @@ async function writeVersions(
           await copying;
           copying = chunk.write(client);
           copying.catch(() => undefined);
+          // PostgreSQL ingests the chunk: meanwhile a tail version's rows, and a slice of the materializer's end.
+          if (tailRows.buildNext() && batch.size >= batchRows) await flushInBackground();
+          materializer.prepare?.();
           progress();
           next = await chunks.next();
         }
@@ -236,17 +241,8 @@ async function writeVersions(
       const actions = tail.get(step.version) ?? await readJsonActions(step.file, limits);
       if (step.version === 0) checkFirstVersion(actions, step.file);
       checkOneVersion(actions, step.file);
-      const summary = emptySummary();
-      let commitInfo: CommitInfo | undefined;
-      let commitInfoOrdinal: number | undefined;
-      actions.forEach((located, ordinal) => {
-        validator.apply(located);
-        if (located.action.kind === 'commitInfo') {
-          commitInfo = located.action.commitInfo;
-          commitInfoOrdinal = ordinal;
-        }
-        batch.addAction(step.version, ordinal, located.action, summary);
-      });
+      for (const located of actions) validator.apply(located);
+      const { summary, commitInfo, commitInfoOrdinal } = tailRows.rowsOf(step.version, actions);
       batch.addCommit({ version: step.version, timestampMs: timestampOf(step.version), commitInfo, commitInfoOrdinal, isCheckpoint: false }, summary);
       stepsDone++;
       if (pending() >= batchRows) {

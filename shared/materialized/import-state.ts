@@ -61,6 +61,10 @@ const createStateSql = `
                                      num_files, size_bytes, num_records, last_commit_at, last_timestamp_ms, refreshed_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())`;
 
+function compareKeys(a: FileIndexRow, b: FileIndexRow): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : a.dvId < b.dvId ? -1 : a.dvId > b.dvId ? 1 : a.addedVersion - b.addedVersion;
+}
+
 function keyOf(path: string, dvId: string): string {
   return `${path}\u0000${dvId}`;
 }
@@ -70,9 +74,21 @@ function pathAndDv(json: string): [string, string] {
   return [add.path, deletionVectorUniqueId(add.deletionVector)];
 }
 
+/** A file_index row made ahead (prepare), with its COPY line. */
+interface PreparedRow {
+  readonly row: FileIndexRow;
+  readonly line: string;
+}
+
+/** Tail keys reconciled per prepare() call: a few ms, well under the time PostgreSQL takes for a chunk. */
+const prepareKeysPerSlice = 2_000;
+
 export class ImportState implements ImportMaterializer, BaseSink {
   private lines: string[] = [];
   private readonly tailKeys = new Map<string, TailKey>();
+  /** rows of tail keys reconciled ahead; dropped when the checkpoint turns out to hold an add on the key */
+  private readonly prepared = new Map<string, PreparedRow[]>();
+  private toPrepare: IterableIterator<[string, TailKey]> | undefined;
   private readonly partitions = new Map<string, PartitionCount>();
   private files = 0;
   private bytes = 0;
@@ -106,9 +122,35 @@ export class ImportState implements ImportMaterializer, BaseSink {
   }
 
   touchedAdd(version: number, json: string): void {
-    const entry = this.tailKeys.get(keyOf(...pathAndDv(json)));
+    const key = keyOf(...pathAndDv(json));
+    const entry = this.tailKeys.get(key);
     if (!entry) throw new InternalError(`import state: the worker sent back an add on a key the tail does not touch`);
     entry.actions.unshift({ version, ordinal: -1, add: json });
+    this.prepared.delete(key);
+  }
+
+  /**
+   * Reconciles a slice of the tail's keys ahead of finish (the import's main
+   * thread is idle while PostgreSQL ingests the checkpoint): ~190k keys at
+   * 1M files in the realistic layout, seconds of work that finish otherwise
+   * does after the checkpoint, on the critical path. A key whose checkpoint
+   * add arrives later is dropped (touchedAdd) and reconciled again in finish.
+   */
+  prepare(): void {
+    this.toPrepare ??= this.tailKeys.entries();
+    for (let done = 0; done < prepareKeysPerSlice; done++) {
+      const next = this.toPrepare.next();
+      if (next.done) return;
+      const [key, { path, dvId, actions }] = next.value;
+      this.prepared.set(key, this.reconciled(path, dvId, actions));
+    }
+  }
+
+  private reconciled(path: string, dvId: string, actions: readonly KeyAction[]): PreparedRow[] {
+    return reconcileKey(actions).intervals.map((interval) => {
+      const row = fileIndexRow(path, dvId, interval);
+      return { row, line: copyLine(this.tableId, row) };
+    });
   }
 
   mergeCounts(partitions: readonly [string, PartitionCount][], files: number, bytes: number, records: number): void {
@@ -134,17 +176,19 @@ export class ImportState implements ImportMaterializer, BaseSink {
 
   baseAdd(version: number, add: AddAction): void {
     const dvId = deletionVectorUniqueId(add.deletionVector);
-    const touched = this.tailKeys.get(keyOf(add.path, dvId));
+    const key = keyOf(add.path, dvId);
+    const touched = this.tailKeys.get(key);
     if (touched) {
       // The checkpoint's version is below every tail version: its add comes first. The ordinal only orders within a version.
       touched.actions.unshift({ version, ordinal: -1, add: JSON.stringify(add) });
+      this.prepared.delete(key);
       return;
     }
     this.write({ path: add.path, dvId, addedVersion: version, removedVersion: null, ...fileColumns(add) });
   }
 
-  private write(row: FileIndexRow): void {
-    this.lines.push(copyLine(this.tableId, row));
+  private write(row: FileIndexRow, line = copyLine(this.tableId, row)): void {
+    this.lines.push(line);
     if (row.removedVersion !== null) return;
     this.files++;
     this.bytes += row.size;
@@ -174,10 +218,13 @@ export class ImportState implements ImportMaterializer, BaseSink {
       await applyVersions(client, { tableId: this.tableId, fromVersion: segment.logStartVersion, toVersion: segment.version, createsState: true, hasLiveRows: false });
       return;
     }
-    for (const { path, dvId, actions } of this.tailKeys.values()) {
-      for (const interval of reconcileKey(actions).intervals) this.write(fileIndexRow(path, dvId, interval));
-    }
+    const tailRows: PreparedRow[] = [];
+    for (const [key, { path, dvId, actions }] of this.tailKeys) tailRows.push(...(this.prepared.get(key) ?? this.reconciled(path, dvId, actions)));
+    // One more sorted run on the heap (import-base-worker.ts inPathOrder: why).
+    tailRows.sort((a, b) => compareKeys(a.row, b.row));
+    for (const { row, line } of tailRows) this.write(row, line);
     this.tailKeys.clear();
+    this.prepared.clear();
     await this.take()?.(client);
     const counts = [...this.partitions.values()];
     if (counts.length > 0) {
