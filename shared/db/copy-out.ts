@@ -17,7 +17,7 @@ import type { PoolClient } from './pool.ts';
 const signature = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /** Parses the binary COPY format of one column from chunks, whole values at a time. */
-class BinaryCopyValues {
+export class BinaryCopyValues {
   private pending: Buffer = Buffer.alloc(0);
   private headerRead = false;
   /**

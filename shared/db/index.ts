@@ -1,5 +1,5 @@
 export { createPool, inTransaction, type Pool, type PoolClient } from './pool.ts';
 export { migrate, migrationsDigest, readMigrations, type MigrationFile } from './migrate.ts';
 export { copyLines } from './copy.ts';
-export { copyOutValues, sqlInteger } from './copy-out.ts';
+export { BinaryCopyValues, copyOutValues, sqlInteger } from './copy-out.ts';
 export { cursorBatches, type CursorBatchOptions } from './cursor.ts';
