@@ -3,7 +3,7 @@
  * bytes `replay` and `snapshot` print), and the columns that counts,
  * partition summaries and pruning need.
  */
-import { addLine, checkedStatsRecords, type AddAction } from '../delta/index.ts';
+import { addLine, addLineFromJson, checkedStatsRecords, type AddAction } from '../delta/index.ts';
 import type { FileInterval } from './intervals.ts';
 
 export interface FileIndexRow extends FileColumns {
@@ -90,6 +90,12 @@ function hasOneKeyAtMost(values: Readonly<Record<string, unknown>>): boolean {
   return true;
 }
 
-export function fileIndexRow(path: string, dvId: string, interval: FileInterval): FileIndexRow {
-  return { path, dvId, addedVersion: interval.addedVersion, removedVersion: interval.removedVersion, ...fileColumns(JSON.parse(interval.add) as AddAction) };
+/**
+ * `add`: the interval's add already parsed, when the caller holds it
+ * (interval.add is then its JSON.stringify text, and the add line is made
+ * from that text: addLineFromJson).
+ */
+export function fileIndexRow(path: string, dvId: string, interval: FileInterval, add?: AddAction): FileIndexRow {
+  const columns = add ? { ...addColumns(add), addLine: addLineFromJson(add, interval.add) ?? addLine(add) } : fileColumns(JSON.parse(interval.add) as AddAction);
+  return { path, dvId, addedVersion: interval.addedVersion, removedVersion: interval.removedVersion, ...columns };
 }

@@ -88,6 +88,8 @@ export class ImportState implements ImportMaterializer, BaseSink {
   private readonly tailKeys = new Map<string, TailKey>();
   /** rows of tail keys reconciled ahead; dropped when the checkpoint turns out to hold an add on the key */
   private readonly prepared = new Map<string, PreparedRow[]>();
+  /** the tail's adds by their JSON text (KeyAction.add) */
+  private readonly tailAdds = new Map<string, AddAction>();
   private toPrepare: IterableIterator<[string, TailKey]> | undefined;
   private readonly partitions = new Map<string, PartitionCount>();
   private files = 0;
@@ -102,8 +104,14 @@ export class ImportState implements ImportMaterializer, BaseSink {
 
   tail(version: number, actions: readonly Action[]): void {
     actions.forEach((action, ordinal) => {
-      if (action.kind === 'add') this.tailAction(action.add.path, deletionVectorUniqueId(action.add.deletionVector)).push({ version, ordinal, add: JSON.stringify(action.add) });
-      else if (action.kind === 'remove') this.tailAction(action.remove.path, deletionVectorUniqueId(action.remove.deletionVector)).push({ version, ordinal, add: null });
+      if (action.kind === 'add') {
+        const json = JSON.stringify(action.add);
+        // Kept parsed: reconciling the key needs the add's columns, which parsing its JSON again would cost.
+        this.tailAdds.set(json, action.add);
+        this.tailAction(action.add.path, deletionVectorUniqueId(action.add.deletionVector)).push({ version, ordinal, add: json });
+      } else if (action.kind === 'remove') {
+        this.tailAction(action.remove.path, deletionVectorUniqueId(action.remove.deletionVector)).push({ version, ordinal, add: null });
+      }
     });
   }
 
@@ -148,7 +156,7 @@ export class ImportState implements ImportMaterializer, BaseSink {
 
   private reconciled(path: string, dvId: string, actions: readonly KeyAction[]): PreparedRow[] {
     return reconcileKey(actions).intervals.map((interval) => {
-      const row = fileIndexRow(path, dvId, interval);
+      const row = fileIndexRow(path, dvId, interval, this.tailAdds.get(interval.add));
       return { row, line: copyLine(this.tableId, row) };
     });
   }
@@ -225,6 +233,7 @@ export class ImportState implements ImportMaterializer, BaseSink {
     for (const { row, line } of tailRows) this.write(row, line);
     this.tailKeys.clear();
     this.prepared.clear();
+    this.tailAdds.clear();
     await this.take()?.(client);
     const counts = [...this.partitions.values()];
     if (counts.length > 0) {
