@@ -15,6 +15,12 @@
  *
  *   node --import tsx bench/reader.ts [--sizes 10000,100000] [--seconds 5]
  *     [--layout today|realistic|both] [--realistic-max-files 100000]
+ *     [--endpoints summary,arrowFiles,…] [--merge]
+ *
+ * --endpoints measures only those; --merge replaces their rows in the
+ * existing bench/results/reader.json (same layout, size and endpoint) and
+ * keeps the rest, recording both commands: a focused re-run on a quiet
+ * machine without the whole suite.
  *
  * The realistic layout writes a checkpoint every 100 of ~1,000 commits, so
  * its generation and import cost ~10 times today's: its sizes are capped at
@@ -23,7 +29,7 @@
  * Uses its own database (deltameta_bench_reader); writes bench/results/reader.json.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,8 +55,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     layout: { type: 'string', default: 'both' },
     'realistic-max-files': { type: 'string', default: '100000' },
+    endpoints: { type: 'string' },
+    merge: { type: 'boolean', default: false },
   },
 });
+const onlyEndpoints = values.endpoints?.split(',').map((name) => name.trim());
 const sizes = values.sizes.split(',').map(Number);
 const loadSeconds = Number(values.seconds);
 const layouts = parseLayouts(values.layout);
@@ -205,7 +214,10 @@ try {
       const replayMs = await median(3, () => timed(async () => (await replay(dir)).liveLines()));
       const deltaRs = await deltaRsBaselines(python, dir, layout.timeTravelVersion, `date=${date}`);
       const hotRepeat = files >= 1_000_000 ? 5 : 20;
+      const unknownEndpoint = onlyEndpoints?.find((name) => !(name in endpoints));
+      if (unknownEndpoint !== undefined) throw new Error(`--endpoints: no endpoint "${unknownEndpoint}" (endpoints: ${Object.keys(endpoints).join(', ')})`);
       for (const [endpoint, { route, format, env = {}, baseline, also }] of Object.entries(endpoints)) {
+        if (onlyEndpoints && !onlyEndpoints.includes(endpoint)) continue;
         const readerFor = (level: string, i = 0, extra: Record<string, string> = {}): Reader =>
           startReader(url, `bench-reader:${run}:${level}:${layout.name}:${files}:${endpoint}:${i}:`, { ...env, ...extra });
         if (format === 'arrow') {
@@ -292,6 +304,17 @@ for (const row of results) {
   const also = row.alsoDeltaRs ? `${row.alsoDeltaRs.call}: ${row.alsoDeltaRs.ms.toFixed(1)} ms, ${ratio(row.alsoDeltaRs.coldVs)} / ${ratio(row.alsoDeltaRs.hotVs)}` : '';
   console.log([row.layout, row.files, row.endpoint, row.coldMs.toFixed(1), row.hotMs.toFixed(2), row.deltaRsMs.toFixed(1), `${ratio(row.coldVsDeltaRs)} / ${ratio(row.hotVsDeltaRs)}`, row.deltaRsCall, also].join(' | '));
 }
-const command = `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds} --layout ${values.layout} --realistic-max-files ${realisticMaxFiles}`;
-mkdirSync(path.join(projectRoot, 'bench', 'results'), { recursive: true });
-writeFileSync(path.join(projectRoot, 'bench', 'results', 'reader.json'), `${JSON.stringify({ measuredAt: new Date().toISOString(), command, sizes, layouts, realisticMaxFiles, results }, null, 2)}\n`);
+const command = `node --import tsx bench/reader.ts --sizes ${sizes.join(',')} --seconds ${loadSeconds} --layout ${values.layout} --realistic-max-files ${realisticMaxFiles}${values.endpoints ? ` --endpoints ${values.endpoints}` : ''}${values.merge ? ' --merge' : ''}`;
+const resultsFile = path.join(projectRoot, 'bench', 'results', 'reader.json');
+mkdirSync(path.dirname(resultsFile), { recursive: true });
+const measuredAt = new Date().toISOString();
+if (values.merge) {
+  // The rows measured now replace their namesakes; the rest, and the commands that measured them, stay.
+  const previous = JSON.parse(readFileSync(resultsFile, 'utf8')) as { command: string; measuredAt: string; results: ReaderRow[]; sizes: number[]; layouts: unknown; realisticMaxFiles: number; merged?: Array<{ command: string; measuredAt: string }> };
+  const same = (a: ReaderRow, b: ReaderRow): boolean => a.layout === b.layout && a.files === b.files && a.endpoint === b.endpoint;
+  const merged = previous.results.map((row) => results.find((fresh) => same(fresh, row)) ?? row);
+  for (const fresh of results) if (!merged.some((row) => same(row, fresh))) merged.push(fresh);
+  writeFileSync(resultsFile, `${JSON.stringify({ ...previous, results: merged, merged: [...(previous.merged ?? []), { command, measuredAt }] }, null, 2)}\n`);
+} else {
+  writeFileSync(resultsFile, `${JSON.stringify({ measuredAt, command, sizes, layouts, realisticMaxFiles, results }, null, 2)}\n`);
+}

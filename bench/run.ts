@@ -87,7 +87,7 @@ if (pipeline) {
   }
 }
 interface ReaderRow { layout?: string; deltaRsCall?: string; files: number; endpoint: string; format?: string; hotServerMs?: number; coldMs: number; warmMs: number; hotMs: number; replayMs: number; deltaRsMs: number | null; coldVsReplay: number; hotVsReplay: number; coldVsDeltaRs: number | null; hotVsDeltaRs: number | null; hotSummary32Connections?: { requestsPerSecond: number; p50Ms: number; p99Ms: number } }
-const reader = read<{ measuredAt: string; command?: string; results: ReaderRow[] }>('reader.json');
+const reader = read<{ measuredAt: string; command?: string; results: ReaderRow[]; merged?: Array<{ command: string; measuredAt: string }> }>('reader.json');
 if (reader) {
   const largest = Math.max(...reader.results.map((row) => row.files));
   // The chart: the largest table of the layout with a JSON tail when measured (what a user meets), else today's.
@@ -103,7 +103,8 @@ if (reader) {
     })),
   }));
   const ratio = (value: number | null): string => (value === null ? '-' : `${value >= 10 ? Math.round(value) : value.toFixed(1)}×`);
-  sections.push('## Reader latency vs delta-rs (and file-based replay)', '', `\`${reader.command ?? 'node --import tsx bench/reader.ts'}\` (${reader.measuredAt})`, '', '![reader](bench/reader.svg)', '',
+  sections.push('## Reader latency vs delta-rs (and file-based replay)', '', `\`${reader.command ?? 'node --import tsx bench/reader.ts'}\` (${reader.measuredAt})`,
+    ...(reader.merged ?? []).map((again) => `The rows of its endpoints and sizes re-measured by \`${again.command}\` (${again.measuredAt})`), '', '![reader](bench/reader.svg)', '',
     'Times are client-visible: a Python client (bench/reader_client.py) times each request to a decoded answer on a keep-alive connection — gzip inflated, then JSON parsed, NDJSON read into a pyarrow table (`pyarrow.json.read_json`) or the Arrow stream read (`pyarrow.ipc.open_stream(...).read_all()`) — as a delta-rs user gets a pyarrow table. "hot server ms" is the same hot request received by a client that decodes nothing: the server\'s share. Each endpoint is compared with the delta-rs call a user would make for it (last column), timed in Python with the table load included, in the same run. Layouts (bench/layouts.ts): `today` — the head is a checkpoint, no JSON tail; `realistic` — 1,050 commits, a checkpoint every 100, a 50-commit JSON tail.', '',
     '| layout | files | endpoint | format | cold ms | warm ms | hot ms | hot server ms | delta-rs ms | cold / hot vs delta-rs | replay ms | cold / hot vs replay | delta-rs call |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...reader.results.map((row) => `| ${row.layout ?? 'today'} | ${row.files.toLocaleString('en-US')} | ${row.endpoint} | ${row.format ?? '-'} | ${row.coldMs.toFixed(1)} | ${row.warmMs.toFixed(2)} | ${row.hotMs.toFixed(2)} | ${row.hotServerMs?.toFixed(2) ?? '-'} | ${row.deltaRsMs?.toFixed(0) ?? '-'} | ${ratio(row.coldVsDeltaRs)} / ${ratio(row.hotVsDeltaRs)} | ${row.replayMs.toFixed(0)} | ${ratio(row.coldVsReplay)} / ${ratio(row.hotVsReplay)} | ${row.deltaRsCall ? `\`${row.deltaRsCall}\`` : 'get_add_actions(flatten=True)'} |`), '');
