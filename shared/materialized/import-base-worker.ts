@@ -20,6 +20,8 @@ if (!port) throw new Error('import-base-worker.ts runs as a worker thread');
 const init = (workerData as { init: BaseInit }).init;
 const { tableId, version } = init;
 const touched = new Set(init.touchedKeys);
+// Most adds' paths are not touched: checked first, the path (hashed once) spares building a key string per add.
+const touchedPaths = new Set(init.touchedKeys.map((key) => key.slice(0, key.indexOf('\u0000'))));
 
 let credits = 2;
 let wake: (() => void) | undefined;
@@ -90,7 +92,7 @@ async function run(): Promise<void> {
       const signature = Object.keys(add.partitionValues).join('\u0000');
       if (!samples.has(signature)) samples.set(signature, located);
       const dvId = deletionVectorUniqueId(add.deletionVector);
-      if (touched.size > 0 && touched.has(`${add.path}\u0000${dvId}`)) {
+      if (touchedPaths.has(add.path) && touched.has(`${add.path}\u0000${dvId}`)) {
         touchedAdds.push(JSON.stringify(add));
       } else {
         const columns = addColumns(add, partitionValuesJson);
