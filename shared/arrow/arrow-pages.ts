@@ -83,10 +83,11 @@ export async function arrowSegmentsAt(client: PoolClient, tableId: number, versi
 const segmentBodiesSql = (tableId: number): string => `SELECT body FROM deltameta.file_arrow_segment WHERE table_id = ${sqlInteger(tableId)} ORDER BY lower_path`;
 
 /**
- * The segments' record batch messages in path order (empty segments have
- * none), by binary COPY (copyOutValues: ~5x faster than rows for values
- * of megabytes).
+ * The segments' record batch messages in path order, as the bytes of their
+ * concatenation arrive (slices, not whole messages: a stream needs no more),
+ * by binary COPY (copyOutValues: ~5x faster than rows for values of
+ * megabytes).
  */
-export async function* arrowSegmentBodies(client: PoolClient, tableId: number): AsyncGenerator<Buffer> {
-  for await (const body of copyOutValues(client, segmentBodiesSql(tableId))) if (body.length > 0) yield body;
+export function arrowSegmentBodies(client: PoolClient, tableId: number): AsyncGenerator<Buffer> {
+  return copyOutValues(client, segmentBodiesSql(tableId), { pieces: true });
 }

@@ -16,17 +16,20 @@ import type { PoolClient } from './pool.ts';
 
 const signature = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
-/** Parses the binary COPY format of one column from chunks, whole values at a time. */
+/**
+ * Parses the binary COPY format of one column from chunks: whole values
+ * (each assembled in a buffer of its own), or with `pieces` the values'
+ * bytes as they come, slices of the chunks (no copy: what a stream of the
+ * values' concatenation needs).
+ */
 export class BinaryCopyValues {
   private pending: Buffer = Buffer.alloc(0);
   private headerRead = false;
-  /**
-   * The value being assembled, copied out of the chunks as they come: a
-   * chunk's memory is not ours to keep (the stream may reuse it once the
-   * next one is read).
-   */
-  private value: { bytes: Buffer; received: number } | undefined;
+  /** the value being read: its length, what came of it, and (whole values) its buffer */
+  private value: { length: number; bytes: Buffer | undefined; received: number } | undefined;
   ended = false;
+
+  constructor(private readonly pieces = false) {}
 
   /** The whole values completed by this chunk (NULLs skipped). */
   *push(chunk: Buffer): Generator<Buffer> {
@@ -35,14 +38,15 @@ export class BinaryCopyValues {
     let at = 0;
     for (;;) {
       if (this.value) {
-        const take = Math.min(this.value.bytes.length - this.value.received, data.length - at);
-        data.copy(this.value.bytes, this.value.received, at, at + take);
+        const take = Math.min(this.value.length - this.value.received, data.length - at);
+        if (this.value.bytes) data.copy(this.value.bytes, this.value.received, at, at + take);
+        else if (take > 0) yield data.subarray(at, at + take);
         this.value.received += take;
         at += take;
-        if (this.value.received < this.value.bytes.length) break;
+        if (this.value.received < this.value.length) break;
         const { bytes } = this.value;
         this.value = undefined;
-        yield bytes;
+        if (bytes) yield bytes;
         continue;
       }
       if (!this.headerRead) {
@@ -65,17 +69,21 @@ export class BinaryCopyValues {
       if (data.length - at < 6) break;
       const length = data.readInt32BE(at + 2);
       at += 6;
-      if (length === 0) yield Buffer.alloc(0);
-      else if (length > 0) this.value = { bytes: Buffer.allocUnsafe(length), received: 0 };
+      if (length === 0 && !this.pieces) yield Buffer.alloc(0);
+      else if (length > 0) this.value = { length, bytes: this.pieces ? undefined : Buffer.allocUnsafe(length), received: 0 };
     }
     // Keep only the unread bytes (a copy: the chunk's buffer is not held for them).
     if (at < data.length) this.pending = Buffer.from(data.subarray(at));
   }
 }
 
-/** Each value of `sql`'s one column, in order (NULLs skipped); `sql` has its parameters inlined already. */
-export async function* copyOutValues(client: PoolClient, sql: string): AsyncGenerator<Buffer> {
-  const parser = new BinaryCopyValues();
+/**
+ * Each value of `sql`'s one column, in order (NULLs skipped); `sql` has its
+ * parameters inlined already. `pieces`: the values' bytes as they arrive
+ * instead (empty values give nothing), for a stream of their concatenation.
+ */
+export async function* copyOutValues(client: PoolClient, sql: string, options: { pieces?: boolean } = {}): AsyncGenerator<Buffer> {
+  const parser = new BinaryCopyValues(options.pieces === true);
   const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`));
   for await (const chunk of stream) yield* parser.push(chunk as Buffer);
   if (!parser.ended) throw new Error('COPY output ended without its trailer');

@@ -1,6 +1,7 @@
 /**
  * Binary COPY output parsed into whole values (shared/db/copy-out.ts): the
- * format split at every byte boundary gives the same values, NULLs skipped,
+ * format split at every byte boundary gives the same values (whole, or as
+ * pieces that concatenate to them), NULLs skipped,
  * empty values kept, a header extension skipped, and a wrong signature or
  * column count refused.
  */
@@ -27,15 +28,15 @@ function copyStream(values: ReadonlyArray<Buffer | null>, extension = 0): Buffer
   return Buffer.concat([signature, int32(0), int32(extension), Buffer.alloc(extension, 7), ...rows, int16(-1)]);
 }
 
-function parse(chunks: readonly Buffer[]): { values: Buffer[]; ended: boolean } {
-  const parser = new BinaryCopyValues();
+function parse(chunks: readonly Buffer[], pieces = false): { values: Buffer[]; ended: boolean } {
+  const parser = new BinaryCopyValues(pieces);
   const values: Buffer[] = [];
   for (const chunk of chunks) values.push(...parser.push(chunk));
   return { values, ended: parser.ended };
 }
 
 describe('binary COPY values', () => {
-  const values = [Buffer.from('first value'), null, Buffer.alloc(0), Buffer.alloc(300, 9), Buffer.from([0xff, 0xff, 0xff, 0xff])];
+  const values: Array<Buffer | null> = [Buffer.from('first value'), null, Buffer.alloc(0), Buffer.alloc(300, 9), Buffer.from([0xff, 0xff, 0xff, 0xff])];
   const expected = values.filter((value): value is Buffer => value !== null);
 
   it('gives every value whole whatever the chunk boundaries', () => {
@@ -46,10 +47,13 @@ describe('binary COPY values', () => {
       const parsed = parse(chunks);
       expect(parsed.values, `chunks of ${size}`).to.deep.equal(expected);
       expect(parsed.ended).to.equal(true);
+      const inPieces = parse(chunks, true);
+      expect(Buffer.concat(inPieces.values), `pieces, chunks of ${size}`).to.deep.equal(Buffer.concat(expected));
+      expect(inPieces.values.every((piece) => piece.length > 0)).to.equal(true);
     }
   });
 
-  it('copies values out of the chunks (a chunk reused after it is read changes nothing)', () => {
+  it('assembles whole values in buffers of their own (a chunk changed after it is read changes nothing)', () => {
     const stream = copyStream([Buffer.from('abc'), Buffer.from('defg')]);
     const parser = new BinaryCopyValues();
     const got = [...parser.push(stream)];
