@@ -119,7 +119,7 @@ describeWithEnv('roles', (env) => {
     const reader = await loginIn('deltameta_read');
     const { rows } = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM deltameta.file_index');
     expect(rows[0]?.n).to.equal(1);
-    for (const table of ['delta_table', 'delta_commit', 'delta_add', 'file_index', 'table_state', 'partition_summary', 'file_page', 'file_page_state']) {
+    for (const table of ['delta_table', 'delta_commit', 'delta_add', 'file_index', 'table_state', 'partition_summary', 'file_page', 'file_page_state', 'file_arrow_segment', 'file_arrow_segment_state']) {
       await denied(reader, `DELETE FROM deltameta.${table}`);
       const column = table === 'delta_table' ? 'name' : 'table_id';
       await denied(reader, `UPDATE deltameta.${table} SET ${column} = ${column}`);
@@ -138,6 +138,8 @@ describeWithEnv('roles', (env) => {
     await denied(writer, `INSERT INTO deltameta.file_index (table_id, path, added_version) SELECT table_id, 'x', 1 FROM deltameta.delta_table`);
     await denied(writer, `DELETE FROM deltameta.file_index`);
     await denied(writer, `UPDATE deltameta.table_state SET mv_version = 99`);
+    await denied(writer, `DELETE FROM deltameta.file_arrow_segment`);
+    await denied(writer, `UPDATE deltameta.file_arrow_segment_state SET version = 99`);
     await denied(writer, `DELETE FROM deltameta.delta_commit`);
   });
 
