@@ -93,6 +93,15 @@ describeWithEnv('import: materialized when it returns', (env) => {
     const verified = await verifyTable(pool, 'tail');
     expect(verified.problems).to.deep.equal([]);
     expect(verified.ok).to.equal(true);
+    // The heap in runs of path order (the checkpoint's chunk, then the tail's rows), not in checkpoint
+    // order: the whole list and the pages build read file_index_live in path order (issue 12).
+    const heap = (await pool.query<{ path: string; dv_id: string }>(
+      'SELECT path, dv_id FROM deltameta.file_index WHERE table_id = $1 ORDER BY ctid', [result.tableId])).rows;
+    const descents = heap.filter((row, index) => {
+      const before = heap[index - 1];
+      return before !== undefined && (row.path < before.path || (row.path === before.path && row.dv_id < before.dv_id));
+    }).length;
+    expect(descents, 'places where the heap goes back in path order').to.be.at.most(1);
 
     await rebuildTable(pool, 'tail');
     const rebuilt = await materialized(pool, result.tableId);
