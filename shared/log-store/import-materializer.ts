@@ -41,7 +41,7 @@ export interface ImportMaterializer {
    * and, at the end, one add per distinct set of partition columns.
    * Optional: without it the import reads the checkpoint and calls baseAdd.
    */
-  readBase?(base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd>;
+  readBase?(base: BaseInput): BaseReader;
   /**
    * Optional: a slice of what finish would do, done ahead while the import
    * waits on PostgreSQL (called between the chunks of readBase).
@@ -59,6 +59,17 @@ export interface BaseInput {
   readonly checkpoint: CheckpointFiles;
   readonly limits: InputLimits;
   readonly tableId: number;
+}
+
+/**
+ * A base checkpoint being read: started by readBase before the tail is read
+ * (a worker loads its modules meanwhile), its chunks asked for once the
+ * tail's keys are known. Closed by the end of `chunks`, or by `close` when
+ * the import fails before.
+ */
+export interface BaseReader {
+  chunks(): AsyncGenerator<BaseChunk, BaseEnd>;
+  close(): Promise<void>;
 }
 
 export interface BaseChunk {

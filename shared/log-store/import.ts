@@ -166,8 +166,16 @@ async function writeVersions(
     copying.catch(() => undefined);
   };
   const pending = (): number => batch.size + (materializer?.pending ?? 0);
-  // With a materializer and a checkpoint, the tail is read first (materializer.tail): bounded by the tail's size.
-  const tail = materializer && segment.checkpoint ? await readTail(segment, limits, materializer) : new Map<number, LocatedAction[]>();
+  // The checkpoint's reader starts first: its worker loads while the tail is read.
+  const baseReader = segment.checkpoint ? materializer?.readBase?.({ listing, checkpoint: segment.checkpoint, limits, tableId }) : undefined;
+  let tail: Map<number, LocatedAction[]>;
+  try {
+    // With a materializer and a checkpoint, the tail is read first (materializer.tail): bounded by the tail's size.
+    tail = materializer && segment.checkpoint ? await readTail(segment, limits, materializer) : new Map<number, LocatedAction[]>();
+  } catch (error) {
+    await baseReader?.close();
+    throw error;
+  }
   const tailRows = new TailRows(tail, batch);
   const stepsTotal = segment.steps.length + (segment.checkpoint ? 1 : 0);
   let stepsDone = 0;
@@ -196,9 +204,9 @@ async function writeVersions(
       const base = segment.steps.filter((step) => step.kind === 'compaction');
       if (base.length > 0) throw new LogFormatError(listing.logDir, undefined, 'the newest checkpoint is followed by compaction files only; import needs commit files');
       validator.beginCheckpoint();
-      if (materializer?.readBase) {
+      if (materializer && baseReader) {
         // Off the main thread: the chunks come as COPY text, written one at a time while the next is decoded.
-        const chunks = materializer.readBase({ listing, checkpoint: segment.checkpoint, limits, tableId });
+        const chunks = baseReader.chunks();
         let next = await chunks.next();
         while (!next.done) {
           const chunk = next.value;
@@ -251,6 +259,7 @@ async function writeVersions(
       }
     }
   } catch (error) {
+    await baseReader?.close();
     // A COPY still running would interleave with the caller's rollback on this connection.
     await copying.catch(() => undefined);
     throw error;

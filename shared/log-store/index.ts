@@ -5,7 +5,7 @@ export { checkWinner, type ConflictContext } from './conflict-checker.ts';
 export { type WinnerSummary } from './conflict-winners.ts';
 export { parseReadPredicate, type PartitionTerm, type ReadPredicate } from './conflict-predicates.ts';
 export { describeImport, importTable, type ImportOptions, type ImportProgress, type ImportResult } from './import.ts';
-export type { BaseChunk, BaseEnd, BaseInput, ImportedSegment, ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
+export type { BaseChunk, BaseEnd, BaseInput, BaseReader, ImportedSegment, ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
 // The rows of the log tables as COPY text: an import's base checkpoint is turned into them off the main thread (shared/materialized import-base.ts).
 export { addCells, copyTexts, emptySummary, jsonCopyCell, RowBatch, type AddCells, type RowTexts, type VersionSummary } from './rows.ts';
 export { exportTable, type ExportOptions, type ExportResult } from './export.ts';

@@ -8,7 +8,7 @@
  * few chunks). Adds whose key the tail touches go back as JSON, for the main
  * thread to reconcile with the tail.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { addLine, addLineFromJson, deletionVectorUniqueId, readCheckpoint, type LocatedAction } from '../delta/index.ts';
 import { emptySummary, jsonCopyCell, RowBatch } from '../log-store/index.ts';
 import { baseMessages, type BaseInit, type BaseMessage, type PartitionCount } from './import-base-messages.ts';
@@ -17,7 +17,10 @@ import { addColumns } from './file-row.ts';
 
 const port = parentPort;
 if (!port) throw new Error('import-base-worker.ts runs as a worker thread');
-const init = (workerData as { init: BaseInit }).init;
+// Started before the import knows the tail's keys (the modules above load meanwhile): the input is the first message.
+const init = await new Promise<BaseInit>((resolve) => {
+  port.once('message', (message: { init: BaseInit }) => resolve(message.init));
+});
 const { tableId, version } = init;
 const touched = new Set(init.touchedKeys);
 // Most adds' paths are not touched: checked first, the path (hashed once) spares building a key string per add.

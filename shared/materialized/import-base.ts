@@ -7,8 +7,8 @@
 import { Worker } from 'node:worker_threads';
 import type { PoolClient } from '../db/index.ts';
 import { InternalError } from '../errors/index.ts';
-import { copyTexts, type BaseChunk, type BaseEnd, type BaseInput } from '../log-store/index.ts';
-import { baseMessages, type BaseMessage, type PartitionCount } from './import-base-messages.ts';
+import { copyTexts, type BaseChunk, type BaseEnd, type BaseInput, type BaseReader } from '../log-store/index.ts';
+import { baseMessages, type BaseInit, type BaseMessage, type PartitionCount } from './import-base-messages.ts';
 import { copyFileIndexRows } from './copy.ts';
 
 /** What ImportState gives the worker and takes back from it. */
@@ -24,13 +24,15 @@ const workerModule = new URL('./import-base-worker.ts', import.meta.url).href;
 /** Rows per chunk: ~5 MB of COPY text, so a chunk's strings die in the young generation. */
 const chunkRows = 5_000;
 
-export async function* readBaseInWorker(sink: BaseSink, base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd> {
+/**
+ * Starts the worker now, so that it loads its modules (~1 s) while the
+ * import reads the tail; `chunks` gives it the input, the tail's keys
+ * included, once they are known.
+ */
+export function startBaseWorker(sink: BaseSink, base: BaseInput): BaseReader {
   const version = base.checkpoint.version;
   const worker = new Worker(entry, {
-    workerData: {
-      module: workerModule,
-      init: { listing: base.listing, checkpoint: base.checkpoint, limits: base.limits, tableId: base.tableId, version, touchedKeys: sink.touchedKeys, chunkRows },
-    },
+    workerData: { module: workerModule },
     // A young generation big enough that a chunk's strings die young (the default promotes them, and old-space GC then dominates).
     resourceLimits: { maxYoungGenerationSizeMb: 128 },
   });
@@ -44,35 +46,49 @@ export async function* readBaseInWorker(sink: BaseSink, base: BaseInput): AsyncG
   worker.on('message', (message: BaseMessage) => push(message));
   worker.on('error', (error) => push({ type: 'crash', error }));
   worker.on('exit', (code) => push({ type: 'crash', error: new InternalError(`import: the checkpoint worker exited (code ${code}) before it was done`) }));
-  try {
-    for (;;) {
-      while (queue.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
-      const message = queue.shift() as BaseMessage | { type: 'crash'; error: Error };
-      switch (message.type) {
-        case 'crash': throw message.error;
-        case 'error': throw baseMessages.reviveError(message.error, base.checkpoint);
-        case 'end':
-          sink.mergeCounts(message.partitions, message.files, message.bytes, message.records);
-          return { summary: message.summary, partitionSamples: message.partitionSamples };
-        case 'chunk': {
-          for (const json of message.touchedAdds) sink.touchedAdd(version, json);
-          const { log, state } = message;
-          yield {
-            actions: message.actions,
-            rows: message.rows,
-            write: async (client: PoolClient) => {
-              await copyTexts(client, log);
-              if (state !== '') await copyFileIndexRows(client, [state]);
-            },
-          };
-          // Consumed: the worker may build one more.
-          worker.postMessage('more');
-          break;
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      worker.removeAllListeners();
+      await worker.terminate();
+    })();
+    return closed;
+  };
+  async function* chunks(): AsyncGenerator<BaseChunk, BaseEnd> {
+    try {
+      const init: BaseInit = {
+        listing: base.listing, checkpoint: base.checkpoint, limits: base.limits, tableId: base.tableId, version, touchedKeys: sink.touchedKeys, chunkRows,
+      };
+      worker.postMessage({ init });
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+        const message = queue.shift() as BaseMessage | { type: 'crash'; error: Error };
+        switch (message.type) {
+          case 'crash': throw message.error;
+          case 'error': throw baseMessages.reviveError(message.error, base.checkpoint);
+          case 'end':
+            sink.mergeCounts(message.partitions, message.files, message.bytes, message.records);
+            return { summary: message.summary, partitionSamples: message.partitionSamples };
+          case 'chunk': {
+            for (const json of message.touchedAdds) sink.touchedAdd(version, json);
+            const { log, state } = message;
+            yield {
+              actions: message.actions,
+              rows: message.rows,
+              write: async (client: PoolClient) => {
+                await copyTexts(client, log);
+                if (state !== '') await copyFileIndexRows(client, [state]);
+              },
+            };
+            // Consumed: the worker may build one more.
+            worker.postMessage('more');
+            break;
+          }
         }
       }
+    } finally {
+      await close();
     }
-  } finally {
-    worker.removeAllListeners();
-    await worker.terminate();
   }
+  return { chunks, close };
 }

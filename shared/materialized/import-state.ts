@@ -16,11 +16,11 @@ import type { PoolClient } from '../db/index.ts';
 import { deletionVectorUniqueId, type Action, type AddAction } from '../delta/index.ts';
 import { InternalError } from '../errors/index.ts';
 import {
-  importTable, type BaseChunk, type BaseEnd, type BaseInput, type ImportedSegment, type ImportMaterializer, type ImportOptions, type ImportResult,
+  importTable, type BaseInput, type BaseReader, type ImportedSegment, type ImportMaterializer, type ImportOptions, type ImportResult,
 } from '../log-store/index.ts';
 import type { Pool } from '../db/index.ts';
 import { applyVersions } from './apply-versions.ts';
-import { readBaseInWorker, type BaseSink } from './import-base.ts';
+import { startBaseWorker, type BaseSink } from './import-base.ts';
 import type { PartitionCount } from './import-base-messages.ts';
 import { copyFileIndexRows, copyLine } from './copy.ts';
 import { fileColumns, fileIndexRow, type FileIndexRow } from './file-row.ts';
@@ -178,8 +178,8 @@ export class ImportState implements ImportMaterializer, BaseSink {
   }
 
   /** The checkpoint read and turned into rows by a worker thread (import-base.ts). */
-  readBase(base: BaseInput): AsyncGenerator<BaseChunk, BaseEnd> {
-    return readBaseInWorker(this, base);
+  readBase(base: BaseInput): BaseReader {
+    return startBaseWorker(this, base);
   }
 
   baseAdd(version: number, add: AddAction): void {
