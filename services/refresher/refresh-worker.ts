@@ -216,13 +216,13 @@ export class RefreshWorker {
 
   /**
    * The safety net under the event path: every table whose materialized
-   * state (or file pages) is behind its log gets a refresh job, and its head pointer is
+   * state (or file pages, or Arrow segments) is behind its log gets a refresh job, and its head pointer is
    * moved forward to the log's head (forward-only, so racing the invalidator
    * is harmless). Events are the fast path; this bounds what a lost event,
    * a recreated slot or a pre-existing table can cost to one interval.
    */
   async catchUp(): Promise<number> {
-    // serves: delta_commit primary key (max per table), table_state primary key
+    // serves: delta_commit primary key (max per table), table_state, file_page_state and file_arrow_segment_state primary keys
     const { rows } = await this.deps.pool.query<{ table_id: number; name: string; head: number; timestamp_ms: number }>(
       `SELECT t.table_id, t.name, c.version AS head, c.timestamp_ms
          FROM deltameta.delta_table t
@@ -230,9 +230,11 @@ export class RefreshWorker {
                               WHERE c.table_id = t.table_id ORDER BY version DESC LIMIT 1) c
          LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
          LEFT JOIN deltameta.file_page_state p ON p.table_id = t.table_id
+         LEFT JOIN deltameta.file_arrow_segment_state a ON a.table_id = t.table_id
         WHERE s.mv_version IS NULL OR s.mv_version < c.version
-           OR ($1 AND (p.version IS NULL OR p.version < s.mv_version))`,
-      [this.config.pipeline.filePages],
+           OR ($1 AND (p.version IS NULL OR p.version < s.mv_version))
+           OR ($2 AND s.num_files >= $3 AND a.version IS DISTINCT FROM p.version)`,
+      [this.config.pipeline.filePages, this.config.pipeline.filePages && this.config.pipeline.arrowSegments, this.config.pipeline.arrowSegmentsMinFiles],
     );
     const heads = new HeadPointers(this.deps.redis, this.config.pipeline.redisPrefix);
     for (const row of rows) {
