@@ -28,7 +28,7 @@ import { promisify } from 'node:util';
 import { projectRoot } from '../shared/config/index.ts';
 import { createPool } from '../shared/db/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
-import { importMaterialized, refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
+import { importMaterialized, refreshArrowSegments, refreshFilePages, refreshTable } from '../shared/materialized/index.ts';
 import { ensureDeltaRs } from '../test/support/deltars.ts';
 import { generateLayout, parseLayouts } from './layouts.ts';
 import { clientTimes, type ClientFormat } from './reader-client.ts';
@@ -116,6 +116,8 @@ async function measure(python: string, mode: 'log' | 'materialized'): Promise<Re
     }
     const pagesStarted = performance.now();
     const pages = await refreshFilePages(pool, result.tableId);
+    // As `deltameta import` does: the Arrow segments after the pages.
+    await refreshArrowSegments(pool, result.tableId);
     const pagesSeconds = seconds(pagesStarted);
     const materializedSeconds = seconds(returned);
     // What a client meets once `deltameta import` has exited (it builds the pages before it does).

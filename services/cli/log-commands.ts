@@ -5,9 +5,10 @@
  * from PostgreSQL: byte-identical, the correctness contract of docs/design.md).
  */
 import { type Command, Option } from 'commander';
+import { loadConfig } from '../../shared/config/index.ts';
 import { generateTable, parseActionLines, replay, type Action } from '../../shared/delta/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
-import { importMaterialized, refreshFilePages } from '../../shared/materialized/index.ts';
+import { importMaterialized, refreshArrowSegments, refreshFilePages } from '../../shared/materialized/index.ts';
 import {
   commit, describeImport, exportTable, isolationLevels, parseReadPredicate, snapshotLines, type CommitRequest, type IsolationLevel,
 } from '../../shared/log-store/index.ts';
@@ -77,6 +78,10 @@ export function registerLogCommands(program: Command): void {
           const pagesStarted = Date.now();
           const pages = await refreshFilePages(pool, result.tableId);
           console.error(`file pages: ${pages.pagesWritten} pages at version ${pages.version} in ${((Date.now() - pagesStarted) / 1000).toFixed(1)} s`);
+          // And the Arrow segments, so the first whole list in Arrow is a few large batches (none under the configured minimum of files).
+          const segmentsStarted = Date.now();
+          const segments = await refreshArrowSegments(pool, result.tableId, { minFiles: loadConfig().pipeline.arrowSegmentsMinFiles });
+          if (segments.version !== null) console.error(`Arrow segments: ${segments.segments} at version ${segments.version} in ${((Date.now() - segmentsStarted) / 1000).toFixed(1)} s`);
         }
       });
     });
