@@ -147,11 +147,7 @@ async function deltaRsBaselines(python: string, dir: string, timeTravelVersion: 
   return baselinesSchema.parse(JSON.parse(stdout));
 }
 
-/**
- * Throughput with autocannon in a separate process (a load generator in the
- * reader's own process would share its CPU and measure half).
- */
-
+/** Throughput with autocannon in a separate process (a load generator in the reader's own process would share its CPU and measure half). */
 async function throughput(port: number, route: string, connections: number, seconds: number): Promise<{ requestsPerSecond: number; p50Ms: number; p99Ms: number }> {
   const autocannon = path.join(projectRoot, 'node_modules', 'autocannon', 'autocannon.js');
   const { stdout } = await execFileAsync(process.execPath, [autocannon, '-c', String(connections), '-d', String(seconds), '-j', `http://127.0.0.1:${port}${route}`], { maxBuffer: 16 * 1024 * 1024 });
