@@ -19,43 +19,25 @@ export async function arrowPagesLayout(client: PoolClient, tableId: number, vers
   return rows[0]?.arrow_layout ?? null;
 }
 
-/** serves: file_page_current, an ordered scan */
-const currentBatchesSql = 'SELECT lines, arrow_body FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';
-/** serves: file_page_at */
-const batchesAtSql = `
-  SELECT lines, arrow_body FROM deltameta.file_page
-   WHERE table_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) ORDER BY lower_path`;
-
-const fetchPages = 256;
-let cursorCounter = 0;
+/** serves: file_page_current (current) or file_page_at, an ordered scan; inlined for COPY (no parameters). */
+const pageBatchesSql = (tableId: number, version: number, current: boolean): string => (current
+  ? `SELECT arrow_body FROM deltameta.file_page WHERE table_id = ${sqlInteger(tableId)} AND valid_to IS NULL ORDER BY lower_path`
+  : `SELECT arrow_body FROM deltameta.file_page
+      WHERE table_id = ${sqlInteger(tableId)} AND valid_from <= ${sqlInteger(version)} AND (valid_to IS NULL OR valid_to > ${sqlInteger(version)})
+      ORDER BY lower_path`);
 
 /**
- * The record batch messages of the pages valid at `version`, in path order
- * (empty pages have none). Fetched in binary format, one FETCH ahead:
- * bytea as text is hex, twice the bytes and a decode per byte (~0.3 s per
- * 100k files here); binary is the stored bytes as they are.
+ * The record batch messages of the pages valid at `version`, in path order,
+ * as the bytes of their concatenation arrive (empty pages have none), by
+ * binary COPY (copyOutValues: 235 MB per 1M files in ~0.2 s, against ~1 s
+ * as rows through a cursor). The layout check before the stream
+ * (arrowPagesLayout) makes a page without a batch a broken invariant: the
+ * stream fails rather than leave its files out.
  */
-export async function* arrowPageBatches(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
-  const [sql, params] = current ? [currentBatchesSql, [tableId]] : [batchesAtSql, [tableId, version]];
-  const cursor = `arrow_pages_${++cursorCounter}`;
-  await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql.replace('SELECT lines, arrow_body', 'SELECT arrow_body')} `, params);
-  const fetch = (): Promise<Array<{ arrow_body: Buffer | null }>> =>
-    // node-pg's QueryConfig types leave `binary` out; it asks for every result column in binary format.
-    client.query<{ arrow_body: Buffer | null }>({ text: `FETCH FORWARD ${fetchPages} FROM ${cursor}`, binary: true } as { text: string }).then((result) => result.rows);
-  let rows = await fetch();
-  for (;;) {
-    const more = rows.length >= fetchPages;
-    const ahead = more ? fetch() : undefined;
-    ahead?.catch(() => undefined);
-    for (const row of rows) {
-      // The layout check before the stream (arrowPagesLayout) makes a missing batch a broken invariant, not a request error.
-      if (!row.arrow_body) throw new Error(`file page of table ${tableId} at version ${version} has no Arrow batch`);
-      if (row.arrow_body.length > 0) yield row.arrow_body;
-    }
-    if (!ahead) break;
-    rows = await ahead;
-  }
-  await client.query(`CLOSE ${cursor}`);
+export function arrowPageBatches(client: PoolClient, tableId: number, version: number, current: boolean): AsyncGenerator<Buffer> {
+  return copyOutValues(client, pageBatchesSql(tableId, version, current), {
+    pieces: true, nullIsError: `a file page of table ${tableId} at version ${version} has no Arrow batch`,
+  });
 }
 
 /** serves: file_arrow_segment_state primary key */

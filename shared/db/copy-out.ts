@@ -28,6 +28,8 @@ export class BinaryCopyValues {
   /** the value being read: its length, what came of it, and (whole values) its buffer */
   private value: { length: number; bytes: Buffer | undefined; received: number } | undefined;
   ended = false;
+  /** NULLs seen (skipped) so far */
+  nulls = 0;
 
   constructor(private readonly pieces = false) {}
 
@@ -69,6 +71,7 @@ export class BinaryCopyValues {
       if (data.length - at < 6) break;
       const length = data.readInt32BE(at + 2);
       at += 6;
+      if (length === -1) this.nulls++;
       if (length === 0 && !this.pieces) yield Buffer.alloc(0);
       else if (length > 0) this.value = { length, bytes: this.pieces ? undefined : Buffer.allocUnsafe(length), received: 0 };
     }
@@ -81,11 +84,16 @@ export class BinaryCopyValues {
  * Each value of `sql`'s one column, in order (NULLs skipped); `sql` has its
  * parameters inlined already. `pieces`: the values' bytes as they arrive
  * instead (empty values give nothing), for a stream of their concatenation.
+ * `nullIsError`: a NULL fails the stream with this message instead.
  */
-export async function* copyOutValues(client: PoolClient, sql: string, options: { pieces?: boolean } = {}): AsyncGenerator<Buffer> {
+export async function* copyOutValues(client: PoolClient, sql: string, options: { pieces?: boolean; nullIsError?: string } = {}): AsyncGenerator<Buffer> {
   const parser = new BinaryCopyValues(options.pieces === true);
   const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`));
-  for await (const chunk of stream) yield* parser.push(chunk as Buffer);
+  for await (const chunk of stream) {
+    yield* parser.push(chunk as Buffer);
+    // A NULL where the caller's invariant says there is none: fail rather than skip it.
+    if (options.nullIsError !== undefined && parser.nulls > 0) throw new Error(options.nullIsError);
+  }
   if (!parser.ended) throw new Error('COPY output ended without its trailer');
 }
 

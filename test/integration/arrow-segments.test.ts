@@ -163,6 +163,22 @@ describeWithEnv('reader: whole lists in Arrow from the Arrow segments', (env) =>
     }
   });
 
+  it('fails a pages stream with a page missing its batch rather than leave its files out', async function () {
+    this.timeout(60_000);
+    const version = await headVersion();
+    await refreshFilePages(pool, 'seg', pageOptions);
+    // A broken invariant on purpose: one page (not the first, whose layout the reader checks) without its batch.
+    await pool.query(`UPDATE deltameta.file_page p SET arrow_layout = NULL, arrow_body = NULL FROM deltameta.delta_table t
+      WHERE p.table_id = t.table_id AND t.name = 'seg' AND p.valid_to IS NULL
+        AND p.lower_path = (SELECT max(lower_path) FROM deltameta.file_page q WHERE q.table_id = t.table_id AND q.valid_to IS NULL)`);
+    const outcome = await (async (): Promise<unknown> => {
+      const response = await fetch(`${pagesReader.base}/v1/tables/seg/files?version=${version}`, { headers: { accept: arrowType } });
+      return response.status === 200 ? Buffer.from(await response.arrayBuffer()) : response.status;
+    })().catch((error: unknown) => error);
+    // The stream is cut (the client sees the connection end early), or refused before it starts: never a complete list without those files.
+    expect(outcome, 'no complete 200 answer').to.satisfy((value: unknown) => value instanceof Error || typeof value === 'number');
+  });
+
   it('reads values back whole by binary COPY: large, empty and NULL', async function () {
     this.timeout(60_000);
     const client = await pool.connect();

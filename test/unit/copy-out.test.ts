@@ -50,6 +50,9 @@ describe('binary COPY values', () => {
       const inPieces = parse(chunks, true);
       expect(Buffer.concat(inPieces.values), `pieces, chunks of ${size}`).to.deep.equal(Buffer.concat(expected));
       expect(inPieces.values.every((piece) => piece.length > 0)).to.equal(true);
+      const counted = new BinaryCopyValues(true);
+      for (const chunk of chunks) [...counted.push(chunk)].forEach(() => undefined);
+      expect(counted.nulls, 'the NULL is counted (copyOutValues can refuse it)').to.equal(1);
     }
   });
 
