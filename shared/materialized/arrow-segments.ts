@@ -17,8 +17,8 @@
  * next segment's batches are read while the worker coalesces this one.
  */
 import { arrowPagesLayout, coalesceBatchesInWorker, versionLayoutAt, type VersionLayout } from '../arrow/index.ts';
-import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
 import { copyOutValues, sqlInteger, type Pool, type PoolClient } from '../db/index.ts';
+import { underPagesLock } from './pages-lock.ts';
 import { resolveTable, type TableRef } from './table-ref.ts';
 
 export interface ArrowSegmentsOptions {
@@ -130,25 +130,7 @@ export async function refreshArrowSegments(pool: Pool, table: TableRef, options:
   const targetRows = options.targetRows ?? 65_536;
   const minFiles = options.minFiles ?? 10_000;
   const { tableId } = await resolveTable(pool, table);
-  const client = await pool.connect();
-  let reusable = false;
-  try {
-    // Before BEGIN, as refreshFilePages does: the snapshot then sees the previous pass's pages.
-    await lockFilePagesSession(client, tableId);
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const result = await maintainSegments(client, tableId, targetRows, minFiles);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      reusable = await unlockFilePagesSession(client, tableId).then(() => true, () => false);
-    }
-  } finally {
-    client.release(reusable ? undefined : true);
-  }
+  return underPagesLock(pool, tableId, (client) => maintainSegments(client, tableId, targetRows, minFiles));
 }
 
 /** The layout every page at `version` is in, when the pages have Arrow batches in that version's layout. */

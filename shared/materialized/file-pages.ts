@@ -27,13 +27,13 @@
  * their version's, are rebuilt.
  */
 import { arrowPagesLayout, layoutAt, versionLayoutAt, type AddActionsLayout } from '../arrow/index.ts';
-import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
 import type { Pool, PoolClient } from '../db/index.ts';
 import { compareCodePoints } from '../delta/index.ts';
 import { currentLowerPathsSql, deletePagesSql, pageStateSql, recordPageStateSql } from './file-pages-sql.ts';
 import { PageCutter } from './page-cutter.ts';
 import { batchedRunLines, runLines, streamRunAboveBytes, type RunLine } from './page-lines.ts';
 import { affectedRuns, type PageRun } from './page-runs.ts';
+import { underPagesLock } from './pages-lock.ts';
 import { closePages, PageWriter } from './page-writer.ts';
 import { resolveTable, type TableRef } from './table-ref.ts';
 
@@ -89,27 +89,7 @@ export async function refreshFilePages(pool: Pool, table: TableRef, options: Fil
   const maxIncrementalVersions = options.maxIncrementalVersions ?? 200;
   const arrowBatches = options.arrowBatches ?? true;
   const { tableId } = await resolveTable(pool, table);
-  const client = await pool.connect();
-  let reusable = false;
-  try {
-    // The session lock before BEGIN: taken inside the transaction, the
-    // snapshot would be the lock statement's own, from before the wait, and
-    // miss the pages the previous holder committed.
-    await lockFilePagesSession(client, tableId);
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const result = await maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions, arrowBatches });
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      reusable = await unlockFilePagesSession(client, tableId).then(() => true, () => false);
-    }
-  } finally {
-    client.release(reusable ? undefined : true);
-  }
+  return underPagesLock(pool, tableId, (client) => maintain(client, tableId, { targetBytes, mergeBelowBytes, maxIncrementalVersions, arrowBatches }));
 }
 
 interface Totals {
