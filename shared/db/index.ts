@@ -1,4 +1,4 @@
-export { createPool, inTransaction, type Pool, type PoolClient } from './pool.ts';
+export { createPool, inTransaction, transactionOn, type Pool, type PoolClient } from './pool.ts';
 export { migrate, migrationsDigest, readMigrations, type MigrationFile } from './migrate.ts';
 export { copyLines } from './copy.ts';
 export { BinaryCopyValues, copyOutValues, sqlInteger } from './copy-out.ts';

@@ -35,17 +35,28 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   });
 }
 
-/** Runs `work` in one transaction, rolled back if it throws. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+/**
+ * Runs `work` in one transaction on `client`, opened by `begin` (an
+ * isolation level, a lock taken with it), committed, or rolled back if it
+ * throws. The caller owns the client.
+ */
+export async function transactionOn<T>(client: PoolClient, work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
+  }
+}
+
+/** Runs `work` in one transaction on a connection of `pool`, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    return await transactionOn(client, work);
   } finally {
     client.release();
   }

@@ -6,7 +6,7 @@
  * the previous holder committed.
  */
 import { lockFilePagesSession, unlockFilePagesSession } from '../contracts/index.ts';
-import type { Pool, PoolClient } from '../db/index.ts';
+import { transactionOn, type Pool, type PoolClient } from '../db/index.ts';
 
 export async function underPagesLock<R>(pool: Pool, tableId: number, work: (client: PoolClient) => Promise<R>): Promise<R> {
   const client = await pool.connect();
@@ -14,13 +14,7 @@ export async function underPagesLock<R>(pool: Pool, tableId: number, work: (clie
   try {
     await lockFilePagesSession(client, tableId);
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      return await transactionOn(client, work, 'BEGIN ISOLATION LEVEL REPEATABLE READ');
     } finally {
       reusable = await unlockFilePagesSession(client, tableId).then(() => true, () => false);
     }

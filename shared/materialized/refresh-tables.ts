@@ -18,7 +18,7 @@
  * behind) are left to refreshTable, one transaction per step of their own.
  * A table that no longer exists is reported, not failed.
  */
-import { cursorBatches, type PoolClient, type Pool } from '../db/index.ts';
+import { cursorBatches, transactionOn, type PoolClient, type Pool } from '../db/index.ts';
 import { InternalError } from '../errors/index.ts';
 import { lockNamespaces } from '../contracts/index.ts';
 import { CountDeltas } from './apply-versions.ts';
@@ -207,15 +207,8 @@ export async function refreshTables(pool: Pool, tableIds: readonly number[], opt
   const keys = [...new Set(ids.map((id) => id % 2147483647))].sort((a, b) => a - b);
   const client = await pool.connect();
   try {
-    try {
-      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockNamespaces.tableState}, key) FROM unnest('{${keys.join(',')}}'::int[]) AS key`);
-      const result = await refreshLocked(client, ids, maxVersionsBehind);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    return await transactionOn(client, (locked) => refreshLocked(locked, ids, maxVersionsBehind),
+      `BEGIN; SELECT pg_advisory_xact_lock(${lockNamespaces.tableState}, key) FROM unnest('{${keys.join(',')}}'::int[]) AS key`);
   } finally {
     client.release();
   }
