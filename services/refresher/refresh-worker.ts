@@ -20,9 +20,7 @@ import type { Config } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
-import {
-  bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData,
-} from '../../shared/contracts/index.ts';
+import { bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshArrowSegments, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
@@ -129,9 +127,17 @@ export class RefreshWorker {
         this.deps.logger.info({ table, version }, 'refresh skipped: the table no longer exists');
         return { toVersion: -1, versionsApplied: 0 };
       }
-      this.quarantine.failed({ table, version, attempt: job.attemptsMade + 1, retryInMs: retryDelayMs(job), error });
+      // A refresh aims at the log's head, not its job's version (a deduplicated job may be older): only reaching the head releases it.
+      const aimed = Math.max(version, await this.logHead(table).catch(() => version));
+      this.quarantine.failed({ table, version: aimed, attempt: job.attemptsMade + 1, retryInMs: retryDelayMs(job), error });
       throw error;
     }
+  }
+
+  /** serves: delta_table name unique index, delta_commit primary key (the newest version) */
+  private async logHead(table: string): Promise<number> {
+    const { rows } = await this.deps.pool.query<{ head: number | null }>('SELECT max(c.version) AS head FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table]);
+    return rows[0]?.head ?? -1;
   }
 
   private async refreshOnce(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
@@ -180,9 +186,8 @@ export class RefreshWorker {
   }
 
   private async refreshSegments(tableId: number, table: string): Promise<void> {
-    const started = performance.now();
     const result = await refreshArrowSegments(this.deps.pool, tableId, { minFiles: this.config.pipeline.arrowSegmentsMinFiles });
-    if (result.segmentsWritten > 0) this.deps.logger.debug({ table, ...result, ms: Math.round(performance.now() - started) }, 'arrow segments refreshed');
+    if (result.segmentsWritten > 0) this.deps.logger.debug({ table, ...result }, 'arrow segments refreshed');
   }
 
   /**
