@@ -63,7 +63,9 @@ export class PostgresService implements StackService {
   async up(): Promise<ServiceStatus> {
     const before = await this.status();
     if (before.state === 'running') {
-      // A stack started by an older checkout may lack the service logins.
+      // A stack started by an older checkout may lack the service logins, and a
+      // start interrupted after pg_ctl (a failed install beside it) the database.
+      await this.ensureDatabase();
       await this.ensureServiceLogins();
       return before;
     }

@@ -60,21 +60,39 @@ export function findOnPath(binary: string): string | undefined {
   return undefined;
 }
 
+/** apt-get waits this long for a lock another apt run holds (a fresh machine's own updates) instead of failing at once. */
+const aptLockWait = ['-o', 'DPkg::Lock::Timeout=300'];
 let aptUpdated = false;
+/** Installs run one after another: two at once would fight over apt's lock. */
+let aptQueue: Promise<unknown> = Promise.resolve();
+/** Each package's install, once asked for: a second caller waits for the first instead of running apt again. */
+const packageInstalls = new Map<string, Promise<void>>();
 
 /**
  * Installs Debian packages when running as root on Debian; otherwise throws
- * a SystemPackageMissingError that names the packages to install.
+ * a SystemPackageMissingError that names the packages to install. Concurrent
+ * callers (the stack starts its components side by side) share one install
+ * per package, run one apt-get at a time.
  */
 export async function installSystemPackages(packages: readonly string[], why: string): Promise<void> {
   if (!isRoot() || !isDebian()) throw new SystemPackageMissingError(packages, why);
-  process.stderr.write(`deltameta: ${why}; installing ${packages.join(' ')} with apt-get\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!aptUpdated) {
-    await runVisible('apt-get', ['update', '-qq'], env);
-    aptUpdated = true;
-  }
-  await runVisible('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], env);
+  const key = [...packages].sort().join(' ');
+  const pending = packageInstalls.get(key);
+  if (pending) return pending;
+  const install = aptQueue.catch(() => undefined).then(async () => {
+    process.stderr.write(`deltameta: ${why}; installing ${packages.join(' ')} with apt-get\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (!aptUpdated) {
+      await runVisible('apt-get', [...aptLockWait, 'update', '-qq'], env);
+      aptUpdated = true;
+    }
+    await runVisible('apt-get', [...aptLockWait, 'install', '-y', '-qq', '--no-install-recommends', ...packages], env);
+  });
+  aptQueue = install;
+  packageInstalls.set(key, install);
+  // A failed install may be retried by a later call.
+  install.catch(() => packageInstalls.delete(key));
+  return install;
 }
 
 /** The newest PostgreSQL (15 or later) installed from Debian packages: its bin folder. */
