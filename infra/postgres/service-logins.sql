@@ -14,7 +14,10 @@ BEGIN
     ['deltameta_reader', 'deltameta_read', 'NOREPLICATION'],
     ['deltameta_writer', 'deltameta_write', 'NOREPLICATION'],
     ['deltameta_refresher', 'deltameta_refresh', 'NOREPLICATION'],
-    ['deltameta_publisher', 'deltameta_cdc', 'REPLICATION']
+    ['deltameta_publisher', 'deltameta_cdc', 'REPLICATION'],
+    ['deltameta_follower', 'deltameta_follow', 'NOREPLICATION'],
+    ['deltameta_log_publisher', 'deltameta_publish', 'NOREPLICATION'],
+    ['deltameta_committer', 'deltameta_write', 'NOREPLICATION']
   ] LOOP
     BEGIN
       IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = login[2]) THEN

@@ -9,6 +9,7 @@ import { loadConfig } from '../../shared/config/index.ts';
 import { generateTable, parseActionLines, replay, type Action } from '../../shared/delta/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
 import { importMaterialized, refreshArrowSegments, refreshFilePages } from '../../shared/materialized/index.ts';
+import type { Pool } from '../../shared/db/index.ts';
 import {
   commit, describeImport, exportTable, isolationLevels, parseReadPredicate, snapshotLines, type CommitRequest, type IsolationLevel,
 } from '../../shared/log-store/index.ts';
@@ -73,16 +74,7 @@ export function registerLogCommands(program: Command): void {
         const seconds = (Date.now() - started) / 1000;
         console.log(describeImport(result, options.table, dir));
         if (result.rows > 0) console.error(`${result.rows} rows in ${seconds.toFixed(1)} s (${Math.round(result.rows / seconds)} rows/s)`);
-        // The file pages right away rather than at the refresher's next event (a no-op without state: --history, or a sync the refresher has not applied).
-        if (result.created && options.history !== true) {
-          const pagesStarted = Date.now();
-          const pages = await refreshFilePages(pool, result.tableId);
-          console.error(`file pages: ${pages.pagesWritten} pages at version ${pages.version} in ${((Date.now() - pagesStarted) / 1000).toFixed(1)} s`);
-          // And the Arrow segments, so the first whole list in Arrow is a few large batches (none under the configured minimum of files).
-          const segmentsStarted = Date.now();
-          const segments = await refreshArrowSegments(pool, result.tableId, { minFiles: loadConfig().pipeline.arrowSegmentsMinFiles });
-          if (segments.version !== null) console.error(`Arrow segments: ${segments.segments} at version ${segments.version} in ${((Date.now() - segmentsStarted) / 1000).toFixed(1)} s`);
-        }
+        if (result.created && options.history !== true) await pagesAfterImport(pool, result.tableId);
       });
     });
 
@@ -148,4 +140,19 @@ function commitRequest(options: CommitOptions, actions: Action[]): CommitRequest
     ...(options.isolationLevel !== undefined ? { isolationLevel: options.isolationLevel as IsolationLevel } : {}),
     ...(options.blindAppend !== undefined ? { isBlindAppend: options.blindAppend } : {}),
   };
+}
+
+/**
+ * A new table's file pages and Arrow segments right after its import, rather
+ * than at the refresher's next event (a no-op without state: --history, or a
+ * sync the refresher has not applied), so its first whole list is pages.
+ */
+export async function pagesAfterImport(pool: Pool, tableId: number): Promise<void> {
+  const pagesStarted = Date.now();
+  const pages = await refreshFilePages(pool, tableId);
+  console.error(`file pages: ${pages.pagesWritten} pages at version ${pages.version} in ${((Date.now() - pagesStarted) / 1000).toFixed(1)} s`);
+  // And the Arrow segments, so the first whole list in Arrow is a few large batches (none under the configured minimum of files).
+  const segmentsStarted = Date.now();
+  const segments = await refreshArrowSegments(pool, tableId, { minFiles: loadConfig().pipeline.arrowSegmentsMinFiles });
+  if (segments.version !== null) console.error(`Arrow segments: ${segments.segments} at version ${segments.version} in ${((Date.now() - segmentsStarted) / 1000).toFixed(1)} s`);
 }

@@ -13,12 +13,14 @@ import { registerDropCommand } from './drop-command.ts';
 import { registerLogCommands } from './log-commands.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerStackCommands } from './stack-commands.ts';
+import { registerTableKindCommands } from './table-kind-commands.ts';
 
 const program = new Command('deltameta')
   .description('Delta Lake transaction-log metadata in PostgreSQL, served fast and never stale')
   .showHelpAfterError();
 registerStackCommands(program);
 registerLogCommands(program);
+registerTableKindCommands(program);
 registerPipelineCommands(program);
 registerDropCommand(program);
 registerBenchCommand(program);

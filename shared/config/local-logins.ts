@@ -11,7 +11,14 @@ const localLoginUsers = {
   reader: 'deltameta_reader',
   writer: 'deltameta_writer',
   refresher: 'deltameta_refresher',
+  /** the CDC: publishes commits to Kafka (a replication login) */
   publisher: 'deltameta_publisher',
+  /** services/follower: imports followed tables' logs */
+  follower: 'deltameta_follower',
+  /** services/publisher: writes owned tables' logs as _delta_log files */
+  logPublisher: 'deltameta_log_publisher',
+  /** services/committer: commits through the HTTP API, the log tables only */
+  committer: 'deltameta_committer',
 } as const;
 
 export type LocalServiceLogin = keyof typeof localLoginUsers;

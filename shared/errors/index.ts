@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'BAD_INPUT'
   | 'COMMIT_CONFLICT'
+  | 'TABLE_FOLLOWED'
   | 'NOT_FOUND'
   | 'VERSION_GONE'
   | 'NOT_MATERIALIZED'
@@ -191,6 +192,22 @@ export class CommitConflictError extends DeltametaError {
   }
 }
 
+/**
+ * Thrown when a commit targets a followed table (sql/000011_table_kinds.sql):
+ * its _delta_log at `location` is the authority, so a version can only come
+ * from there (services/follower), never from a commit through deltameta.
+ * HTTP 409; CLI exit code 2, like other refused input.
+ */
+export class TableFollowedError extends DeltametaError {
+  readonly table: string;
+  readonly location: string;
+  constructor(table: string, location: string) {
+    super('TABLE_FOLLOWED', `${table}: the table is followed from ${location}: its _delta_log there is the authority, so commits go to that log (or hand the table over first: deltameta handover --table ${table} --to owned)`);
+    this.table = table;
+    this.location = location;
+  }
+}
+
 /** Process exit codes for the CLI, by error code. 3 is reserved for commit conflicts (docs/design.md). */
 export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 2,
@@ -198,6 +215,7 @@ export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   NOT_FOUND: 4,
   VERSION_GONE: 4,
   COMMIT_CONFLICT: 3,
+  TABLE_FOLLOWED: 2,
   STACK_FAILED: 5,
   SYSTEM_PACKAGE_MISSING: 5,
   MIGRATION_FAILED: 6,

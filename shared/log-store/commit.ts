@@ -10,7 +10,7 @@
  */
 import type { Pool, PoolClient } from '../db/index.ts';
 import { checkPartitionValues, deletionVectorUniqueId, type MetadataAction, type ProtocolAction } from '../delta/index.ts';
-import { BadRequestError, CommitConflictError, NotFoundError } from '../errors/index.ts';
+import { BadRequestError, CommitConflictError, NotFoundError, TableFollowedError } from '../errors/index.ts';
 import {
   commitClockSql, commitOfTxnIdSql, createTableSql, liveKeysOfPathsSql, lockTableRowSql, metadataAtSql, protocolAtSql, rowIdHighWaterMarkAtSql,
 } from './commit-sql.ts';
@@ -75,6 +75,7 @@ async function attemptCommit(client: PoolClient, txn: PreparedTransaction, check
   // The head is read by the next statement, whose snapshot sees the commit the wait was for.
   await client.query(lockTableRowSql, [txn.table]);
   const found = await findTable(client, txn.table);
+  if (found?.kind === 'followed') throw new TableFollowedError(found.name, found.location ?? '(no location)');
   const table = found ?? await createTable(client, txn);
   const created = !found;
   const txnId = txn.commitInfo?.txnId;
@@ -152,7 +153,7 @@ async function createTable(client: PoolClient, txn: PreparedTransaction): Promis
   }
   const { rows } = await client.query<{ table_id: number }>(createTableSql, [txn.table]);
   if (rows.length === 0) throw new CommitConflictError(txn.table, 'table-exists', -1, 0, 'another writer created the table first');
-  return { tableId: (rows[0] as { table_id: number }).table_id, name: txn.table, location: null, logStartVersion: 0, headVersion: -1 };
+  return { tableId: (rows[0] as { table_id: number }).table_id, name: txn.table, kind: 'owned', location: null, logStartVersion: 0, headVersion: -1 };
 }
 
 /**

@@ -14,8 +14,9 @@ import {
   readJsonActions, reportFallback, TableState, versionTimestamps, warnOnStderr, withoutCheckpoint,
   type InputLimits, type LocatedAction, type LogListing, type LogSegment, type MetadataAction, type OnLogWarning, type ProtocolAction,
 } from '../delta/index.ts';
-import { InternalError, LogFormatError } from '../errors/index.ts';
+import { InternalError, LogFormatError, NotFoundError } from '../errors/index.ts';
 import { checkSameTable } from './import-identity.ts';
+import { checkKindBeforeSync, recordKindAfterImport, type FollowMode } from './table-kind.ts';
 import type { ImportMaterializer, ImportMaterializerFactory } from './import-materializer.ts';
 import { chooseBase, commitInfoOf, readTail } from './import-segment.ts';
 import { TailRows } from './import-tail.ts';
@@ -41,6 +42,12 @@ export interface ImportOptions {
    * nor a sync: the refresher brings those up to date.
    */
   readonly materializer?: ImportMaterializerFactory;
+  /**
+   * What the import does to the table's kind (table-kind.ts): `register`
+   * makes it followed (`deltameta follow`), `sync` requires it followed
+   * (services/follower); without it the kind is left alone.
+   */
+  readonly follow?: FollowMode;
 }
 
 export interface ImportProgress {
@@ -69,13 +76,25 @@ export async function importTable(pool: Pool, tableDir: string, tableName: strin
   checkTableName(tableName);
   const limits = inputLimits(options.limits);
   const listing = await listLog(tableDir, limits);
-  return inTransaction(pool, async (client) => {
-    // Two imports of one table name must not interleave (creation or sync).
-    await lockImport(client, tableName);
-    const existing = await findTable(client, tableName, { forUpdate: true });
-    if (existing) return syncInTransaction(client, existing, { listing, options, limits });
-    return createInTransaction(client, tableName, { listing, options, limits });
-  });
+  return inTransaction(pool, (client) => importListed(client, tableName, { listing, options, limits }));
+}
+
+/** importTable inside the caller's transaction (a handover: the last sync and the change of kind commit together). */
+export async function importInTransaction(client: PoolClient, tableDir: string, tableName: string, options: ImportOptions = {}): Promise<ImportResult> {
+  checkTableName(tableName);
+  const limits = inputLimits(options.limits);
+  return importListed(client, tableName, { listing: await listLog(tableDir, limits), options, limits });
+}
+
+async function importListed(client: PoolClient, tableName: string, input: ImportInput): Promise<ImportResult> {
+  // Two imports of one table name must not interleave (creation or sync).
+  await lockImport(client, tableName);
+  const existing = await findTable(client, tableName, { forUpdate: true });
+  if (existing) checkKindBeforeSync(existing, input.options.follow);
+  else if (input.options.follow === 'sync') throw new NotFoundError(`table ${JSON.stringify(tableName)} does not exist (dropped while followed?): a follower's sync never creates one`);
+  const result = existing ? await syncInTransaction(client, existing, input) : await createInTransaction(client, tableName, input);
+  await recordKindAfterImport(client, result.tableId, existing, Math.max(result.toVersion, existing?.headVersion ?? -1), input.listing, input.options.follow);
+  return result;
 }
 
 /**
@@ -91,8 +110,8 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
     try {
       const logStart = segment.checkpoint?.version ?? 0;
       const { rows } = await client.query<{ table_id: number }>(
-        'INSERT INTO deltameta.delta_table (name, location, log_start_version) VALUES ($1, $2, $3) RETURNING table_id',
-        [tableName, realpathSync(listing.tableDir), logStart],
+        'INSERT INTO deltameta.delta_table (name, location, log_start_version, kind) VALUES ($1, $2, $3, $4) RETURNING table_id',
+        [tableName, realpathSync(listing.tableDir), logStart, input.options.follow === undefined ? 'owned' : 'followed'],
       );
       const tableId = (rows[0] as { table_id: number }).table_id;
       const materializer = input.options.history === true ? undefined : input.options.materializer?.(tableId);

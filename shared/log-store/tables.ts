@@ -8,11 +8,20 @@ type Queryable = Pool | PoolClient;
 export interface TableRow {
   readonly tableId: number;
   readonly name: string;
+  /**
+   * followed: its _delta_log at `location` is the authority (commits refused);
+   * owned: PostgreSQL is (sql/000011_table_kinds.sql)
+   */
+  readonly kind: TableKind;
+  /** followed: the table folder followed; owned: where it was imported from or is published to, if anywhere */
   readonly location: string | null;
   readonly logStartVersion: number;
   /** newest committed version, -1 when the table row exists without commits (never visible outside a transaction) */
   readonly headVersion: number;
 }
+
+export const tableKinds = ['owned', 'followed'] as const;
+export type TableKind = (typeof tableKinds)[number];
 
 const tableNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
 
@@ -24,15 +33,15 @@ export function checkTableName(name: string): void {
 
 export async function findTable(db: Queryable, name: string, options: { forUpdate?: boolean } = {}): Promise<TableRow | undefined> {
   // delta_commit's primary key serves max(version) per table as one index probe.
-  const { rows } = await db.query<{ table_id: number; name: string; location: string | null; log_start_version: number; head: number | null }>(
-    `SELECT t.table_id, t.name, t.location, t.log_start_version,
+  const { rows } = await db.query<{ table_id: number; name: string; kind: TableKind; location: string | null; log_start_version: number; head: number | null }>(
+    `SELECT t.table_id, t.name, t.kind, t.location, t.log_start_version,
             (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head
        FROM deltameta.delta_table t WHERE t.name = $1 ${options.forUpdate ? 'FOR UPDATE OF t' : ''}`,
     [name],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { tableId: row.table_id, name: row.name, location: row.location, logStartVersion: row.log_start_version, headVersion: row.head ?? -1 };
+  return { tableId: row.table_id, name: row.name, kind: row.kind, location: row.location, logStartVersion: row.log_start_version, headVersion: row.head ?? -1 };
 }
 
 export async function requireTable(db: Queryable, name: string): Promise<TableRow> {
