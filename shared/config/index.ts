@@ -98,6 +98,12 @@ export interface AdminPorts {
   readonly invalidator: number;
   readonly refresher: number;
   readonly reader: number;
+  /** services/follower (issue 13) */
+  readonly follower: number;
+  /** services/publisher: owned tables' _delta_log files */
+  readonly publisher: number;
+  /** services/committer: the HTTP commit API */
+  readonly committer: number;
 }
 
 export interface Config {
@@ -228,6 +234,9 @@ export function loadConfig(env: Env = process.env): Config {
       invalidator: read(env, 'DELTAMETA_INVALIDATOR_ADMIN_PORT', adminPort, 9402),
       refresher: read(env, 'DELTAMETA_REFRESHER_ADMIN_PORT', adminPort, 9403),
       reader: read(env, 'DELTAMETA_READER_ADMIN_PORT', adminPort, 9404),
+      follower: read(env, 'DELTAMETA_FOLLOWER_ADMIN_PORT', adminPort, 9405),
+      publisher: read(env, 'DELTAMETA_PUBLISHER_ADMIN_PORT', adminPort, 9406),
+      committer: read(env, 'DELTAMETA_COMMITTER_ADMIN_PORT', adminPort, 9407),
     },
     logLevel: read(env, 'DELTAMETA_LOG_LEVEL', logLevelSchema, 'info'),
     stackStartTimeoutMs: read(env, 'DELTAMETA_STACK_START_TIMEOUT_MS', positiveMs, 120_000),
@@ -242,4 +251,6 @@ export function withDatabase(postgresUrl: string, database: string): string {
   return url.toString();
 }
 export { loadReaderConfig, type ReaderConfig } from './reader.ts';
+// For a service's own settings beside loadConfig (services/<name>/config.ts), read the same way.
+export { onOff, readVariable, type Env } from './read.ts';
 export { localLoginUrl, type LocalServiceLogin } from './local-logins.ts';

@@ -2,7 +2,7 @@ export { startAdminServer, type AdminServer, type ReadinessCheck } from './admin
 export { runUntilSignal, withBackoff, type RunningService } from './lifecycle.ts';
 export { isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
 export {
-  parsePipelineServices, pipelineServiceNames, ServiceProcess,
+  parsePipelineServices, pipelineServiceNames, ServiceProcess, sidecarServiceNames,
   type PipelineServiceName, type ServiceExit, type SpawnServiceOptions,
 } from './service-process.ts';
 export { startServiceProcesses, terminateAll, type ServiceProcesses } from './service-processes.ts';

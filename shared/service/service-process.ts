@@ -14,7 +14,10 @@ import { DeltametaError, InternalError, TimedOutError } from '../errors/index.ts
 import { waitUntil, WaitTimeoutError } from './wait.ts';
 
 export const pipelineServiceNames = ['cdc', 'invalidator', 'refresher', 'reader'] as const;
-export type PipelineServiceName = (typeof pipelineServiceNames)[number];
+/** The services beside the pipeline (issue 13): the follower, the publisher of _delta_log files, the commit API. */
+export const sidecarServiceNames = ['follower', 'publisher', 'committer'] as const;
+export type PipelineServiceName = (typeof pipelineServiceNames)[number] | (typeof sidecarServiceNames)[number];
+const allServiceNames: readonly string[] = [...pipelineServiceNames, ...sidecarServiceNames];
 
 export interface ServiceExit {
   code: number | null;
@@ -39,8 +42,8 @@ export interface SpawnServiceOptions {
 /** Throws BAD_INPUT for a name that is not one of the pipeline's services. */
 export function parsePipelineServices(names: readonly string[]): PipelineServiceName[] {
   for (const name of names) {
-    if (!(pipelineServiceNames as readonly string[]).includes(name)) {
-      throw new DeltametaError('BAD_INPUT', `no service named ${JSON.stringify(name)}: expected some of ${pipelineServiceNames.join(', ')}`);
+    if (!allServiceNames.includes(name)) {
+      throw new DeltametaError('BAD_INPUT', `no service named ${JSON.stringify(name)}: expected some of ${allServiceNames.join(', ')}`);
     }
   }
   return names as PipelineServiceName[];
