@@ -12,12 +12,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
 import pg from 'pg';
 import type { Pool, PoolClient } from '../../shared/db/index.ts';
+import type { TableKind } from '../../shared/log-store/index.ts';
 import { materializedRange, type MaterializedRange } from '../../shared/materialized/index.ts';
 
 export interface TableRef {
   readonly tableId: number;
   readonly name: string;
   readonly logStartVersion: number;
+  /** shown by the summary; a handover or publication changes them without a version (summarySource) */
+  readonly kind: TableKind;
+  readonly location: string | null;
 }
 
 export type Plan =

@@ -71,6 +71,7 @@ function summaryOf(table: TableRef, version: number, header: Header, counts: Cou
   return {
     name: table.name, version, protocol: header.protocol, metadata: header.metadata,
     numFiles: counts.numFiles, sizeBytes: counts.sizeBytes, numRecords: counts.numRecords, lastCommitAt: header.lastCommitAt,
+    kind: table.kind, location: table.location,
   };
 }
 

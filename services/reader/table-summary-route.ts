@@ -2,6 +2,7 @@
 import type { FastifyPluginCallback } from 'fastify';
 import type { Pool } from '../../shared/db/index.ts';
 import { redisKeys } from '../../shared/contracts/index.ts';
+import { summarySource } from '../../shared/summary/index.ts';
 import { encodeJson } from './response-body.ts';
 import type { Produced } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
@@ -25,7 +26,8 @@ export const tableSummaryRoute: FastifyPluginCallback<RouteContext> = (app, cont
     const { name } = request.params;
     context.access.authorize(request, name);
     const resolved = await context.versions.resolveRequest(request, name, request.query);
-    const key = { route: 'summary', canonical: '', plainJsonL2Key: redisKeys(context.redisPrefix).summary(resolved.table.name, resolved.table.tableId, resolved.version) };
+    const source = summarySource(resolved.table.kind, resolved.table.location);
+    const key = { route: 'summary', canonical: source ?? '', plainJsonL2Key: redisKeys(context.redisPrefix).summary(resolved.table.name, resolved.table.tableId, resolved.version, source) };
     return context.responder.answer(request, reply, resolved, key, async () => {
       const produced = await producedSummary(context.pool, resolved, context.config);
       context.metrics.cacheRequestsTotal.inc({ level: produced.level, result: 'hit' });

@@ -11,6 +11,7 @@ import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { redisKeys } from '../../shared/contracts/index.ts';
+import { summarySource } from '../../shared/summary/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { bodyEtag, clientHasContent, representationTag } from './conditional-request.ts';
 import { coveredTableNames } from './covered-table-names.ts';
@@ -47,9 +48,10 @@ interface ListedTable {
 
 async function listedTable(context: RouteContext, name: string): Promise<ListedTable> {
   const resolved = await context.versions.resolve(name, { kind: 'latest' });
-  const etag = context.etags.of(resolved.table, resolved.version, 'summary', '');
+  const source = summarySource(resolved.table.kind, resolved.table.location);
+  const etag = context.etags.of(resolved.table, resolved.version, 'summary', source ?? '');
   // Kept as identity whatever its size, so it can be read back here and shared as plain JSON with the refresher.
-  const found = await context.cache.get({ id: etag, plainJsonL2Key: redisKeys(context.redisPrefix).summary(name, resolved.table.tableId, resolved.version) }, () => (
+  const found = await context.cache.get({ id: etag, plainJsonL2Key: redisKeys(context.redisPrefix).summary(name, resolved.table.tableId, resolved.version, source) }, () => (
     producedSummary(context.pool, resolved, { l3Enabled: context.config.l3Enabled, compressMinBytes: Number.MAX_SAFE_INTEGER, maxTailActions: context.config.maxTailActions })
   ));
   const body = found.response.encoding === 'identity' ? found.response.body : gunzipSync(found.response.body);

@@ -21,8 +21,11 @@ export interface RedisKeys {
    * The table summary at a version (immutable, JSON). Keyed by the table's id
    * too: a table dropped and created again under its name starts again at
    * version 0, and must never be answered with the old table's entries.
+   * `source` (shared/summary summarySource) tells a followed or published
+   * table's entry apart: a handover or a publication changes the summary
+   * (its kind, its location) without a new version.
    */
-  summary(table: string, tableId: number, version: number): string;
+  summary(table: string, tableId: number, version: number, source?: string): string;
   /** A SCAN pattern matching every summary of `table` (glob characters in the name escaped). */
   summaryPattern(table: string): string;
   /** Sorted set: table name → last read time (ms); the refresher warms the newest. */
@@ -42,7 +45,7 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     head: (table) => `${prefix}head:${table}`,
     headsChannel: `${prefix}heads`,
-    summary: (table, tableId, version) => `${prefix}summary:${table}:${tableId}:${version}`,
+    summary: (table, tableId, version, source) => `${prefix}summary:${table}:${tableId}:${version}${source === undefined ? '' : `:${source}`}`,
     summaryPattern: (table) => `${escapeGlob(`${prefix}summary:${table}:`)}*`,
     hotTables: `${prefix}hot-tables`,
     readerResponse: (id) => `${prefix}reader:${id}`,

@@ -30,7 +30,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import { refreshTable } from '../../shared/materialized/index.ts';
 import { createRegistry, queueMetrics, readerMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
 import { isolatedEnvironment } from '../../shared/service/index.ts';
-import { warmTableSummary } from '../../shared/summary/index.ts';
+import { summarySource, warmTableSummary } from '../../shared/summary/index.ts';
 import { Reader } from '../../services/reader/index.ts';
 import { RefreshWorker } from '../../services/refresher/index.ts';
 import { describeWithEnv } from '../support/env.ts';
@@ -118,8 +118,11 @@ describeWithEnv('cache redis: a budget that evicts, apart from the pipeline', (e
     const summary = await warmTableSummary(pool, cacheRedis, env.keyPrefix, table);
     expect(summary?.version).to.equal(head);
     const tableId = (await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table])).rows[0]?.table_id ?? -1;
-    expect(await cacheRedis.exists(keys.summary(table, tableId, head))).to.equal(1);
-    expect(await pipelineRedis.exists(keys.summary(table, tableId, head))).to.equal(0);
+    // An imported table keeps the folder it came from: its summaries are keyed by that too (summarySource).
+    const source = summarySource(summary?.kind ?? 'owned', summary?.location ?? null);
+    expect(source, 'an imported table has a location').to.be.a('string');
+    expect(await cacheRedis.exists(keys.summary(table, tableId, head, source))).to.equal(1);
+    expect(await pipelineRedis.exists(keys.summary(table, tableId, head, source))).to.equal(0);
     const base = await startReader();
     const response = await fetch(`${base}/v1/tables/${table}`);
     expect(response.status).to.equal(200);

@@ -14,6 +14,8 @@ import type { Pool } from '../../shared/db/index.ts';
 import { commitFileName, generateTable, type Action } from '../../shared/delta/index.ts';
 import { BadRequestError, TableFollowedError } from '../../shared/errors/index.ts';
 import { commit, findTable, handoverToOwned, importTable, NotFollowedError } from '../../shared/log-store/index.ts';
+import { importMaterialized } from '../../shared/materialized/index.ts';
+import { materializedSummary, summarySource } from '../../shared/summary/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 
@@ -84,7 +86,10 @@ describeWithEnv('followed and owned tables', (env) => {
 
   it('a handover syncs the files first, then owns the table from their head, recorded as published', async () => {
     const dir = await generated('handover');
-    const created = await importTable(pool, dir, 'kinds_handover', { follow: 'register' });
+    const created = await importMaterialized(pool, dir, 'kinds_handover', { follow: 'register' });
+    const before = await materializedSummary(pool, 'kinds_handover');
+    expect(before?.kind).to.equal('followed');
+    expect(before?.location).to.equal((await findTable(pool, 'kinds_handover'))?.location);
     // A version the follower has not imported yet: the handover must not skip it.
     writeCommit(dir, created.toVersion + 1, appendLine('late'));
     const result = await handoverToOwned(pool, 'kinds_handover');
@@ -96,6 +101,10 @@ describeWithEnv('followed and owned tables', (env) => {
     const { rows } = await pool.query<{ published_version: string }>('SELECT published_version FROM deltameta.table_publication WHERE table_id = $1', [created.tableId]);
     expect(Number(rows[0]?.published_version)).to.equal(created.toVersion + 1);
     expect(await followState(created.tableId), 'no longer followed').to.equal(undefined);
+    // The summary says so, under another cache key than before (a handover makes no version).
+    const after = await materializedSummary(pool, 'kinds_handover');
+    expect(after?.kind).to.equal('owned');
+    expect(summarySource(after?.kind ?? 'owned', after?.location ?? null)).to.not.equal(summarySource(before?.kind ?? 'owned', before?.location ?? null));
 
     // Owned now: commits land, the follower's sync is refused, a second handover too.
     const landed = await commit(pool, { table: 'kinds_handover', actions: appendLine('owned'), isBlindAppend: true });
