@@ -1,5 +1,5 @@
 /**
- * The group roles of sql/000004 and sql/000006 (docs/security.md, "Roles"):
+ * The group roles of sql/000004, sql/000006 and sql/000011 (docs/security.md, "Roles"):
  * a login role in each group, connected for real, can do what its stage
  * needs and nothing that belongs to another stage.
  */
@@ -14,7 +14,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 
-type Group = 'deltameta_read' | 'deltameta_write' | 'deltameta_refresh' | 'deltameta_cdc';
+type Group = 'deltameta_read' | 'deltameta_write' | 'deltameta_refresh' | 'deltameta_cdc' | 'deltameta_follow' | 'deltameta_publish';
 
 const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: false, metadata: {} }] });
 
@@ -170,5 +170,31 @@ describeWithEnv('roles', (env) => {
     expect(rows[0]?.n).to.be.greaterThan(0);
     await denied(cdc, `SELECT * FROM deltameta.file_index`);
     await denied(cdc, `DELETE FROM deltameta.delta_commit`);
+  });
+
+  it('a follow-group role imports and keeps its follow state, and cannot write the publication state', async function () {
+    const follower = await loginIn('deltameta_follow');
+    const { rows } = await owner.query<{ table_id: number }>("SELECT table_id FROM deltameta.delta_table WHERE name = 'roles_t'");
+    const tableId = rows[0]?.table_id;
+    await follower.query('INSERT INTO deltameta.table_follow (table_id, followed_version) VALUES ($1, 0) ON CONFLICT (table_id) DO UPDATE SET followed_version = 0', [tableId]);
+    await follower.query('UPDATE deltameta.table_state SET mv_version = mv_version WHERE table_id = $1', [tableId]);
+    await follower.query('SELECT count(*) FROM deltameta.delta_add');
+    await denied(follower, `INSERT INTO deltameta.table_publication (table_id) VALUES (${Number(tableId)})`);
+    await denied(follower, `DELETE FROM deltameta.delta_commit`);
+    await owner.query('DELETE FROM deltameta.table_follow');
+  });
+
+  it('a publish-group role reads the log and keeps its publication state, and writes nothing else', async function () {
+    const publisher = await loginIn('deltameta_publish');
+    const { rows } = await publisher.query<{ n: number }>('SELECT count(*)::int AS n FROM deltameta.delta_add a JOIN deltameta.delta_commit c USING (table_id, version)');
+    expect(rows[0]?.n).to.be.greaterThan(0);
+    const { rows: ids } = await owner.query<{ table_id: number }>("SELECT table_id FROM deltameta.delta_table WHERE name = 'roles_t'");
+    await publisher.query('INSERT INTO deltameta.table_publication (table_id) VALUES ($1)', [ids[0]?.table_id]);
+    await publisher.query('UPDATE deltameta.table_publication SET published_version = 0');
+    await denied(publisher, `INSERT INTO deltameta.delta_commit (table_id, version, timestamp_ms) SELECT table_id, 9, 1 FROM deltameta.delta_table`);
+    await denied(publisher, `UPDATE deltameta.table_state SET mv_version = 99`);
+    await denied(publisher, `UPDATE deltameta.table_follow SET followed_version = 1`);
+    await denied(publisher, `DELETE FROM deltameta.table_publication`);
+    await owner.query('DELETE FROM deltameta.table_publication');
   });
 });
