@@ -1,0 +1,78 @@
+/**
+ * Reloads the write tokens file while the committer runs, so a revoked token
+ * stops working (and a new one starts) without a restart: on SIGHUP, on a
+ * change fs.watch reports, and on a stat change seen by a periodic check
+ * (fs.watch misses edits on some filesystems and stops following a file
+ * replaced by rename). A file that does not read or validate keeps the
+ * tokens in force and logs an error. The reader's mechanism
+ * (services/reader/token-reload.ts), for the committer's WriteAccess.
+ */
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { WriteAccess } from './write-tokens.ts';
+
+/** Editors and `mv` land several events for one save: reload once they settle. */
+const settleMs = 50;
+
+function statKey(file: string): string {
+  try {
+    const stat = statSync(file);
+    return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+export class WriteTokenReloader {
+  private watcher: FSWatcher | undefined;
+  private interval: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+  private lastStat: string;
+  private readonly onSignal = (): void => this.reload('SIGHUP');
+
+  constructor(private readonly access: WriteAccess, private readonly file: string, private readonly deps: { logger: Logger; checkIntervalMs: number }) {
+    this.lastStat = statKey(file);
+  }
+
+  start(): void {
+    try {
+      // The directory, not the file: a file replaced by rename keeps being followed.
+      this.watcher = watch(dirname(this.file), (_event, changed) => {
+        if (changed === null || changed === basename(this.file)) this.schedule();
+      });
+      this.watcher.on('error', (error) => this.deps.logger.warn({ err: error }, 'watching the write tokens file failed; the periodic check remains'));
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'cannot watch the write tokens file; the periodic check remains');
+    }
+    this.interval = setInterval(() => {
+      if (statKey(this.file) !== this.lastStat) this.reload('stat');
+    }, this.deps.checkIntervalMs);
+    this.interval.unref();
+    process.on('SIGHUP', this.onSignal);
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearInterval(this.interval);
+    clearTimeout(this.pending);
+    process.off('SIGHUP', this.onSignal);
+  }
+
+  private schedule(): void {
+    clearTimeout(this.pending);
+    this.pending = setTimeout(() => this.reload('watch'), settleMs);
+    this.pending.unref();
+  }
+
+  private reload(cause: string): void {
+    this.lastStat = statKey(this.file);
+    try {
+      this.access.reload();
+      this.deps.logger.info({ file: this.file, cause }, 'committer write tokens reloaded');
+    } catch (error) {
+      this.deps.logger.error({ err: error, file: this.file, cause }, 'committer write tokens file rejected; the tokens in force stay');
+    }
+  }
+}
