@@ -7,7 +7,7 @@
  */
 import { createKafka, createRedis } from '../../shared/clients/index.ts';
 import type { Config } from '../../shared/config/index.ts';
-import { consumerLagMessages, HeadPointers, queueDepth, refreshQueue, slotLag } from '../../shared/contracts/index.ts';
+import { consumerLagMessages, HeadPointers, queueDepth, redisKeys, refreshQueue, slotLag } from '../../shared/contracts/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 
 export interface PipelineStatus {
@@ -30,6 +30,8 @@ export interface TableStatus {
   follow: { version: number | null; holder: string | null; lastLagSeconds: number | null; missing: [number, number] | null; error: string | null } | null;
   /** owned with a location published by services/publisher; null otherwise */
   publish: { version: number; lagVersions: number; stopped: string | null } | null;
+  /** the readers' shadow checks against the table's files (services/reader/shadow.ts); null before the first */
+  shadow: { checked: number; mismatches: number; lastMismatch: string | null } | null;
 }
 
 interface TableVersions {
@@ -54,7 +56,9 @@ const tableVersionsSql = `
     LEFT JOIN deltameta.table_publication p ON p.table_id = t.table_id
    ORDER BY t.name`;
 
-function tableStatus(row: TableVersions, visible: number | null): TableStatus {
+type ShadowRecord = Record<string, string>;
+
+function tableStatus(row: TableVersions, visible: number | null, shadow: ShadowRecord): TableStatus {
   return {
     table: row.name, kind: row.kind, location: row.location, head: row.head, visible, materialized: row.materialized, pages: row.pages, segments: row.segments,
     follow: row.kind === 'followed'
@@ -64,6 +68,7 @@ function tableStatus(row: TableVersions, visible: number | null): TableStatus {
       }
       : null,
     publish: row.published_version !== null ? { version: row.published_version, lagVersions: row.head - row.published_version, stopped: row.stopped_reason } : null,
+    shadow: shadow['checked'] === undefined ? null : { checked: Number(shadow['checked']), mismatches: Number(shadow['mismatches'] ?? 0), lastMismatch: shadow['lastMismatch'] ?? null },
   };
 }
 
@@ -86,7 +91,8 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
     // Before `migrate` there are no tables to report.
     const { rows: tables } = await pool.query<TableVersions>(tableVersionsSql).catch(() => ({ rows: [] as TableVersions[] }));
     const heads = new HeadPointers(redis, config.pipeline.redisPrefix);
-    const tableRows = await Promise.all(tables.map(async (row) => tableStatus(row, (await heads.get(row.name))?.version ?? null)));
+    const keys = redisKeys(config.pipeline.redisPrefix);
+    const tableRows = await Promise.all(tables.map(async (row) => tableStatus(row, (await heads.get(row.name))?.version ?? null, await redis.hgetall(keys.shadow(row.name)))));
     return {
       slot: { name: config.pipeline.slotName, exists: slot !== undefined, active: slot?.active ?? false, lagBytes: slot?.lagBytes ?? null },
       consumer: { group: config.pipeline.consumerGroup, lagMessages },
@@ -120,6 +126,12 @@ export function formatPipelineStatus(status: PipelineStatus): string {
     lines.push(`followed tables: ${followed.length}; behind their files' last import: ${followed.filter((table) => table.follow?.version !== table.head).length}; with versions lost to cleanup: ${followed.filter((table) => table.follow?.missing).length}; failing: ${followed.filter((table) => table.follow?.error).length}`);
     lines.push(`published tables: ${published.length}; behind: ${published.filter((table) => (table.publish?.lagVersions ?? 0) > 0).length}; stopped: ${published.filter((table) => table.publish?.stopped).length}`);
   }
+  const shadowed = status.tables.filter((table) => table.shadow !== null);
+  if (shadowed.length > 0) {
+    const checks = shadowed.reduce((sum, table) => sum + (table.shadow?.checked ?? 0), 0);
+    const mismatches = shadowed.reduce((sum, table) => sum + (table.shadow?.mismatches ?? 0), 0);
+    lines.push(`shadow checks against the tables' files: ${checks} over ${shadowed.length} tables; mismatches: ${mismatches}`);
+  }
   const worst = [...status.tables].sort((a, b) => (b.head - (b.materialized ?? -1)) - (a.head - (a.materialized ?? -1))).slice(0, 10);
   if (worst.length > 0) {
     // Arrow segments: '-' for a table without (under DELTAMETA_ARROW_SEGMENTS_MIN_FILES files, or off).
@@ -132,6 +144,7 @@ export function formatPipelineStatus(status: PipelineStatus): string {
     if (table.follow?.error) lines.push(`${table.table}: follower failing: ${table.follow.error}`);
     if (table.follow?.missing) lines.push(`${table.table}: versions ${table.follow.missing[0]}..${table.follow.missing[1]} were cleaned up from ${table.location} before they were followed`);
     if (table.publish?.stopped) lines.push(`${table.table}: publishing to ${table.location} stopped: ${table.publish.stopped}`);
+    if (table.shadow?.lastMismatch) lines.push(`${table.table}: ${table.shadow.mismatches} shadow mismatches; the last: ${table.shadow.lastMismatch}`);
   }
   return lines.join('\n');
 }

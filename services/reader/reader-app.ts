@@ -23,6 +23,7 @@ import { PageTokens } from './page-token.ts';
 import { queryTooLong } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
+import type { ShadowVerifier } from './shadow.ts';
 import { watchedUntilClosed } from './snapshot-scope.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
 import { tableFilesRoute } from './table-files-route.ts';
@@ -44,6 +45,7 @@ export interface ReaderDeps {
   readonly heads: HeadTracker;
   readonly access: AccessControl;
   readonly config: ReaderConfig;
+  readonly shadow: ShadowVerifier;
 }
 
 /**
@@ -132,6 +134,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   const context: RouteContext = {
     pool: deps.pool, streamPool: deps.streamPool, redisPrefix: deps.prefix, metrics: deps.metrics, config: deps.config, cache: deps.cache, etags, access,
     pageTokens: new PageTokens(deps.config.pageTokenKey),
+    shadow: deps.shadow,
     versions: new VersionResolver({ pool: deps.pool, heads: deps.heads, minVersionWaitMs: deps.config.minVersionWaitMs }),
     responder: new WatchedTableResponder({
       streamPool: deps.streamPool, cache: deps.cache, etags, metrics: deps.metrics, config: deps.config,

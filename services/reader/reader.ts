@@ -14,6 +14,7 @@ import { HeadTracker } from './head-tracker.ts';
 import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
 import { checkReadOnlyRole } from './role-check.ts';
+import { ShadowVerifier, type ShadowOutcome } from './shadow.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -42,6 +43,8 @@ export interface ReaderOptions {
   readonly metrics: ReaderMetrics;
   /** access control; default: from config (tokens file, or disabled) */
   readonly access?: AccessControl;
+  /** told each shadow check's outcome (tests) */
+  readonly onShadowOutcome?: (table: string, version: number, outcome: ShadowOutcome) => void;
 }
 
 export class Reader {
@@ -50,6 +53,7 @@ export class Reader {
   readonly streamPool: Pool;
   readonly cache: ResponseCache;
   readonly heads: HeadTracker;
+  readonly shadow: ShadowVerifier;
   private readonly app: ReturnType<typeof buildReaderApp>;
   private listeningPort: number | undefined;
 
@@ -69,9 +73,13 @@ export class Reader {
     this.cache = new ResponseCache({ redis: options.cacheRedis ?? options.redis, prefix: options.redisPrefix, metrics: options.metrics }, config);
     this.heads = new HeadTracker({ pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger }, { safetyTtlMs: config.headSafetyTtlMs });
     const access = options.access ?? (config.authEnabled && config.tokensFile !== undefined ? AccessControl.fromFile(config.tokensFile) : AccessControl.disabled());
+    this.shadow = new ShadowVerifier({
+      pool: this.pool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
+      settings: { sample: config.shadowSample, maxFiles: config.shadowMaxFiles, queueMax: config.shadowQueue }, onOutcome: options.onShadowOutcome,
+    });
     this.app = buildReaderApp({
       pool: this.pool, streamPool: this.streamPool, redis: options.redis, prefix: options.redisPrefix, logger: options.logger, metrics: options.metrics,
-      cache: this.cache, heads: this.heads, access, config,
+      cache: this.cache, heads: this.heads, access, config, shadow: this.shadow,
     });
   }
 
@@ -117,6 +125,7 @@ export class Reader {
     await Promise.race([closing, overran]);
     clearTimeout(timer);
     await closing;
+    await this.shadow.stop();
     await this.heads.stop();
     await this.pool.end();
     await this.streamPool.end();

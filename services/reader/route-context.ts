@@ -8,6 +8,7 @@ import type { PageTokens } from './page-token.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { TableResponder } from './table-responder.ts';
 import type { VersionResolver } from './version-resolution.ts';
+import type { ShadowVerifier } from './shadow.ts';
 
 export interface RouteContext {
   readonly pool: Pool;
@@ -24,4 +25,6 @@ export interface RouteContext {
   readonly pageTokens: PageTokens;
   readonly versions: VersionResolver;
   readonly responder: TableResponder;
+  /** samples answers of followed and published tables for a check against their files (shadow.ts) */
+  readonly shadow: ShadowVerifier;
 }

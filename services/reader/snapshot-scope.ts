@@ -22,6 +22,8 @@ export interface TableRef {
   /** shown by the summary; a handover or publication changes them without a version (summarySource) */
   readonly kind: TableKind;
   readonly location: string | null;
+  /** its versions are written to `location` by services/publisher (shadow checks read them there) */
+  readonly published: boolean;
 }
 
 export type Plan =

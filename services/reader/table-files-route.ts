@@ -120,6 +120,7 @@ export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, contex
     if (token && pageSize === undefined) throw new BadRequestError('pageToken needs pageSize');
     if (token && explicit !== undefined && explicit !== token.version) throw new BadRequestError(`pageToken is for version ${token.version}, not ${explicit}`);
     const resolved = await context.versions.resolveRequest(request, name, request.query, token?.version);
+    context.shadow.offer(resolved.table, resolved.version);
     const after: FileKeyPosition | undefined = token ? { path: token.position.p, dvId: token.position.d } : undefined;
     // A paged body carries a token signed with this reader's key: readers with other keys must not share it through L2.
     // Where a page ends depends on the byte bound too (filesBody): readers configured differently must not share pages.

@@ -26,6 +26,7 @@ export const tableSummaryRoute: FastifyPluginCallback<RouteContext> = (app, cont
     const { name } = request.params;
     context.access.authorize(request, name);
     const resolved = await context.versions.resolveRequest(request, name, request.query);
+    context.shadow.offer(resolved.table, resolved.version);
     const source = summarySource(resolved.table.kind, resolved.table.location);
     const key = { route: 'summary', canonical: source ?? '', plainJsonL2Key: redisKeys(context.redisPrefix).summary(resolved.table.name, resolved.table.tableId, resolved.version, source) };
     return context.responder.answer(request, reply, resolved, key, async () => {

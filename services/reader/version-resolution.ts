@@ -109,7 +109,7 @@ export class VersionResolver {
     const cached = fresh ? undefined : this.tableRows.get(name);
     if (cached) return cached;
     const row = await requireTable(this.deps.pool, name);
-    const table: TableRef = { tableId: row.tableId, name: row.name, logStartVersion: row.logStartVersion, kind: row.kind, location: row.location };
+    const table: TableRef = { tableId: row.tableId, name: row.name, logStartVersion: row.logStartVersion, kind: row.kind, location: row.location, published: row.published };
     this.tableRows.set(name, table);
     this.deps.heads.observe(name, row.headVersion);
     return table;

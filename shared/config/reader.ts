@@ -117,6 +117,16 @@ export interface ReaderConfig {
    * in L2 (services/reader/l2-write-budget.ts). DELTAMETA_READER_L2_WRITE_BUDGET_BYTES, default 128 MiB.
    */
   readonly l2WriteBudgetBytes: number;
+  /**
+   * Shadow verification (services/reader/shadow.ts): the share of answers of followed and published tables whose
+   * version is re-derived from the table's _delta_log files and compared, 0 (off) to 1. DELTAMETA_READER_SHADOW_SAMPLE,
+   * default 0.01.
+   */
+  readonly shadowSample: number;
+  /** A version with more live files is not shadow-checked (its replay costs seconds of a core). DELTAMETA_READER_SHADOW_MAX_FILES, default 200000. */
+  readonly shadowMaxFiles: number;
+  /** Sampled checks waiting at most; more are dropped. DELTAMETA_READER_SHADOW_QUEUE, default 4. */
+  readonly shadowQueue: number;
 }
 
 const read = readVariable;
@@ -173,6 +183,9 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     pgStatementTimeoutMs: read(env, 'DELTAMETA_READER_PG_STATEMENT_TIMEOUT_MS', positiveInt, 30_000),
     pgIdleInTransactionTimeoutMs: read(env, 'DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', positiveInt, 180_000),
     streamConnections: read(env, 'DELTAMETA_READER_STREAM_CONNECTIONS', positiveInt, 4),
+    shadowSample: read(env, 'DELTAMETA_READER_SHADOW_SAMPLE', z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1'), 0.01),
+    shadowMaxFiles: read(env, 'DELTAMETA_READER_SHADOW_MAX_FILES', positiveInt, 200_000),
+    shadowQueue: read(env, 'DELTAMETA_READER_SHADOW_QUEUE', positiveInt, 4),
     streamSendTimeoutMs: read(env, 'DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS', positiveInt, 120_000),
     maxFilters: read(env, 'DELTAMETA_READER_MAX_FILTERS', positiveInt, 32),
     maxQueryBytes: read(env, 'DELTAMETA_READER_MAX_QUERY_BYTES', positiveInt, 8192),

@@ -9,6 +9,7 @@
  * | heads (channel) | advance-head.lua          | reader (head tracker)           |
  * | summary:{t}:{id}:{v} | refresher (warming)  | reader (L2)                     |
  * | hot-tables      | reader (read recency)     | refresher (which tables to warm)|
+ * | shadow:{table}  | reader (shadow checks)    | status                          |
  * | reader:{etag}   | reader (L2 bodies)        | reader                          |
  * | bull:*          | BullMQ (every queue)      | BullMQ                          |
  */
@@ -28,6 +29,8 @@ export interface RedisKeys {
   summary(table: string, tableId: number, version: number, source?: string): string;
   /** A SCAN pattern matching every summary of `table` (glob characters in the name escaped). */
   summaryPattern(table: string): string;
+  /** Hash {checked, mismatches, lastVersion, lastAt, lastMismatch}: the reader's shadow checks of a table (services/reader/shadow.ts). */
+  shadow(table: string): string;
   /** Sorted set: table name → last read time (ms); the refresher warms the newest. */
   readonly hotTables: string;
   /** A reader response body kept in L2, by its ETag. */
@@ -47,6 +50,7 @@ export function redisKeys(prefix: string): RedisKeys {
     headsChannel: `${prefix}heads`,
     summary: (table, tableId, version, source) => `${prefix}summary:${table}:${tableId}:${version}${source === undefined ? '' : `:${source}`}`,
     summaryPattern: (table) => `${escapeGlob(`${prefix}summary:${table}:`)}*`,
+    shadow: (table) => `${prefix}shadow:${table}`,
     hotTables: `${prefix}hot-tables`,
     readerResponse: (id) => `${prefix}reader:${id}`,
     bullPrefix: `${prefix}bull`,

@@ -21,3 +21,4 @@ export {
 } from './table-features.ts';
 export { checkCommitFeatures, type CommitFeaturesInput } from './commit-features.ts';
 export { transactionRetentionKey, transactionRetentionMs, unexpiredTransactions } from './transaction-retention.ts';
+export { DigestBuilder, recordsInStats, replayDigest, replayDigestInWorker, type SnapshotDigest } from './replay-digest.ts';

@@ -153,7 +153,7 @@ async function createTable(client: PoolClient, txn: PreparedTransaction): Promis
   }
   const { rows } = await client.query<{ table_id: number }>(createTableSql, [txn.table]);
   if (rows.length === 0) throw new CommitConflictError(txn.table, 'table-exists', -1, 0, 'another writer created the table first');
-  return { tableId: (rows[0] as { table_id: number }).table_id, name: txn.table, kind: 'owned', location: null, logStartVersion: 0, headVersion: -1 };
+  return { tableId: (rows[0] as { table_id: number }).table_id, name: txn.table, kind: 'owned', location: null, published: false, logStartVersion: 0, headVersion: -1 };
 }
 
 /**

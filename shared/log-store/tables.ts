@@ -15,6 +15,8 @@ export interface TableRow {
   readonly kind: TableKind;
   /** followed: the table folder followed; owned: where it was imported from or is published to, if anywhere */
   readonly location: string | null;
+  /** owned with a row in table_publication: services/publisher writes its versions to `location` */
+  readonly published: boolean;
   readonly logStartVersion: number;
   /** newest committed version, -1 when the table row exists without commits (never visible outside a transaction) */
   readonly headVersion: number;
@@ -33,15 +35,16 @@ export function checkTableName(name: string): void {
 
 export async function findTable(db: Queryable, name: string, options: { forUpdate?: boolean } = {}): Promise<TableRow | undefined> {
   // delta_commit's primary key serves max(version) per table as one index probe.
-  const { rows } = await db.query<{ table_id: number; name: string; kind: TableKind; location: string | null; log_start_version: number; head: number | null }>(
+  const { rows } = await db.query<{ table_id: number; name: string; kind: TableKind; location: string | null; published: boolean; log_start_version: number; head: number | null }>(
     `SELECT t.table_id, t.name, t.kind, t.location, t.log_start_version,
+            EXISTS (SELECT FROM deltameta.table_publication p WHERE p.table_id = t.table_id) AS published,
             (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id) AS head
        FROM deltameta.delta_table t WHERE t.name = $1 ${options.forUpdate ? 'FOR UPDATE OF t' : ''}`,
     [name],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { tableId: row.table_id, name: row.name, kind: row.kind, location: row.location, logStartVersion: row.log_start_version, headVersion: row.head ?? -1 };
+  return { tableId: row.table_id, name: row.name, kind: row.kind, location: row.location, published: row.published, logStartVersion: row.log_start_version, headVersion: row.head ?? -1 };
 }
 
 export async function requireTable(db: Queryable, name: string): Promise<TableRow> {

@@ -16,6 +16,13 @@ export function readerMetrics(registry: Registry) {
     httpRequestDurationSeconds: new Histogram({
       name: 'deltameta_http_request_duration_seconds', help: 'HTTP request duration by route and status', labelNames: ['route', 'status'] as const, buckets: httpBuckets, registers: [registry],
     }),
+    // Shadow verification (services/reader/shadow.ts): sampled answers of followed and published tables re-derived from their files.
+    shadowChecksTotal: new Counter({
+      name: 'deltameta_shadow_checks_total', help: 'Shadow checks by outcome (match, mismatch, skipped, error)', labelNames: ['outcome'] as const, registers: [registry],
+    }),
+    shadowMismatchesTotal: new Counter({
+      name: 'deltameta_shadow_mismatches_total', help: 'Answers whose version re-derived from the table\'s _delta_log files differed from deltameta\'s', registers: [registry],
+    }),
   };
 }
 

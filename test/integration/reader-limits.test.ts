@@ -32,7 +32,7 @@ describeWithEnv('reader: bounded resources', (env) => {
       expect((await response.text()).trimEnd()).to.equal(expected);
     }
     const { rows } = await fixture.pool.query<{ table_id: number; log_start_version: number }>('SELECT table_id, log_start_version FROM deltameta.delta_table WHERE name = $1', [table]);
-    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: rows[0]?.log_start_version ?? 0, kind: 'owned' as const, location: null };
+    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: rows[0]?.log_start_version ?? 0, kind: 'owned' as const, location: null, published: false };
     const head = Number((await fixture.pool.query<{ head: number }>('SELECT max(version) AS head FROM deltameta.delta_commit WHERE table_id = $1', [ref.tableId])).rows[0]?.head);
     expect(head).to.be.greaterThan(mv);
     const plans = await inSnapshot(fixture.pool, async (client) => [

@@ -358,7 +358,7 @@ describeWithEnv('reader: /v1 API', (env) => {
 
     // The stream holds one connection in a snapshot until it ends or is destroyed (a client gone away).
     const { rows } = await pool.query<{ table_id: number }>('SELECT table_id FROM deltameta.delta_table WHERE name = $1', [table]);
-    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: 0, kind: 'owned' as const, location: null };
+    const ref = { tableId: rows[0]?.table_id ?? -1, name: table, logStartVersion: 0, kind: 'owned' as const, location: null, published: false };
     const options = { aboveBytes: 1, l3Enabled: true, filePagesEnabled: true };
     const probe = createPool(env.config.postgresUrl, { max: 2, applicationName: `test:${env.id}:stream` });
     try {

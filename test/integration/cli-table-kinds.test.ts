@@ -1,0 +1,69 @@
+/**
+ * `deltameta follow`, `handover` and `status` as a user runs them: a followed
+ * table refuses commits (exit 2, naming its location), status shows its kind
+ * and the follow's progress, a handover makes it owned and published, and
+ * the refusals of each command name what was wrong.
+ */
+import { expect } from 'chai';
+import { realpathSync } from 'node:fs';
+import { runDeltameta, type CliRun } from '../support/cli.ts';
+import { describeWithEnv } from '../support/env.ts';
+import { TempDirs } from '../support/tables.ts';
+
+interface StatusJson {
+  tables: Array<{ table: string; kind: string; location: string | null; head: number; follow: { version: number; holder: string | null; missing: unknown; error: string | null } | null; publish: { version: number; lagVersions: number } | null }>;
+}
+
+describeWithEnv('deltameta CLI on table kinds', (env) => {
+  const dirs = new TempDirs();
+  const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl };
+  const run = (args: string[], input?: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
+  const statusOf = async (table: string): Promise<StatusJson['tables'][number] | undefined> => {
+    const status = await run(['status', '--json']);
+    expect(status.code, status.stderr).to.equal(0);
+    return (JSON.parse(status.stdout) as StatusJson).tables.find((entry) => entry.table === table);
+  };
+
+  after(() => dirs.removeAll());
+
+  it('follows a table, refuses commits to it, hands it over, and status tells each kind', async function () {
+    this.timeout(120_000);
+    const dir = dirs.make('cli-follow');
+    expect((await run(['gen', dir, '--files', '60', '--commits', '4', '--partitions', '2', '--seed', '3'])).code).to.equal(0);
+    const followed = await run(['follow', dir, '--table', 'cli_followed']);
+    expect(followed.code, followed.stderr).to.equal(0);
+    expect(followed.stdout).to.contain('cli_followed: followed from').and.contain('at version 4 (created)');
+    const location = realpathSync(dir);
+    const before = await statusOf('cli_followed');
+    expect(before).to.deep.include({ kind: 'followed', location, head: 4, publish: null });
+    expect(before?.follow).to.deep.include({ version: 4, holder: null, missing: null, error: null });
+
+    const add = JSON.stringify({ add: { path: 'date=2026-01-01/x.parquet', partitionValues: { date: '2026-01-01' }, size: 1, modificationTime: 1, dataChange: true } });
+    const refused = await run(['commit', '--table', 'cli_followed', '--read-version', '4'], add);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.contain(`followed from ${location}`);
+
+    const text = await run(['status']);
+    expect(text.stdout).to.match(/followed tables: 1;/).and.match(/cli_followed .* followed v4/);
+
+    const handover = await run(['handover', '--table', 'cli_followed', '--to', 'owned']);
+    expect(handover.code, handover.stderr).to.equal(0);
+    expect(handover.stdout).to.contain('owned from version 4');
+    expect(await statusOf('cli_followed')).to.deep.include({ kind: 'owned', follow: null, publish: { version: 4, lagVersions: 0, stopped: null } });
+    const landed = await run(['commit', '--table', 'cli_followed', '--read-version', '4'], add);
+    expect(landed.code, landed.stderr).to.equal(0);
+    expect((await statusOf('cli_followed'))?.publish).to.deep.include({ version: 4, lagVersions: 1 });
+  });
+
+  it('names what is wrong: a second handover, an unknown kind, an unknown table', async function () {
+    const again = await run(['handover', '--table', 'cli_followed', '--to', 'owned']);
+    expect(again.code).to.equal(2);
+    expect(again.stderr).to.contain('the table is owned');
+    const kind = await run(['handover', '--table', 'cli_followed', '--to', 'followed']);
+    expect(kind.code).to.not.equal(0);
+    expect(kind.stderr).to.contain("'followed' is invalid");
+    const missing = await run(['handover', '--table', 'no_such_table', '--to', 'owned']);
+    expect(missing.code).to.equal(4);
+    expect(missing.stderr).to.contain('table "no_such_table" does not exist');
+  });
+});
