@@ -106,6 +106,9 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
   app.post<{ Params: { name: string } }>(commitsRoute, async (request, reply): Promise<CommitResponse> => {
     const table = request.params.name;
     if (request.url.includes('?')) throw new BadRequestError('the commit API takes no query parameters: the transaction goes in Delta-* headers or a JSON envelope');
+    if (request.body === undefined || request.body === null) {
+      throw new BadRequestError(`a commit needs a body: its actions as ${ndjsonContentType}, or a JSON envelope as application/json`);
+    }
     const limits = { maxLines: config.maxLines, maxAttempts: config.maxAttempts };
     const parsed = typeof request.body === 'string'
       ? commitFromNdjson(table, request.body, request.headers, limits)

@@ -108,10 +108,12 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
     await post('api.merge', createLines('merge'), { 'delta-read-version': '-1' });
     const merge = (name: string): string[] => [removeLine('US', 'merge-us-0'), addLine('US', name)];
     const context = { 'delta-read-version': '0', 'delta-read-predicates': JSON.stringify(['country=US']), 'delta-isolation-level': 'Serializable' };
-    const first = await post('api.merge', merge('merge-us-a'), context);
-    const second = await post('api.merge', merge('merge-us-b'), context);
+    // Sent at once: whichever lands first wins, the other is checked against it.
+    const answers = await Promise.all([post('api.merge', merge('merge-us-a'), context), post('api.merge', merge('merge-us-b'), context)]);
+    const [first, second] = [...answers].sort((a, b) => a.status - b.status) as [Answer, Answer];
     expect(first.status).to.equal(201);
-    expect(second.status).to.equal(409);
+    expect(first.body['version']).to.equal(1);
+    expect(second.status, JSON.stringify(second.body)).to.equal(409);
     expect(second.body).to.include({ type: 'https://deltameta.dev/problems/commit-conflict', winningVersion: 1, readVersion: 0, table: 'api.merge' });
     // Spark checks the winner's adds in the partition read first (ConcurrentAppendException), then its removes.
     expect(second.body['conflictType']).to.equal('concurrent-append');
@@ -159,6 +161,9 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
     expect(mixed.status).to.equal(400);
     const text = await fetch(`${base}/v1/tables/api.bad/commits`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: addLine('US', 'ok-5') });
     expect(text.status).to.equal(415);
+    const empty = await fetch(`${base}/v1/tables/api.bad/commits`, { method: 'POST' });
+    expect(empty.status).to.equal(400);
+    expect(await empty.text()).to.contain('application/x-ndjson');
     expect(await head('api.bad')).to.equal(0);
   });
 
@@ -200,7 +205,13 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
       writeFileSync(file, JSON.stringify([grant('all', 'w-all', ['*'])]));
       await eventually('the reloaded tokens', async () => (await post('salesforce', createLines('s3'), bearer('w-all'), url)).status === 201, 5000);
       expect((await post('sales.more', createLines('s4'), bearer('w-sales'), url)).status).to.equal(401);
+      // A file that does not validate keeps the tokens in force.
+      writeFileSync(file, '[{"name": "half');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect((await post('salesforce', [addLine('US', 'after-broken')], { authorization: 'Bearer w-all' }, url)).status).to.equal(201);
       expect(() => loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_HOST: '0.0.0.0' })).to.throw(ConfigError, /DELTAMETA_COMMITTER_ALLOW_ANONYMOUS/);
+      expect(loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_HOST: '0.0.0.0', DELTAMETA_COMMITTER_ALLOW_ANONYMOUS: 'on' }).host).to.equal('0.0.0.0');
+      expect(loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_HOST: '0.0.0.0', DELTAMETA_COMMITTER_TOKENS_FILE: file }).host).to.equal('0.0.0.0');
       writeFileSync(file, JSON.stringify([grant('empty', 'w-e', [''])]));
       expect(() => loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_TOKENS_FILE: file, DELTAMETA_COMMITTER_PORT: '0' })).not.to.throw();
       await startOn(env, { DELTAMETA_COMMITTER_TOKENS_FILE: file }).then(() => expect.fail('an empty prefix must be refused'), (error: unknown) => expect(String(error)).to.contain('empty table prefix'));
