@@ -50,3 +50,4 @@ export function formatStatus(statuses: readonly ServiceStatus[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
 }
+export { ensureDeltaRs } from './deltars-venv.ts';
