@@ -19,6 +19,7 @@ import { ConfigError } from '../../shared/errors/index.ts';
 import { findTable, importTable } from '../../shared/log-store/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, type Registry } from '../../shared/metrics/index.ts';
+import { ServiceProcess } from '../../shared/service/index.ts';
 import { describeWithEnv, type TestEnv } from '../support/env.ts';
 import { TempDirs } from '../support/tables.ts';
 import { eventually } from '../support/wait.ts';
@@ -253,6 +254,26 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
         const { rows } = await pool.query<{ n: number }>('SELECT count(DISTINCT c.version)::int AS n FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table]);
         expect(rows[0]?.n).to.equal(expected.length + 1);
       }
+    }
+  });
+
+  it('runs as its own process: logs its ports, commits as its own login, exports its metrics', async function () {
+    this.timeout(60_000);
+    const service = ServiceProcess.spawn('committer', {
+      env: { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_COMMITTER_PORT: '0', DELTAMETA_COMMITTER_ADMIN_PORT: '0', DELTAMETA_LOG_LEVEL: 'info' },
+    });
+    try {
+      await service.waitReady();
+      const answer = await post('api.spawned', createLines('spawned'), {}, `http://127.0.0.1:${service.apiPort}`);
+      expect(answer.status, service.output.join('\n')).to.equal(201);
+      expect(await (await fetch(service.adminUrl('/metrics'))).text()).to.match(/deltameta_commit_requests_total\{[^}]*outcome="committed"[^}]*\} 1/);
+      const { rows } = await pool.query<{ role: string }>(
+        'SELECT usename AS role FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', ['deltameta-committer'],
+      );
+      expect(rows.length).to.be.greaterThan(0);
+      expect(new Set(rows.map((row) => row.role))).to.deep.equal(new Set(['deltameta_committer']));
+    } finally {
+      await service.terminate();
     }
   });
 
