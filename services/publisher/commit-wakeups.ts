@@ -62,7 +62,8 @@ export class CommitWakeups {
       }
     }
     if (skipped > 0) this.logger.debug({ partition: payload.batch.partition, skipped }, 'skipped events that are not commit events');
-    await this.onTables([...tableIds]);
+    // A wake-up that fails (PostgreSQL away) is not retried here: the next sweep finds what it would have.
+    await this.onTables([...tableIds]).catch((error: unknown) => this.logger.warn({ err: error }, 'could not wake tables up (the next sweep will)'));
   }
 
   async stop(): Promise<void> {

@@ -174,7 +174,10 @@ export class LogPublisher {
   /** Publishes the table up to its head (as read at each step); errors are logged, the next sweep retries. */
   private async publishTable(tableId: number): Promise<void> {
     if (this.stopping) return;
-    const client = await this.deps.pool.connect();
+    const client = await this.deps.pool.connect().catch((error: unknown) => {
+      this.deps.logger.error({ err: error, tableId }, 'no PostgreSQL connection to publish with (retried at the next sweep)');
+    });
+    if (!client) return;
     let broken: Error | undefined;
     try {
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [publishLockNamespace, lockKey(tableId)]);

@@ -241,6 +241,11 @@ describeWithEnv('publisher', (env) => {
     await publishCli('pub_cli', sameDir);
     expect(await publication('pub_cli')).to.include({ published_version: 2 });
     expect((await findTable(pool, 'pub_cli'))?.location).to.equal(sameDir);
+
+    // The folder an owned table was imported from holds its log (another writer's JSON: the same actions).
+    const imported = await importTable(pool, foreignDir, 'pub_imported');
+    await publishCli('pub_imported', foreignDir);
+    expect(await publication('pub_imported')).to.include({ published_version: imported.toVersion });
   });
 
   it('SIGKILL of the spawned publisher mid-stream, then a restart: no gap, no duplicate, no rewritten byte; commit events wake it', async function () {
