@@ -10,7 +10,7 @@
  * the import aligns the next write with the poll's tick). The follower runs in-process with its own login
  * (deltameta_follower), as services/follower/main.ts runs it.
  *
- *   node --import tsx bench/follow.ts [--commits 100] [--poll-ms 1000] [--jitter-ms 20] [--files 1000]
+ *   node --import tsx bench/follow.ts [--commits 100] [--poll-ms 1000] [--jitter-ms 20] [--files 1000] [--modes inotify,poll]
  *
  * Uses its own database (deltameta_bench_follow), dropped at the end.
  */
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     'poll-ms': { type: 'string', default: '1000' },
     'jitter-ms': { type: 'string', default: '20' },
     files: { type: 'string', default: '1000' },
+    modes: { type: 'string', default: 'inotify,poll' },
   },
 });
 const commits = Number(values.commits);
@@ -47,6 +48,9 @@ interface Row {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** p50 of the first and the last tenth of the commits: an import's cost grows with the history it checks */
+  readonly p50FirstTenthMs: number;
+  readonly p50LastTenthMs: number;
 }
 
 function writeCommit(dir: string, version: number): number {
@@ -99,7 +103,11 @@ async function measure(mode: string, inotify: boolean, jitter: number, adminPool
   const { rows } = await adminPool.query<{ head: number }>(
     'SELECT max(version) AS head FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table]);
   if (Number(rows[0]?.head) !== head + commits) throw new Error(`${mode}: PostgreSQL's head is ${rows[0]?.head}, expected ${head + commits}`);
-  return { mode, commits, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies) };
+  const tenth = Math.max(1, Math.floor(commits / 10));
+  return {
+    mode, commits, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
+    p50FirstTenthMs: percentile(latencies.slice(0, tenth), 50), p50LastTenthMs: percentile(latencies.slice(-tenth), 50),
+  };
 }
 
 const url = await scratchDatabase(databaseName);
@@ -108,7 +116,8 @@ const followerPool = createPool(localLoginUrl(url, 'follower'), { max: 4 });
 const scratch = mkdtempSync(path.join(tmpdir(), 'deltameta-bench-follow-'));
 const rows: Row[] = [];
 try {
-  for (const [mode, inotify] of [['inotify', true], [`poll ${pollMs} ms`, false]] as const) {
+  const modes = values.modes.split(',');
+  for (const [mode, inotify] of ([['inotify', true], [`poll ${pollMs} ms`, false]] as const).filter(([, on]) => modes.includes(on ? 'inotify' : 'poll'))) {
     const table = inotify ? 'bench_follow_inotify' : 'bench_follow_poll';
     const dir = path.join(scratch, table);
     await generateTable(dir, { files: Number(values.files), commits: 3, partitions: 4, checkpointInterval: 0, seed: 7 });
@@ -124,6 +133,8 @@ try {
 
 const cell = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(10);
 console.log('commit file appears → PostgreSQL holds the version (the follower\'s import committed)');
-console.log(`${'mode'.padEnd(16)}${'commits'.padStart(8)}${'p50'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}`);
-for (const row of rows) console.log(`${row.mode.padEnd(16)}${String(row.commits).padStart(8)}${cell(row.p50Ms)}${cell(row.p99Ms)}${cell(row.maxMs)}`);
+console.log(`${'mode'.padEnd(16)}${'commits'.padStart(8)}${'p50'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}${'p50 1st 10%'.padStart(13)}${'p50 last 10%'.padStart(13)}`);
+for (const row of rows) {
+  console.log(`${row.mode.padEnd(16)}${String(row.commits).padStart(8)}${cell(row.p50Ms)}${cell(row.p99Ms)}${cell(row.maxMs)}${cell(row.p50FirstTenthMs).padStart(13)}${cell(row.p50LastTenthMs).padStart(13)}`);
+}
 console.log(JSON.stringify({ benchmark: 'follow', pollMs, rows }));
