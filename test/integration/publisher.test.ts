@@ -17,7 +17,7 @@ import { localLoginUrl } from '../../shared/config/index.ts';
 import { encodeCommitEvent } from '../../shared/contracts/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { commitFileName, generateTable, type Action } from '../../shared/delta/index.ts';
-import { exportTable, findTable, importTable } from '../../shared/log-store/index.ts';
+import { exportTable, findTable, handoverToOwned, importTable } from '../../shared/log-store/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { ServiceProcess } from '../../shared/service/index.ts';
 import { LogPublisher, publisherMetrics, type PublisherMetrics } from '../../services/publisher/index.ts';
@@ -214,6 +214,21 @@ describeWithEnv('publisher', (env) => {
     expect((await publication(stopped))?.published_version).to.equal(2);
     expect((await metrics.lagVersions.get()).values[0]?.value).to.equal(4);
     expect((await metrics.stoppedTables.get()).values[0]?.value).to.equal(1);
+  });
+
+  it('after a handover, publishes from the version the files held on, into the same folder', async function () {
+    const dir = path.join(dirs.make('handover'), 'table');
+    await generateTable(dir, { files: 10, commits: 3, partitions: 1, checkpointInterval: 0, seed: 7 });
+    await importTable(pool, dir, 'pub_handover', { follow: 'register' });
+    const before = bytesOf(dir);
+    const { version } = await handoverToOwned(pool, 'pub_handover');
+    const owned: Action = { kind: 'add', add: { path: 'owned-1.parquet', partitionValues: { date: '2026-01-01' }, size: 10, modificationTime: 1, dataChange: true } };
+    await commitOnHead(pool, { table: 'pub_handover', actions: [info('WRITE'), owned], isBlindAppend: true });
+    await inProcess().publisher.sweep();
+    expect(await publication('pub_handover')).to.include({ published_version: version + 1, stopped_reason: null });
+    const after = bytesOf(dir);
+    for (const [name, bytes] of before) expect(after.get(name)?.equals(bytes), `${name} unchanged`).to.equal(true);
+    expect(JSON.parse(after.get(commitFileName(version + 1))?.toString().split('\n')[1] ?? '{}')).to.have.nested.property('add.path', 'owned-1.parquet');
   });
 
   it('publish refuses a followed table and a folder holding another log; accepts a folder holding the same log', async function () {
