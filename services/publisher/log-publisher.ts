@@ -81,7 +81,8 @@ export class LogPublisher {
   start(): void {
     this.loop ??= (async () => {
       while (!this.stopping) {
-        await this.sweep().catch((error: unknown) => this.deps.logger.error({ err: error }, 'sweep failed (retried at the next)'));
+        // A table with a long backlog does not hold up the next sweep of the others.
+        await this.sweep({ waitForPasses: false }).catch((error: unknown) => this.deps.logger.error({ err: error }, 'sweep failed (retried at the next)'));
         if (this.stopping) break;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.settings.sweepIntervalMs);
@@ -96,9 +97,10 @@ export class LogPublisher {
 
   /**
    * Every published table behind PostgreSQL's head gets a pass; resolves
-   * when those passes are done. Also sets the lag and stopped-tables gauges.
+   * when those passes are done (unless told not to wait). Also sets the lag
+   * and stopped-tables gauges.
    */
-  async sweep(): Promise<void> {
+  async sweep(options: { waitForPasses?: boolean } = {}): Promise<void> {
     const { rows } = await this.deps.pool.query<PublicationRow>(publicationSql);
     this.lagByTable.clear();
     let stopped = 0;
@@ -111,7 +113,8 @@ export class LogPublisher {
     }
     this.deps.metrics.stoppedTables.set(stopped);
     this.setLag();
-    await Promise.all(behind.map((tableId) => this.schedule(tableId)));
+    const passes = behind.map((tableId) => this.schedule(tableId));
+    if (options.waitForPasses !== false) await Promise.all(passes);
   }
 
   /** A commit event's tables: those published and not stopped get a pass (not awaited: events only wake tables up). */
@@ -246,12 +249,16 @@ export class LogPublisher {
       await replaceFile(logDir, '_last_checkpoint', `${JSON.stringify(last)}\n`);
       this.deps.metrics.checkpointsTotal.inc();
     }
-    await client.query(
-      `UPDATE deltameta.table_publication
-          SET published_version = $2, published_at = now(), checkpoint_version = CASE WHEN $3 THEN $2 ELSE checkpoint_version END
-        WHERE table_id = $1 AND published_version < $2`,
-      [table.tableId, version, wantsCheckpoint],
+    // Only while the table is still owned and published to this location (a `deltameta publish` elsewhere meanwhile
+    // starts a new publication whose progress this pass must not claim): else the pass ends here.
+    const { rowCount } = await client.query(
+      `UPDATE deltameta.table_publication p
+          SET published_version = $2, published_at = now(), checkpoint_version = CASE WHEN $3 THEN $2 ELSE p.checkpoint_version END
+         FROM deltameta.delta_table t
+        WHERE p.table_id = $1 AND t.table_id = p.table_id AND t.kind = 'owned' AND t.location = $4 AND p.stopped_reason IS NULL AND p.published_version < $2`,
+      [table.tableId, version, wantsCheckpoint, table.location],
     );
+    if (rowCount === 0) return false;
     this.deps.metrics.versionsTotal.inc();
     this.deps.metrics.durationSeconds.observe((performance.now() - started) / 1000);
     this.lagByTable.set(table.tableId, Math.max(0, table.head - version));
@@ -261,10 +268,12 @@ export class LogPublisher {
 
   private async stopTable(client: PoolClient, table: PublishedTable, version: number, file: string): Promise<void> {
     const reason = `${file} already exists and differs from version ${version} of ${table.name}: publishing stopped, the file was left as it is`;
-    await client.query(
-      'UPDATE deltameta.table_publication SET stopped_reason = $2, stopped_at = now() WHERE table_id = $1 AND stopped_reason IS NULL',
-      [table.tableId, reason],
+    const { rowCount } = await client.query(
+      `UPDATE deltameta.table_publication p SET stopped_reason = $2, stopped_at = now() FROM deltameta.delta_table t
+        WHERE p.table_id = $1 AND t.table_id = p.table_id AND t.location = $3 AND p.stopped_reason IS NULL`,
+      [table.tableId, reason, table.location],
     );
+    if (rowCount === 0) return;
     const { rows } = await client.query<{ stopped: number }>('SELECT count(*)::int AS stopped FROM deltameta.table_publication WHERE stopped_reason IS NOT NULL');
     this.deps.metrics.stoppedTables.set(rows[0]?.stopped ?? 0);
     this.deps.logger.error(
