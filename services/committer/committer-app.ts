@@ -15,6 +15,7 @@ import { commitFromEnvelope, commitFromNdjson, onBodyLines } from './commit-requ
 import type { CommitterConfig } from './config.ts';
 import type { CommitterMetrics } from './metrics.ts';
 import { outcomeOf, problemFor, retryAfterSeconds, UnauthorizedError } from './problems.ts';
+import { installReceiveDeadline } from './receive-deadline.ts';
 import { WriteTokenReloader } from './token-reload.ts';
 import type { WriteAccess } from './write-tokens.ts';
 
@@ -44,10 +45,12 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
     logger: false,
     routerOptions: { maxParamLength: 512 },
     bodyLimit: config.maxBodyBytes,
-    // A client gets this long to send its request line, headers and body (slowloris); an idle keep-alive is closed sooner.
+    // A client gets this long to send its request line, headers and body (slowloris; the body by receive-deadline.ts too); an idle keep-alive is closed sooner.
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
   });
+  // The request line and headers: Node's own bound (its default, 60 s, when the whole request may take longer).
+  app.server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   // Only the two body formats of the API: anything else is 415 before it is read.
   app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser(ndjsonContentType, { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
@@ -64,6 +67,9 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
     } catch (error) {
       done(error as Error);
     }
+  });
+  installReceiveDeadline(app, {
+    route: commitsRoute, timeoutMs: config.requestTimeoutMs, logger: deps.logger, onExpired: () => deps.metrics.commitRequestsTotal.inc({ outcome: 'refused' }),
   });
   app.addHook('onResponse', (request, reply, done) => {
     if (request.routeOptions.url === commitsRoute) {

@@ -10,6 +10,7 @@
  */
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { loadCommitterConfig, committerMetrics, hashWriteToken, startCommitter, type Committer } from '../../services/committer/index.ts';
 import { localLoginUrl } from '../../shared/config/index.ts';
@@ -174,6 +175,26 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
     const many = await post('api.orders', Array.from({ length: 101 }, (_, i) => addLine('US', `many-${i}`)));
     expect(many.status).to.equal(413);
     expect(many.body['detail']).to.contain('DELTAMETA_COMMITTER_MAX_LINES');
+  });
+
+  it('a body that trickles in is cut off at DELTAMETA_COMMITTER_REQUEST_TIMEOUT_MS (408)', async () => {
+    const slow = await startOn(env, { DELTAMETA_COMMITTER_REQUEST_TIMEOUT_MS: '300' });
+    try {
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        let data = '';
+        const socket = connect(slow.port, '127.0.0.1', () => socket.write(
+          'POST /v1/tables/api.orders/commits HTTP/1.1\r\nHost: c\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"add":',
+        ));
+        socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(data));
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).to.be.lessThan(5000);
+    } finally {
+      await slow.stop();
+    }
   });
 
   it('a followed table is refused with 409 naming its location', async function () {
