@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { inTransaction, type Pool } from '../../shared/db/index.ts';
+import { inTransaction, type Pool, type PoolClient } from '../../shared/db/index.ts';
 import { commitFileName } from '../../shared/delta/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { exportTable, findTable, requireTable, type TableRow } from '../../shared/log-store/index.ts';
@@ -50,11 +50,17 @@ export async function publishTable(pool: Pool, name: string, dir: string): Promi
     const match = commitFilePattern.exec(entry);
     return match ? [Number(match[1])] : [];
   }).sort((a, b) => a - b);
+  await refuseShared(pool, table, location);
+  const others = present.filter((entry) => !entry.startsWith('.') && !commitFilePattern.test(entry));
+  if (versions.length === 0 && others.length > 0) {
+    throw new BadRequestError(`${name}: ${logDir} holds ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''} but no commit file: not a log this table's can be checked against (use an empty folder)`);
+  }
   const publishedVersion = versions.length === 0 ? -1 : await compareWithLog(pool, table, logDir, versions, new Set(present));
   await inTransaction(pool, async (client) => {
     const locked = await findTable(client, name, { forUpdate: true });
     if (!locked || locked.tableId !== table.tableId) throw new BadRequestError(`${name}: the table was dropped or recreated meanwhile: run publish again`);
     refuseFollowed(locked);
+    await refuseShared(client, table, location);
     await client.query('UPDATE deltameta.delta_table SET location = $2 WHERE table_id = $1', [table.tableId, location]);
     await client.query(
       `INSERT INTO deltameta.table_publication (table_id, published_version) VALUES ($1, $2)
@@ -64,6 +70,17 @@ export async function publishTable(pool: Pool, name: string, dir: string): Promi
     );
   });
   return { location, publishedVersion };
+}
+
+/** One _delta_log, one table: refuses a location another table is followed from or published to. */
+async function refuseShared(db: Pool | PoolClient, table: TableRow, location: string): Promise<void> {
+  // serves: a scan of delta_table (one row per table)
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT name FROM deltameta.delta_table t WHERE t.location = $1 AND t.table_id <> $2
+        AND (t.kind = 'followed' OR EXISTS (SELECT FROM deltameta.table_publication p WHERE p.table_id = t.table_id))`,
+    [location, table.tableId],
+  );
+  if (rows[0]) throw new BadRequestError(`${table.name}: ${location} is already the location of table ${rows[0].name} (followed from or published there): one _delta_log, one table`);
 }
 
 function refuseFollowed(table: TableRow): void {

@@ -261,6 +261,9 @@ describeWithEnv('publisher', (env) => {
     const imported = await importTable(pool, foreignDir, 'pub_imported');
     await publishCli('pub_imported', foreignDir);
     expect(await publication('pub_imported')).to.include({ published_version: imported.toVersion });
+    const shared = await runDeltameta(['publish', '--table', 'pub_cli', foreignDir], cliEnv());
+    expect(shared.code).to.equal(2);
+    expect(shared.stderr).to.include('already the location of table pub_imported');
   });
 
   it('SIGKILL of the spawned publisher mid-stream, then a restart: no gap, no duplicate, no rewritten byte; commit events wake it', async function () {
