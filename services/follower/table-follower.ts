@@ -82,7 +82,7 @@ export class TableFollower {
       pollMs: deps.config.pollMs,
       logger: this.logger,
       onCommitFile: (version) => {
-        if (version > this.head) this.trigger();
+        if (version > this.head) this.trigger(true);
       },
       onPoll: () => void this.poll(),
     });
@@ -119,11 +119,16 @@ export class TableFollower {
     return this.missing;
   }
 
-  /** Asks for an import; coalesced with one running, held back while a failure backs off. */
-  trigger(): void {
+  /**
+   * Asks for an import; held back while a failure backs off. While one
+   * runs, a commit file's event asks for one more after it (the file may
+   * have come after the import listed the log); the poll need not: after
+   * each import that wrote versions, the next commit file is looked for.
+   */
+  trigger(event = false): void {
     if (this.closed || Date.now() < this.retryAt) return;
     if (this.running) {
-      this.again = true;
+      if (event) this.again = true;
       return;
     }
     this.running = this.loop().finally(() => {
@@ -187,8 +192,8 @@ export class TableFollower {
         });
       }
       this.pendingSinceMs = await this.nextCommitTime();
-      // A version that appeared during the import: its event may have come while it ran.
-      if (this.pendingSinceMs !== undefined) this.again = true;
+      // A version that appeared during the import (its event came while it ran): one more import.
+      this.again ||= imported && this.pendingSinceMs !== undefined;
     } catch (error) {
       outcome = await this.failed(error);
     } finally {
