@@ -14,6 +14,7 @@ import type { PoolClient } from '../../shared/db/index.ts';
 import { BadRequestError } from '../../shared/errors/index.ts';
 import { acceptsArrow } from './accept-encoding.ts';
 import { arrowLayoutAt, encodeArrowBody, parseFields, streamArrowWholeList, type ArrowListStream } from './arrow-files.ts';
+import { prunedArrowFromPages } from './arrow-pruned.ts';
 import { physicalFiltersAt } from './column-filters.ts';
 import { canonicalFilters, hasFilters, parseFileFilters, type FileFilters } from './file-filters.ts';
 import { fileLines, type FileKeyPosition, type FileLine } from './files-source.ts';
@@ -69,6 +70,12 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
   const maxBytes = config.streamAboveBytes;
   // Logical names (the API's) to the physical keys stored, as the metaData at this version maps them (column-filters.ts).
   const filters = await physicalFiltersAt(client, resolved.table.tableId, resolved.version, files.filters);
+  if (files.arrow && files.arrow.fields === undefined && pageSize === undefined && files.after === undefined && config.l3Enabled && config.filePagesEnabled) {
+    // A partition-pruned list from the pages' stored batches where they answer it exactly (arrow-pruned.ts).
+    const layout = (await arrowLayoutAt(client, resolved.table.tableId, resolved.version, undefined)).layout;
+    const parts = await prunedArrowFromPages(client, resolved.table.tableId, resolved.version, filters, layout, maxBytes);
+    if (parts) return { encoded: { body: Buffer.concat(parts), encoding: 'identity' }, nextPageToken: undefined, level: 'l3', source: 'file pages' };
+  }
   // One line past the page: it says whether there is a next page.
   const lines = fileLines(client, resolved.table, plan, { version: resolved.version, filters, after: files.after, limit: pageSize === undefined ? undefined : pageSize + 1 });
   let last: FileLine | undefined;

@@ -102,15 +102,16 @@ export const batchedRunLinesSql = {
  * The bodies come as two binary parameters (all gzip segments in $7, all
  * Arrow batches in $9, each row's slice by start and length): a bytea[]
  * parameter would go out as hex text, twice the bytes, parsed again by the
- * server. $8: the Arrow layout (null without batches). serves:
+ * server. $8: the Arrow layout (null without batches); $14: each page's
+ * partition values when all its lines share them (sql/000012), else null. serves:
  * file_page_current and file_page_at (the unique checks of the new rows)
  */
 export const insertPagesSql = `
-  INSERT INTO deltameta.file_page (table_id, valid_from, lines, raw_bytes, crc32, lower_path, body, arrow_layout, arrow_body)
+  INSERT INTO deltameta.file_page (table_id, valid_from, lines, raw_bytes, crc32, lower_path, body, arrow_layout, arrow_body, partition_values)
   SELECT $1, $2, lines, raw_bytes, crc32, lower_path, substring($7::bytea FROM body_from FOR body_bytes), $8::text,
-         CASE WHEN arrow_bytes IS NULL THEN NULL ELSE substring($9::bytea FROM arrow_from FOR arrow_bytes) END
-    FROM unnest($3::integer[], $4::integer[], $5::integer[], $6::text[], $10::integer[], $11::integer[], $12::integer[], $13::integer[])
-      AS page(lines, raw_bytes, crc32, lower_path, body_from, body_bytes, arrow_from, arrow_bytes)`;
+         CASE WHEN arrow_bytes IS NULL THEN NULL ELSE substring($9::bytea FROM arrow_from FOR arrow_bytes) END, partition_values::jsonb
+    FROM unnest($3::integer[], $4::integer[], $5::integer[], $6::text[], $10::integer[], $11::integer[], $12::integer[], $13::integer[], $14::text[])
+      AS page(lines, raw_bytes, crc32, lower_path, body_from, body_bytes, arrow_from, arrow_bytes, partition_values)`;
 
 /** The current pages' lower bounds (a layout change rewrites them all). serves: file_page_current */
 export const currentLowerPathsSql = 'SELECT lower_path FROM deltameta.file_page WHERE table_id = $1 AND valid_to IS NULL ORDER BY lower_path';

@@ -20,3 +20,5 @@ export { cutPages, PageCutter, type CutPage } from './page-cutter.ts';
 export { pagesAnswer, pagesAt, pagesRange, type PagesRange, type StoredPage } from './page-reads.ts';
 export { GzipAssembler, compressPage, crc32Combine, gzipHeader, gzipMember, inflatePage, type PageBody } from './page-format.ts';
 export type { TableRef } from './table-ref.ts';
+// What a page's lines share (sql/000012): exported for its unit tests (test/unit/page-partitions.test.ts).
+export { partitionValuesText, uniformPartitionValues } from './page-writer.ts';

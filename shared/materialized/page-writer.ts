@@ -86,6 +86,7 @@ export class PageWriter {
       Buffer.concat(batch.map((entry) => entry.arrow ?? Buffer.alloc(0))),
       starts(bodySizes), bodySizes,
       starts(arrowSizes), batch.map((entry) => (entry.arrow === null ? null : entry.arrow.length)),
+      batch.map((entry) => uniformPartitionValues(entry.page.lines)),
     ]);
     for (const entry of batch) {
       this.written++;
@@ -98,6 +99,38 @@ export class PageWriter {
     while (this.compressing.length > 0) await this.collect(this.compressing.shift() as Promise<CompressedPage>);
     await this.insert();
   }
+}
+
+/**
+ * The `"partitionValues":{…}` object of an add line as written by addLine
+ * (shared/delta: the key follows "path", values are strings or null, so the
+ * object holds no brace outside a string), or undefined if absent.
+ */
+export function partitionValuesText(line: string): string | undefined {
+  const start = line.indexOf('"partitionValues":{');
+  if (start < 0) return undefined;
+  const open = start + '"partitionValues":'.length;
+  let inString = false;
+  for (let i = open + 1; i < line.length; i++) {
+    const char = line.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++; // a backslash escapes the next character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x7d) {
+      return line.slice(open, i + 1);
+    }
+  }
+  return undefined;
+}
+
+/** The partition values every line of a page shares (JSON text), or null when they differ, one lacks them, or the page is empty. */
+export function uniformPartitionValues(lines: readonly string[]): string | null {
+  const first = lines[0] === undefined ? undefined : partitionValuesText(lines[0]);
+  if (first === undefined) return null;
+  for (let i = 1; i < lines.length; i++) if (partitionValuesText(lines[i] as string) !== first) return null;
+  return first;
 }
 
 export interface ClosedPages {
