@@ -43,11 +43,7 @@ function removeLine(country: string, name: string): string {
   return JSON.stringify({ remove: { path: `country=${country}/${name}.parquet`, partitionValues: { country }, size: 100, deletionTimestamp: 1_700_000_000_001, dataChange: true } });
 }
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
+interface Answer { status: number; headers: Headers; body: Record<string, unknown> }
 
 async function startOn(env: TestEnv, overrides: Record<string, string> = {}, registry: Registry = createRegistry('committer-test')): Promise<Committer> {
   const config = loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_PORT: '0', DELTAMETA_COMMITTER_PG_POOL_MAX: '8', ...overrides });
@@ -61,8 +57,7 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
   let pool: Pool;
   let base: string;
 
-  before(async function () {
-    this.timeout(30_000);
+  before(async () => {
     pool = env.pool(2);
     committer = await startOn(env, { DELTAMETA_COMMITTER_MAX_BODY_BYTES: '65536', DELTAMETA_COMMITTER_MAX_LINES: '100' }, registry);
     base = `http://127.0.0.1:${committer.port}`;
@@ -78,9 +73,7 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
   async function post(table: string, lines: readonly string[] | string, headers: Record<string, string> = {}, url = base): Promise<Answer> {
     const json = typeof lines === 'string';
     const response = await fetch(`${url}/v1/tables/${encodeURIComponent(table)}/commits`, {
-      method: 'POST',
-      headers: { 'content-type': json ? 'application/json' : 'application/x-ndjson', ...headers },
-      body: json ? lines : `${lines.join('\n')}\n`,
+      method: 'POST', headers: { 'content-type': json ? 'application/json' : 'application/x-ndjson', ...headers }, body: json ? lines : `${lines.join('\n')}\n`,
     });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) as Record<string, unknown> };
@@ -183,9 +176,7 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
       const started = Date.now();
       const answer = await new Promise<string>((resolve, reject) => {
         let data = '';
-        const socket = connect(slow.port, '127.0.0.1', () => socket.write(
-          'POST /v1/tables/api.orders/commits HTTP/1.1\r\nHost: c\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"add":',
-        ));
+        const socket = connect(slow.port, '127.0.0.1', () => socket.write('POST /v1/tables/api.orders/commits HTTP/1.1\r\nHost: c\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"add":'));
         socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
         socket.on('error', reject);
         socket.on('close', () => resolve(data));
@@ -272,10 +263,30 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
         const expected = Array.from({ length: 200 / tables.length }, (_, i) => i + 1);
         expect([...got].sort((a, b) => a - b), table).to.deep.equal(expected);
         expect(await head(table)).to.equal(expected.length);
-        const { rows } = await pool.query<{ n: number }>('SELECT count(DISTINCT c.version)::int AS n FROM deltameta.delta_commit c JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [table]);
-        expect(rows[0]?.n).to.equal(expected.length + 1);
       }
     }
+  });
+
+  it('6 writers conflicting at once: each answer a 201 or a 409 concurrent-append past its read version; one version per 201', async function () {
+    this.timeout(60_000);
+    await post('api.contended', createLines('contended'), { 'delta-read-version': '-1' });
+    const won: number[] = [];
+    const conflicts: Array<Record<string, unknown>> = [];
+    await Promise.all(Array.from({ length: 6 }, async (_, writer) => {
+      for (let i = 0; i < 5; i++) {
+        const read = String(await head('api.contended'));
+        const answer = await post('api.contended', [addLine('US', `w${writer}-${i}`)], { 'delta-read-version': read, 'delta-read-predicates': '["country=US"]', 'delta-blind-append': 'false' });
+        if (answer.status === 201) won.push(answer.body['version'] as number);
+        else conflicts.push({ ...answer.body, read });
+      }
+    }));
+    for (const body of conflicts) {
+      expect(body, JSON.stringify(body)).to.include({ status: 409, conflictType: 'concurrent-append', readVersion: Number(body['read']) });
+      expect(body['winningVersion']).to.be.greaterThan(Number(body['read']));
+    }
+    expect(conflicts.length).to.be.greaterThan(0);
+    expect(won.sort((a, b) => a - b)).to.deep.equal(Array.from({ length: won.length }, (_, i) => i + 1));
+    expect(await head('api.contended')).to.equal(won.length);
   });
 
   it('runs as its own process: logs its ports, commits as its own login, exports its metrics', async function () {
@@ -288,9 +299,7 @@ describeWithEnv('committer: the HTTP commit API', (env) => {
       const answer = await post('api.spawned', createLines('spawned'), {}, `http://127.0.0.1:${service.apiPort}`);
       expect(answer.status, service.output.join('\n')).to.equal(201);
       expect(await (await fetch(service.adminUrl('/metrics'))).text()).to.match(/deltameta_commit_requests_total\{[^}]*outcome="committed"[^}]*\} 1/);
-      const { rows } = await pool.query<{ role: string }>(
-        'SELECT usename AS role FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', ['deltameta-committer'],
-      );
+      const { rows } = await pool.query<{ role: string }>('SELECT usename AS role FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', ['deltameta-committer']);
       expect(rows.length).to.be.greaterThan(0);
       expect(new Set(rows.map((row) => row.role))).to.deep.equal(new Set(['deltameta_committer']));
     } finally {
