@@ -5,11 +5,11 @@
  * for a page that mixes partitions, lacks them or is empty.
  */
 import { expect } from 'chai';
-import { addLine, type AddAction } from '../../shared/delta/index.ts';
+import { addLine } from '../../shared/delta/index.ts';
 import { partitionValuesText, uniformPartitionValues } from '../../shared/materialized/index.ts';
 
 function line(path: string, partitionValues: Record<string, string | null>): string {
-  return addLine({ path, partitionValues, size: 1, modificationTime: 1, dataChange: true } as AddAction);
+  return addLine({ path, partitionValues, size: 1, modificationTime: 1, dataChange: true });
 }
 
 describe('file pages: shared partition values', () => {
