@@ -14,7 +14,8 @@ function line(path: string, partitionValues: Record<string, string | null>): str
 
 describe('file pages: shared partition values', () => {
   it('reads the partitionValues object of an add line, whatever its values hold', () => {
-    for (const values of [{}, { date: '2026-01-01' }, { a: '}{', b: '"quoted" \\ back', c: null }, { 'we"ird}': 'x' }]) {
+    const cases: Record<string, string | null>[] = [{}, { date: '2026-01-01' }, { a: '}{', b: '"quoted" \\ back', c: null }, { 'we"ird}': 'x' }];
+    for (const values of cases) {
       const text = partitionValuesText(line('p/"partitionValues":{}/x.parquet', values));
       expect(text, JSON.stringify(values)).to.equal(JSON.stringify(values));
       expect(JSON.parse(text ?? 'null')).to.deep.equal(values);
