@@ -68,9 +68,7 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
       done(error as Error);
     }
   });
-  installReceiveDeadline(app, {
-    route: commitsRoute, timeoutMs: config.requestTimeoutMs, logger: deps.logger, onExpired: () => deps.metrics.commitRequestsTotal.inc({ outcome: 'refused' }),
-  });
+  installReceiveDeadline(app, { route: commitsRoute, timeoutMs: config.requestTimeoutMs, logger: deps.logger });
   app.addHook('onResponse', (request, reply, done) => {
     if (request.routeOptions.url === commitsRoute) {
       const outcome = outcomeOf(reply.statusCode, alreadyCommitted.has(request));

@@ -4,12 +4,13 @@
  * body trickles in (90 s past a 1 s limit, Node 20): a client could hold a
  * connection and its buffer as long as it liked. From its route's onRequest
  * until its handler starts (the body fully read), a request has
- * `timeoutMs`; past it the client gets a 408 and its connection is closed.
+ * `timeoutMs`; past it the client gets a 408 and its connection is closed
+ * (Fastify's onResponse still sees the 408: the metrics count it as refused).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../../shared/logging/index.ts';
 
-export function installReceiveDeadline(app: FastifyInstance, options: { route: string; timeoutMs: number; logger: Logger; onExpired: () => void }): void {
+export function installReceiveDeadline(app: FastifyInstance, options: { route: string; timeoutMs: number; logger: Logger }): void {
   const timers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   const clear = (request: FastifyRequest): void => {
     clearTimeout(timers.get(request));
@@ -20,7 +21,6 @@ export function installReceiveDeadline(app: FastifyInstance, options: { route: s
       const timer = setTimeout(() => {
         timers.delete(request);
         options.logger.warn({ url: request.url, timeoutMs: options.timeoutMs }, 'commit refused: its body was not received in time');
-        options.onExpired();
         const socket = request.raw.socket;
         if (reply.raw.headersSent) {
           socket.destroy();
