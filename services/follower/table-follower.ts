@@ -60,6 +60,8 @@ const anyLogFile = /^(\d{20})\.(?:json|checkpoint\.)/;
 
 export class TableFollower {
   private head: number;
+  /** The history up to this version was checked against the folder by this process's last sync (undefined: not yet in this lease). */
+  private checkedUpTo: number | undefined;
   private pendingSinceMs: number | undefined;
   private missing: MissingVersions | undefined;
   private running: Promise<void> | undefined;
@@ -178,10 +180,13 @@ export class TableFollower {
     try {
       const result = await importTable(pool, this.table.location, this.table.name, {
         follow: 'sync',
+        // This process checked the history up to the head it last synced (the first sync of a lease checks it all).
+        ...(this.checkedUpTo === undefined ? {} : { historyCheckedUpTo: this.checkedUpTo }),
         onWarning: (warning) => this.logger.warn({ warning }, 'log warning during import'),
       });
       const imported = result.toVersion >= result.fromVersion;
       this.head = Math.max(this.head, result.toVersion);
+      this.checkedUpTo = this.head;
       outcome = imported ? 'imported' : 'nothing_new';
       this.succeeded();
       if (imported) {

@@ -73,7 +73,12 @@ function storedText(action: Action): string | undefined {
   }
 }
 
-export async function checkSameTable(client: PoolClient, table: TableRow, listing: LogListing, limits: InputLimits): Promise<void> {
+/**
+ * `historyCheckedUpTo`: stored versions up to it were checked against this
+ * folder by an earlier sync of the caller (the follower, syncing every new
+ * version): only later ones are read again. The head is always checked.
+ */
+export async function checkSameTable(client: PoolClient, table: TableRow, listing: LogListing, limits: InputLimits, historyCheckedUpTo = -1): Promise<void> {
   const dir = listing.tableDir;
   if (table.location !== null && realpathSync(dir) !== table.location) refuse(table, dir, `it was imported from ${table.location}`);
   const head = table.headVersion;
@@ -94,7 +99,7 @@ export async function checkSameTable(client: PoolClient, table: TableRow, listin
   }
   if (storedId !== undefined && folderId === undefined) refuse(table, dir, `no metadata at version ${head} can be found in it`);
   if (stored[0] && headActions) await checkStoredVersion(client, table, dir, headActions, stored[0]);
-  await checkStoredHistory(client, table, listing, limits);
+  await checkStoredHistory(client, table, listing, limits, historyCheckedUpTo);
 }
 
 /** What a commit file holds, in the terms delta_commit stores it. */
@@ -138,11 +143,11 @@ function canonicalJson(value: unknown): string {
  * file for must be that commit: same action counts, same commitInfo
  * position and value. Reads each such file once (one at a time).
  */
-async function checkStoredHistory(client: PoolClient, table: TableRow, listing: LogListing, limits: InputLimits): Promise<void> {
+async function checkStoredHistory(client: PoolClient, table: TableRow, listing: LogListing, limits: InputLimits, checkedUpTo: number): Promise<void> {
   const dir = listing.tableDir;
   const { rows } = await client.query<{
     version: number; num_actions: number; num_adds: number; num_removes: number; commit_info: unknown; commit_info_ordinal: number | null;
-  }>(storedHistorySql, [table.tableId, table.logStartVersion, table.headVersion]);
+  }>(storedHistorySql, [table.tableId, Math.max(table.logStartVersion, checkedUpTo + 1), table.headVersion]);
   for (const row of rows) {
     const file = listing.commits.get(row.version);
     if (!file) continue;

@@ -42,12 +42,13 @@ export interface ImportOptions {
    * nor a sync: the refresher brings those up to date.
    */
   readonly materializer?: ImportMaterializerFactory;
-  /**
-   * What the import does to the table's kind (table-kind.ts): `register`
-   * makes it followed (`deltameta follow`), `sync` requires it followed
-   * (services/follower); without it the kind is left alone.
-   */
+  /** What the import does to the kind (table-kind.ts): `register` makes it followed, `sync` requires it; else left alone. */
   readonly follow?: FollowMode;
+  /**
+   * Stored versions up to this one were checked against the folder by the caller's earlier sync: the identity check
+   * (import-identity.ts) reads only later commit files (the follower syncs each new version; the head is always checked).
+   */
+  readonly historyCheckedUpTo?: number;
 }
 
 export interface ImportProgress {
@@ -132,7 +133,7 @@ async function createInTransaction(client: PoolClient, tableName: string, input:
 async function syncInTransaction(client: PoolClient, existing: TableRow, input: ImportInput): Promise<ImportResult> {
   const { listing, limits } = input;
   // Before anything else (even "nothing new"): appending another table's versions would corrupt this one.
-  await checkSameTable(client, existing, listing, limits);
+  await checkSameTable(client, existing, listing, limits, input.options.historyCheckedUpTo);
   if (existing.headVersion >= listing.latestVersion) {
     return { tableId: existing.tableId, created: false, fromVersion: existing.headVersion + 1, toVersion: existing.headVersion, rows: 0 };
   }
