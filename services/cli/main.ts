@@ -12,6 +12,7 @@ import { registerDemoCommand } from './demo.ts';
 import { registerDropCommand } from './drop-command.ts';
 import { registerLogCommands } from './log-commands.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
+import { registerPublishCommand } from './publish-command.ts';
 import { registerStackCommands } from './stack-commands.ts';
 import { registerTableKindCommands } from './table-kind-commands.ts';
 
@@ -21,6 +22,7 @@ const program = new Command('deltameta')
 registerStackCommands(program);
 registerLogCommands(program);
 registerTableKindCommands(program);
+registerPublishCommand(program);
 registerPipelineCommands(program);
 registerDropCommand(program);
 registerBenchCommand(program);
