@@ -15,7 +15,8 @@ import { HeadPointers } from '../../shared/contracts/index.ts';
 import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
 import { createRedis } from '../../shared/clients/index.ts';
 import { formatStatus, stackUp } from '../../shared/stack/index.ts';
-import { pipelineServiceNames, startServiceProcesses, waitUntil } from '../../shared/service/index.ts';
+import { pipelineServiceNames, sidecarServiceNames, startServiceProcesses, waitUntil } from '../../shared/service/index.ts';
+import { besideStory } from './demo-beside.ts';
 
 // serves: delta_table name unique index, table_state primary key
 const mvVersionSql = 'SELECT s.mv_version::int AS mv FROM deltameta.table_state s JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1';
@@ -119,14 +120,15 @@ export async function runDemo(config: Config): Promise<void> {
   } finally {
     await pool.end();
   }
-  console.log('\nRun it for real: `npx deltameta up` (all four services), `npx deltameta status`, `npx deltameta verify`, `npx deltameta bench`.');
+  console.log('\nRun it for real: `npx deltameta up` (all seven services), `npx deltameta status`, `npx deltameta verify`, `npx deltameta bench`.');
   console.log('The stack keeps running; `npx deltameta stack down` stops it.');
 }
 
 /** Step 8: the sidecar pipeline turns commits into head-pointer moves and fresh materialized state. */
 async function pipelineStory(config: Config, pool: Pool, table: string): Promise<void> {
-  console.log('\n8. The commit-event pipeline: cdc (logical replication → Kafka), invalidator (→ Redis head pointers, BullMQ), refresher (→ materialized state):');
-  const services = await startServiceProcesses(config.postgresUrl, pipelineServiceNames, `demo-${process.pid}`, {
+  console.log('\n8. The commit-event pipeline: cdc (logical replication → Kafka), invalidator (→ Redis head pointers, BullMQ), refresher (→ materialized state);'
+    + ' beside it the follower, the publisher and the commit API (step 10):');
+  const services = await startServiceProcesses(config.postgresUrl, [...pipelineServiceNames, ...sidecarServiceNames], `demo-${process.pid}`, {
     onLine: (service, line, level) => {
       if (level >= 50) console.log(`   ${service} | ${line}`);
     },
@@ -158,7 +160,11 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
     console.log(`   verify: materialized state ${verification.ok ? 'equals' : 'DIFFERS FROM'} the log at version ${verification.watermark} (${files} live files from file_index;`
       + ` file pages: ${pages?.pages ?? 0} pages, ${((pages?.raw_bytes ?? 0) / 1e6).toFixed(1)} MB of add lines kept as ${((pages?.body_bytes ?? 0) / 1e6).toFixed(1)} MB of DEFLATE)`);
     if (!verification.ok) throw new InternalError(verification.problems.join('\n'));
-    await readerStory(services.readerPort(), table, latestVersion, pool);
+    const readerPort = services.readerPort();
+    const committerPort = services.apiPort('committer');
+    await readerStory(readerPort, table, latestVersion, pool);
+    if (readerPort === undefined || committerPort === undefined) throw new InternalError('the reader or the committer did not report its port');
+    await besideStory(config, pool, { redis, redisPrefix: services.config.pipeline.redisPrefix, readerPort, committerPort });
   } finally {
     redis.disconnect();
     await services.stop();

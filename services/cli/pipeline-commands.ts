@@ -2,7 +2,7 @@
 import { type Command } from 'commander';
 import { loadConfig } from '../../shared/config/index.ts';
 import { verifyTable } from '../../shared/materialized/index.ts';
-import { pipelineServiceNames } from '../../shared/service/index.ts';
+import { pipelineServiceNames, sidecarServiceNames } from '../../shared/service/index.ts';
 import { tableOption, withPool } from './options.ts';
 import { withProgress } from './progress.ts';
 import { formatPipelineStatus, pipelineStatus } from './status.ts';
@@ -14,7 +14,7 @@ const tableNamesSql = 'SELECT name FROM deltameta.delta_table ORDER BY name';
 export function registerPipelineCommands(program: Command): void {
   program
     .command('up')
-    .description(`run the services against the stack (${pipelineServiceNames.join(', ')}); Ctrl-C stops them`)
+    .description(`run the services against the stack (${[...pipelineServiceNames, ...sidecarServiceNames].join(', ')}); Ctrl-C stops them`)
     .argument('[services...]', 'only these services')
     .action(async (names: string[]) => {
       process.exitCode = await runServices(loadConfig(), names);

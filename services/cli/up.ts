@@ -7,11 +7,11 @@
  */
 import { localLoginUrl, type Config } from '../../shared/config/index.ts';
 import { createPool, migrate } from '../../shared/db/index.ts';
-import { parsePipelineServices, pipelineServiceNames, ServiceProcess } from '../../shared/service/index.ts';
+import { parsePipelineServices, pipelineServiceNames, ServiceProcess, sidecarServiceNames } from '../../shared/service/index.ts';
 import { formatStatus, localSuperuser, stackUp } from '../../shared/stack/index.ts';
 
 export async function runServices(config: Config, names: readonly string[]): Promise<number> {
-  const wanted = names.length > 0 ? parsePipelineServices(names) : [...pipelineServiceNames];
+  const wanted = names.length > 0 ? parsePipelineServices(names) : [...pipelineServiceNames, ...sidecarServiceNames];
   console.error(formatStatus(await stackUp(config)));
   const pool = createPool(config.postgresUrl, { max: 1 });
   try {

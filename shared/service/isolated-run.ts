@@ -48,6 +48,8 @@ export function isolatedEnvironment(
     DELTAMETA_COMMITS_TOPIC: names.commitsTopic,
     DELTAMETA_DEAD_LETTER_TOPIC: names.deadLetterTopic,
     DELTAMETA_CONSUMER_GROUP: names.consumerGroup,
+    // The publisher reads the run's topic in a group of its own (one group across topics would mix their offsets).
+    DELTAMETA_PUBLISHER_GROUP: `${names.consumerGroup}-publisher`,
     DELTAMETA_REFRESH_QUEUE: names.refreshQueue,
     DELTAMETA_MAINTENANCE_QUEUE: names.maintenanceQueue,
     DELTAMETA_REDIS_PREFIX: names.redisPrefix,

@@ -13,6 +13,8 @@ export interface ServiceProcesses {
   readonly adminPorts: ReadonlyMap<string, number>;
   /** the reader's API port, when the reader runs */
   readonly readerPort: () => number | undefined;
+  /** the API port a service announced (the reader's, the committer's), when it runs */
+  readonly apiPort: (name: PipelineServiceName) => number | undefined;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startServiceProcesses(
     config,
     adminPorts,
     readerPort: () => services.find((service) => service.name === 'reader')?.apiPort,
+    apiPort: (name) => services.find((service) => service.name === name)?.apiPort,
     stop,
   };
 }
