@@ -16,7 +16,7 @@ import type { CommitterConfig } from './config.ts';
 import type { CommitterMetrics } from './metrics.ts';
 import { outcomeOf, problemFor, retryAfterSeconds, UnauthorizedError } from './problems.ts';
 import { installReceiveDeadline } from './receive-deadline.ts';
-import { WriteTokenReloader } from './token-reload.ts';
+import { TokenReloader } from '../../shared/access/index.ts';
 import type { WriteAccess } from './write-tokens.ts';
 
 export interface CommitterDeps {
@@ -78,7 +78,7 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
     done();
   });
   if (deps.access.tokensFile !== undefined) {
-    const reloader = new WriteTokenReloader(deps.access, deps.access.tokensFile, { logger: deps.logger, checkIntervalMs: config.tokensReloadIntervalMs });
+    const reloader = new TokenReloader(deps.access, deps.access.tokensFile, { logger: deps.logger, checkIntervalMs: config.tokensReloadIntervalMs, label: 'committer write tokens' });
     app.addHook('onReady', (done) => {
       reloader.start();
       done();

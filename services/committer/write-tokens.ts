@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors/index.ts';
 import { ForbiddenError, UnauthorizedError } from './problems.ts';
-import { scopeCovers, scopeProblem } from './table-scope.ts';
+import { scopeCovers, scopeProblem } from '../../shared/access/index.ts';
 
 export interface WriteGrant {
   readonly name: string;

@@ -26,7 +26,7 @@ import { putIfAbsent, replaceFile, syncFolder } from './log-files.ts';
 import type { PublisherMetrics } from './metrics.ts';
 import {
   checkpointFileName, checkpointIntervalAt, commitInfoOnly, commitRows, hasInCommitTimestamp, writeCheckpoint, writeCommitLines, type CommitRow,
-} from './version-files.ts';
+} from '../../shared/log-store/index.ts';
 
 export interface LogPublisherDeps {
   /** connected as the publisher's login (deltameta_publish: reads the log tables, keeps table_publication) */

@@ -5,7 +5,7 @@
  * presented token is hashed and compared with every entry in constant time
  * (no early exit), so timing says nothing about which entry came close.
  *
- * A prefix covers whole name segments (table-scope.ts); `*` covers every
+ * A prefix covers whole name segments (shared/access table-scope.ts); `*` covers every
  * table. The grants can be replaced while the reader runs (reload), so a
  * revoked token stops working without a restart.
  */
@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../../shared/errors/index.ts';
 import { ForbiddenError, UnauthorizedError } from './errors.ts';
-import { scopeCovers, scopeProblem } from './table-scope.ts';
+import { scopeCovers, scopeProblem } from '../../shared/access/index.ts';
 
 export interface TokenGrant {
   readonly name: string;

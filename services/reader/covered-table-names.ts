@@ -1,6 +1,6 @@
 /**
  * The table names GET /v1/tables lists: committed tables the caller's scopes
- * cover (whole name segments, table-scope.ts), in name order, a keyset page
+ * cover (whole name segments, shared/access table-scope.ts), in name order, a keyset page
  * at a time. The segment rule is applied in SQL so a page is full whatever
  * share of the names a scope's plain prefix also matches.
  */

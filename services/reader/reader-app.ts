@@ -29,7 +29,7 @@ import { tableCommitsRoute } from './table-commits-route.ts';
 import { tableFilesRoute } from './table-files-route.ts';
 import { tableSummaryRoute } from './table-summary-route.ts';
 import { tablesListRoute } from './tables-list-route.ts';
-import { TokenReloader } from './token-reload.ts';
+import { TokenReloader } from '../../shared/access/index.ts';
 import { VersionResolver } from './version-resolution.ts';
 import { WatchedTableResponder } from './watched-responder.ts';
 
@@ -94,7 +94,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   });
   const { tokensFile } = deps.access;
   if (tokensFile !== undefined) {
-    const reloader = new TokenReloader(deps.access, tokensFile, { logger: deps.logger, checkIntervalMs: deps.config.tokensReloadIntervalMs });
+    const reloader = new TokenReloader(deps.access, tokensFile, { logger: deps.logger, checkIntervalMs: deps.config.tokensReloadIntervalMs, label: 'reader tokens' });
     app.addHook('onReady', (done) => {
       reloader.start();
       done();

@@ -19,7 +19,7 @@ import type { PageBinding } from './page-token.ts';
 import { integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
 import type { RouteContext } from './route-context.ts';
 import { producedSummary } from './table-summary-route.ts';
-import { scopesForSql } from './table-scope.ts';
+import { scopesForSql } from '../../shared/access/index.ts';
 
 const tablesQuerySchema = z.object({
   pageSize: integerParam('pageSize', 1, 1000).optional(),

@@ -9,6 +9,9 @@ export type { BaseChunk, BaseEnd, BaseInput, BaseReader, ImportedSegment, Import
 // The rows of the log tables as COPY text: an import's base checkpoint is turned into them off the main thread (shared/materialized import-base.ts).
 export { addCells, copyTexts, emptySummary, jsonCopyCell, RowBatch, type AddCells, type RowTexts, type VersionSummary } from './rows.ts';
 export { exportTable, type ExportOptions, type ExportResult } from './export.ts';
+export {
+  checkpointFileName, checkpointIntervalAt, commitInfoOnly, commitRows, hasInCommitTimestamp, writeCheckpoint, writeCommitLines, type CommitRow, type LastCheckpoint,
+} from './version-files.ts';
 export { snapshotLines, type SnapshotLines, type SnapshotOptions } from './snapshot.ts';
 export { findTable, requireTable, resolveVersion, type TableRow } from './tables.ts';
 export { reconciledFiles, tableHeader, type FileRow, type TableHeader } from './state.ts';

@@ -1,6 +1,7 @@
 /**
- * Reloads the tokens file while the reader runs, so a revoked token stops
- * working (and a new one starts) without a restart: on SIGHUP, on a change
+ * Reloads a tokens file while a service runs (the reader's read tokens, the
+ * committer's write tokens), so a revoked token stops working (and a new
+ * one starts) without a restart: on SIGHUP, on a change
  * fs.watch reports, and on a stat change seen by a periodic check (fs.watch
  * misses edits on some filesystems — network mounts, a ConfigMap's symlink
  * swap — and stops following a file replaced by rename). A file that does
@@ -8,8 +9,12 @@
  */
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Logger } from '../../shared/logging/index.ts';
-import type { AccessControl } from './auth.ts';
+import type { Logger } from '../logging/index.ts';
+
+/** What holds the tokens: reads its file again, throwing (and keeping the tokens in force) when it does not read or validate. */
+export interface ReloadableTokens {
+  reload(): void;
+}
 
 /** Editors and `mv` land several events for one save: reload once they settle. */
 const settleMs = 50;
@@ -30,7 +35,7 @@ export class TokenReloader {
   private lastStat: string;
   private readonly onSignal = (): void => this.reload('SIGHUP');
 
-  constructor(private readonly access: AccessControl, private readonly file: string, private readonly deps: { logger: Logger; checkIntervalMs: number }) {
+  constructor(private readonly access: ReloadableTokens, private readonly file: string, private readonly deps: { logger: Logger; checkIntervalMs: number; label: string }) {
     this.lastStat = statKey(file);
   }
 
@@ -40,9 +45,9 @@ export class TokenReloader {
       this.watcher = watch(dirname(this.file), (_event, changed) => {
         if (changed === null || changed === basename(this.file)) this.schedule();
       });
-      this.watcher.on('error', (error) => this.deps.logger.warn({ err: error }, 'watching the tokens file failed; the periodic check remains'));
+      this.watcher.on('error', (error) => this.deps.logger.warn({ err: error }, `watching the ${this.deps.label} file failed; the periodic check remains`));
     } catch (error) {
-      this.deps.logger.warn({ err: error }, 'cannot watch the tokens file; the periodic check remains');
+      this.deps.logger.warn({ err: error }, `cannot watch the ${this.deps.label} file; the periodic check remains`);
     }
     this.interval = setInterval(() => {
       if (statKey(this.file) !== this.lastStat) this.reload('stat');
@@ -69,9 +74,9 @@ export class TokenReloader {
     this.lastStat = statKey(this.file);
     try {
       this.access.reload();
-      this.deps.logger.info({ file: this.file, cause }, 'reader tokens reloaded');
+      this.deps.logger.info({ file: this.file, cause }, `${this.deps.label} reloaded`);
     } catch (error) {
-      this.deps.logger.error({ err: error, file: this.file, cause }, 'reader tokens file rejected; the tokens in force stay');
+      this.deps.logger.error({ err: error, file: this.file, cause }, `${this.deps.label} file rejected; the tokens in force stay`);
     }
   }
 }

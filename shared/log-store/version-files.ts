@@ -1,6 +1,6 @@
 /**
- * The files of one version, rebuilt from the log tables exactly as
- * `deltameta export` writes them (shared/log-store export.ts): the commit
+ * The files of one version, rebuilt from the log tables (`deltameta export`
+ * writes a whole log with them, services/publisher one version at a time): the commit
  * file is the stored text of each action in `ordinal` order, the commitInfo
  * back at `commit_info_ordinal`, unknown actions last; a Parquet checkpoint
  * is the reconciled state at the version (adds and tombstones with
@@ -9,9 +9,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import QueryStream from 'pg-query-stream';
-import type { PoolClient } from '../../shared/db/index.ts';
-import { writeParquetCheckpoint, type Action, type AddAction, type Json, type RemoveAction } from '../../shared/delta/index.ts';
-import { reconciledFiles, tableHeader } from '../../shared/log-store/index.ts';
+import type { PoolClient } from '../db/index.ts';
+import { writeParquetCheckpoint, type Action, type AddAction, type Json, type RemoveAction } from '../delta/index.ts';
+import { reconciledFiles, tableHeader } from './state.ts';
 
 export interface CommitRow {
   readonly version: number;
