@@ -3,17 +3,17 @@
  * createRegistry('follower'). The gauges are computed when scraped from the
  * follower's state (`observe`), so they are exact at that moment.
  *
- * - `deltameta_follow_lag_seconds{table}` (gauge): for each table this
- *   instance holds, now minus the modification time of the oldest commit file
+ * - `deltameta_follow_lag_seconds` (gauge): the largest over the tables this
+ *   instance holds of: now minus the modification time of the oldest commit file
  *   the follower has seen in the table's `_delta_log` whose version PostgreSQL
  *   does not hold yet (the next version after PostgreSQL's head); 0 when
  *   every commit file seen is imported. So it is how long the oldest
  *   unimported version has been waiting, measured from when its writer
  *   finished it — it keeps growing while a table is stuck (an import
  *   failing, versions missing), however many newer commits arrive. A commit
- *   file is seen within one poll interval, or at once with inotify. The
- *   only per-table label among deltameta's metrics: one series per held
- *   table, removed when the table is let go.
+ *   file is seen within one poll interval, or at once with inotify. No
+ *   per-table label (docs/design.md: no per-table labels, for cardinality):
+ *   which table lags is in `deltameta status` (table_follow).
  * - `deltameta_follow_imports_total{outcome}` (counter): import attempts, by
  *   outcome: `imported` (versions written), `nothing_new`, `failed` (logged,
  *   recorded in table_follow.error, retried after a backoff), `missing`
@@ -53,12 +53,10 @@ export function followerMetrics(registry: Registry): FollowerMetrics {
   let state: FollowState | undefined;
   new Gauge({
     name: 'deltameta_follow_lag_seconds',
-    help: 'Per held table: now minus the mtime of the oldest commit file seen whose version PostgreSQL does not hold yet; 0 when caught up',
-    labelNames: ['table'] as const,
+    help: 'Over the held tables, the longest: now minus the mtime of the oldest commit file seen whose version PostgreSQL does not hold yet; 0 when caught up',
     registers: [registry],
     collect() {
-      this.reset();
-      for (const [table, seconds] of state?.lagSeconds(Date.now()) ?? []) this.set({ table }, seconds);
+      this.set(Math.max(0, ...(state?.lagSeconds(Date.now()) ?? new Map<string, number>()).values()));
     },
   });
   new Gauge({

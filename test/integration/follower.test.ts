@@ -160,7 +160,7 @@ describeWithEnv('services/follower', (env) => {
         expect(events.filter((event) => event.table === 'fw_deltars').at(-1)).to.include({ fromVersion: version, toVersion: version });
         expect(Number((await followRow('fw_deltars'))?.['followed_version'])).to.equal(version);
       }
-      expect(await metric(registry, 'deltameta_follow_lag_seconds', { table: 'fw_deltars' })).to.equal(0);
+      expect(await metric(registry, 'deltameta_follow_lag_seconds')).to.equal(0);
       expect(await metric(registry, 'deltameta_follow_imports_total', { outcome: 'failed' })).to.equal(0);
     } finally {
       writer.close();
@@ -279,7 +279,7 @@ describeWithEnv('services/follower', (env) => {
     expect(await head('fw_missing'), 'nothing invented').to.equal(start);
     expect(await metric(registry, 'deltameta_follow_missing_versions')).to.equal(2);
     expect(await metric(registry, 'deltameta_follow_imports_total', { outcome: 'missing' })).to.be.at.least(1);
-    expect(await metric(registry, 'deltameta_follow_lag_seconds', { table: 'fw_missing' })).to.be.above(0);
+    expect(await metric(registry, 'deltameta_follow_lag_seconds')).to.be.above(0);
     expect(logLines.some((line) => line.missingFrom === start + 1 && line.missingTo === start + 2 && /lost to log cleanup/.test(line.msg))).to.equal(true);
   });
 
