@@ -15,7 +15,7 @@ import type { Config } from '../../shared/config/index.ts';
 import { HeadPointers } from '../../shared/contracts/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import { InternalError } from '../../shared/errors/index.ts';
-import { snapshotLines } from '../../shared/log-store/index.ts';
+import { dropTable, findTable, snapshotLines } from '../../shared/log-store/index.ts';
 import { importMaterialized } from '../../shared/materialized/index.ts';
 import { waitUntil } from '../../shared/service/index.ts';
 import { ensureDeltaRs } from '../../shared/stack/index.ts';
@@ -63,12 +63,23 @@ export async function besideStory(config: Config, pool: Pool, services: BesideSe
   const heads = new HeadPointers(services.redis, services.redisPrefix);
   const reader = `http://127.0.0.1:${services.readerPort}/v1/tables`;
 
+  // Fixed names and folders, each run starting from nothing: an earlier run's tables go first (a folder is one table's log).
+  const followed = 'demo_followed';
+  const owned = 'demo_owned';
+  for (const table of [followed, owned]) if (await findTable(pool, table)) await dropTable(pool, table, { force: true });
   const followedDir = path.join(config.stackDir, 'demo', 'followed');
   rmSync(followedDir, { recursive: true, force: true });
-  const followed = `demo_followed_${Date.now()}`;
   await deltaRs(python, followedDir, 'append', '5');
   await importMaterialized(pool, followedDir, followed, { follow: 'register' });
-  console.log(`   deltameta follow ${followedDir} --table ${followed}: followed at version 0`);
+  // The follower finds a newly registered table at its next scan (DELTAMETA_FOLLOWER_SCAN_INTERVAL_MS) and takes its lease.
+  const found = performance.now();
+  await waitUntil(`a follower holding ${followed}`, async () => {
+    const { rows } = await pool.query<{ holder: string | null }>(
+      'SELECT f.lease_holder AS holder FROM deltameta.table_follow f JOIN deltameta.delta_table t USING (table_id) WHERE t.name = $1', [followed],
+    );
+    return rows[0]?.holder != null;
+  }, { timeoutMs: 60_000, intervalMs: 20 });
+  console.log(`   deltameta follow ${followedDir} --table ${followed}: followed at version 0; a follower took it ${(performance.now() - found).toFixed(0)} ms later`);
   let version = 0;
   for (const [label, args] of [['append', ['append', '3']], ['append', ['append', '4']], ['delete', ['delete']]] as const) {
     await deltaRs(python, followedDir, ...args);
@@ -87,7 +98,6 @@ export async function besideStory(config: Config, pool: Pool, services: BesideSe
 
   const ownedDir = path.join(config.stackDir, 'demo', 'owned');
   rmSync(ownedDir, { recursive: true, force: true });
-  const owned = `demo_owned_${Date.now()}`;
   const committer = `http://127.0.0.1:${services.committerPort}/v1/tables/${owned}/commits`;
   const schemaString = JSON.stringify({ type: 'struct', fields: [{ name: 'id', type: 'long', nullable: true, metadata: {} }, { name: 'day', type: 'string', nullable: true, metadata: {} }] });
   const create = [
@@ -106,7 +116,7 @@ export async function besideStory(config: Config, pool: Pool, services: BesideSe
   let head = 0;
   for (let i = 0; i < 4; i++) {
     const add = { add: { path: `day=2026-12-02/part-${i}.parquet`, partitionValues: { day: '2026-12-02' }, size: 1000 + i, modificationTime: Date.now(), dataChange: true } };
-    head = await post([add], { 'delta-blind-append': 'true', 'idempotency-key': `demo-${owned}-${i}` });
+    head = await post([add], { 'delta-blind-append': 'true', 'idempotency-key': `demo-${Date.now()}-${i}` });
   }
   const started = performance.now();
   await waitUntil(`${owned} published to version ${head}`, async () => {

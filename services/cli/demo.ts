@@ -15,7 +15,7 @@ import { HeadPointers } from '../../shared/contracts/index.ts';
 import { liveFileLines, verifyTable } from '../../shared/materialized/index.ts';
 import { createRedis } from '../../shared/clients/index.ts';
 import { formatStatus, stackUp } from '../../shared/stack/index.ts';
-import { pipelineServiceNames, sidecarServiceNames, startServiceProcesses, waitUntil } from '../../shared/service/index.ts';
+import { dropRunReplication, pipelineServiceNames, sidecarServiceNames, startServiceProcesses, waitUntil } from '../../shared/service/index.ts';
 import { besideStory } from './demo-beside.ts';
 
 // serves: delta_table name unique index, table_state primary key
@@ -168,6 +168,8 @@ async function pipelineStory(config: Config, pool: Pool, table: string): Promise
   } finally {
     redis.disconnect();
     await services.stop();
+    // The run's slot would hold WAL for good once its CDC is gone.
+    await dropRunReplication(pool, services.names);
   }
 }
 

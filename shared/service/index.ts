@@ -1,6 +1,6 @@
 export { startAdminServer, type AdminServer, type ReadinessCheck } from './admin.ts';
 export { runUntilSignal, withBackoff, type RunningService } from './lifecycle.ts';
-export { isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
+export { dropRunReplication, isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
 export {
   parsePipelineServices, pipelineServiceNames, ServiceProcess, sidecarServiceNames,
   type PipelineServiceName, type ServiceExit, type SpawnServiceOptions,

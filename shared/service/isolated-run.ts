@@ -5,6 +5,7 @@
  * never collides with a `deltameta up` (or with each other) on the same stack.
  */
 import { localLoginUrl, type PipelineConfig } from '../config/index.ts';
+import type { Pool } from '../db/index.ts';
 
 /** The names two runs on one stack must not share (the fields `loadConfig` reads them into). */
 export type IsolatedPipelineNames = Pick<
@@ -65,4 +66,15 @@ export function isolatedEnvironment(
     DELTAMETA_LOG_LEVEL: 'info',
     ...overrides,
   };
+}
+
+/**
+ * After an isolated run (the demo, a benchmark): its replication slot, which
+ * would otherwise keep every later WAL segment on disk, and its publication.
+ * Names from runPipelineNames are plain identifiers ([a-z0-9_]).
+ */
+export async function dropRunReplication(pool: Pool, names: IsolatedPipelineNames): Promise<void> {
+  await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [names.slotName]);
+  if (!/^[a-z0-9_]+$/.test(names.publicationName)) throw new Error(`not a plain publication name: ${names.publicationName}`);
+  await pool.query(`DROP PUBLICATION IF EXISTS ${names.publicationName}`);
 }

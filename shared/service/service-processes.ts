@@ -5,11 +5,13 @@
  */
 import { loadConfig, type Config } from '../config/index.ts';
 import { TimedOutError } from '../errors/index.ts';
-import { isolatedEnvironment, runPipelineNames } from './isolated-run.ts';
+import { isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
 import { ServiceProcess, type PipelineServiceName } from './service-process.ts';
 
 export interface ServiceProcesses {
   readonly config: Config;
+  /** the run's names (dropRunReplication removes its slot and publication once the run is over) */
+  readonly names: IsolatedPipelineNames;
   readonly adminPorts: ReadonlyMap<string, number>;
   /** the reader's API port, when the reader runs */
   readonly readerPort: () => number | undefined;
@@ -31,7 +33,8 @@ export async function startServiceProcesses(
   run: string,
   options: { onLine?: (service: string, line: string, level: number) => void; readyTimeoutMs?: number } = {},
 ): Promise<ServiceProcesses> {
-  const env = isolatedEnvironment(postgresUrl, runPipelineNames(run));
+  const runNames = runPipelineNames(run);
+  const env = isolatedEnvironment(postgresUrl, runNames);
   const config = loadConfig(env);
   const services = names.map((name) => ServiceProcess.spawn(name, {
     env,
@@ -49,6 +52,7 @@ export async function startServiceProcesses(
   const adminPorts = new Map(services.flatMap((service) => (service.adminPort !== undefined ? [[service.name, service.adminPort] as const] : [])));
   return {
     config,
+    names: runNames,
     adminPorts,
     readerPort: () => services.find((service) => service.name === 'reader')?.apiPort,
     apiPort: (name) => services.find((service) => service.name === name)?.apiPort,
