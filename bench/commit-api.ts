@@ -14,6 +14,7 @@
  *
  * Uses its own database (deltameta_bench_commit_api), dropped at the end.
  */
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool } from '../shared/db/index.ts';
 import { findTable } from '../shared/log-store/index.ts';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     writers: { type: 'string', default: '1,4,16' },
     seconds: { type: 'string', default: '5' },
     tables: { type: 'string', default: '16' },
+    out: { type: 'string', default: 'bench/results/commit-api.json' },
   },
 });
 const writerCounts = values.writers.split(',').map(Number);
@@ -160,3 +162,5 @@ for (const row of rows) {
 }
 console.log(gaps.length === 0 ? 'versions: every table 0..N, one per 201, no gap, no duplicate' : `versions: gap, duplicate or lost commit in ${gaps.join(', ')}`);
 if (gaps.length > 0 || rows.some((row) => row.failures > 0)) process.exitCode = 1;
+const command = `node --import tsx bench/commit-api.ts ${process.argv.slice(2).join(' ')}`.trim();
+writeFileSync(values.out, `${JSON.stringify({ benchmark: 'commit-api', when: new Date().toISOString(), command, seconds, rows, gaps }, null, 2)}\n`);

@@ -31,6 +31,7 @@ import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
 const { values } = parseArgs({
   options: {
     commits: { type: 'string', default: '100' },
+    out: { type: 'string', default: 'bench/results/follow.json' },
     'poll-ms': { type: 'string', default: '1000' },
     'jitter-ms': { type: 'string', default: '20' },
     files: { type: 'string', default: '1000' },
@@ -137,4 +138,6 @@ console.log(`${'mode'.padEnd(16)}${'commits'.padStart(8)}${'p50'.padStart(10)}${
 for (const row of rows) {
   console.log(`${row.mode.padEnd(16)}${String(row.commits).padStart(8)}${cell(row.p50Ms)}${cell(row.p99Ms)}${cell(row.maxMs)}${cell(row.p50FirstTenthMs).padStart(13)}${cell(row.p50LastTenthMs).padStart(13)}`);
 }
-console.log(JSON.stringify({ benchmark: 'follow', pollMs, rows }));
+const result = { benchmark: 'follow', when: new Date().toISOString(), command: `node --import tsx bench/follow.ts ${process.argv.slice(2).join(' ')}`.trim(), pollMs, rows };
+console.log(JSON.stringify(result));
+writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);
