@@ -37,7 +37,6 @@ export class CommitInvalidator {
   private readonly redis: Redis;
   private readonly heads: HeadPointers;
   private readonly queue: Queue<RefreshJobData>;
-  private readonly lagByPartition = new Map<number, number>();
   private running = false;
   private crashed: Error | undefined;
 
@@ -116,7 +115,6 @@ export class CommitInvalidator {
     if (!payload.isRunning() || payload.isStale()) return;
     const last = batch.messages.at(-1);
     if (last) payload.resolveOffset(last.offset);
-    this.recordLag(batch);
     await payload.heartbeat();
   }
 
@@ -167,15 +165,6 @@ export class CommitInvalidator {
     for (const { message, error } of poison) {
       this.deps.logger.warn({ partition: batch.partition, offset: message.offset, reason: error.message }, 'dead-lettered an event');
     }
-  }
-
-  private recordLag(batch: Batch): void {
-    const last = batch.messages.at(-1);
-    const lag = last ? Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1) : 0;
-    this.lagByPartition.set(batch.partition, lag);
-    let total = 0;
-    for (const value of this.lagByPartition.values()) total += value;
-    this.deps.metrics.consumerLagMessages.set(total);
   }
 
   /** Stops consuming (the in-flight batch finishes and its offsets are committed), then disconnects its consumer and producer. */

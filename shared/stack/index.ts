@@ -51,3 +51,4 @@ export function formatStatus(statuses: readonly ServiceStatus[]): string {
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 export { ensureDeltaRs } from './deltars-venv.ts';
+export { ensurePrometheus, freePort, runPromtool, startPrometheus, type PrometheusBinaries, type RunningPrometheus } from './prometheus.ts';

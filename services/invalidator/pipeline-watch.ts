@@ -1,0 +1,125 @@
+/**
+ * The pipeline watch: measures, from outside the stages it watches, how far
+ * each one is behind, so the alerts keep seeing a stage that stopped (a
+ * stopped process takes its own gauges with it):
+ * - `deltameta_kafka_consumer_lag_messages{group}`: for every consumer group
+ *   with committed offsets on the commits topic (the invalidator's own, the
+ *   publisher's, any subscriber's), the messages not committed yet, summed
+ *   over partitions (a partition the group never committed counts whole);
+ * - `deltameta_queue_jobs{queue,state}` and
+ *   `deltameta_queue_oldest_waiting_age_seconds{queue}` of the refresh queue
+ *   (the refresher exports the same while it runs);
+ * - `deltameta_cdc_replication_lag_bytes` of the run's slot (the CDC exports
+ *   the same while it runs). Alerts and panels take the max over sources.
+ * The groups are listed again every `groupsRelistMs`; a group gone from the
+ * broker (deleted) loses its series.
+ */
+import type { Admin, Kafka } from 'kafkajs';
+import type { Queue } from 'bullmq';
+import type { Pool } from 'pg';
+import { Gauge, type Registry } from 'prom-client';
+import type { Config } from '../../shared/config/index.ts';
+import { queueDepth, slotLag } from '../../shared/contracts/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { QueueMetrics } from '../../shared/metrics/index.ts';
+import type { InvalidatorConfig } from './config.ts';
+
+export interface PipelineWatchDeps {
+  readonly kafka: Kafka;
+  readonly pool: Pool;
+  readonly refreshQueue: Queue;
+  readonly registry: Registry;
+  readonly queueMetrics: QueueMetrics;
+  readonly logger: Logger;
+}
+
+export const consumerLagMetricName = 'deltameta_kafka_consumer_lag_messages';
+export const slotLagMetricName = 'deltameta_cdc_replication_lag_bytes';
+
+export class PipelineWatch {
+  private readonly admin: Admin;
+  private readonly lag: Gauge<'group'>;
+  private readonly slotLagBytes: Gauge;
+  private groups = new Set<string>();
+  private listedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private tick: Promise<void> = Promise.resolve();
+  private lastOk = false;
+  private busy = false;
+
+  constructor(private readonly config: Config, private readonly own: InvalidatorConfig, private readonly deps: PipelineWatchDeps) {
+    this.admin = deps.kafka.admin();
+    // invalidatorMetrics() registers the unlabelled gauge of old: the watch's labelled one replaces it.
+    deps.registry.removeSingleMetric(consumerLagMetricName);
+    deps.registry.removeSingleMetric(slotLagMetricName);
+    this.lag = new Gauge({
+      name: consumerLagMetricName, help: 'Messages on the commits topic not yet committed by the consumer group, over its partitions', labelNames: ['group'] as const,
+      registers: [deps.registry],
+    });
+    this.slotLagBytes = new Gauge({
+      name: slotLagMetricName, help: 'WAL bytes between the server\'s position and the slot\'s confirmed flush position (measured by the pipeline watch)', registers: [deps.registry],
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.measure();
+    this.timer = setInterval(() => {
+      // A measurement slower than the interval is not overlapped by the next one.
+      if (this.busy) return;
+      this.busy = true;
+      this.tick = this.measure().finally(() => {
+        this.busy = false;
+      });
+    }, this.own.watchIntervalMs);
+  }
+
+  /** Whether the last measurement succeeded (for /readyz detail). */
+  get healthy(): boolean {
+    return this.lastOk;
+  }
+
+  private async measure(): Promise<void> {
+    try {
+      const topic = this.config.pipeline.commitsTopic;
+      const latest = await this.admin.fetchTopicOffsets(topic);
+      if (Date.now() - this.listedAt >= this.own.groupsRelistMs) await this.listGroups(topic);
+      await Promise.all([...this.groups].map(async (group) => {
+        const [committed] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+        const done = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
+        const behind = latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
+        this.lag.set({ group }, behind);
+      }));
+      const depth = await queueDepth(this.deps.refreshQueue);
+      for (const [state, count] of Object.entries(depth.counts)) this.deps.queueMetrics.jobs.set({ queue: this.deps.refreshQueue.name, state }, count);
+      this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: this.deps.refreshQueue.name }, depth.oldestWaitingAgeSeconds);
+      const slot = await slotLag(this.deps.pool, this.config.pipeline.slotName);
+      if (slot?.lagBytes !== null && slot?.lagBytes !== undefined) this.slotLagBytes.set(slot.lagBytes);
+      this.lastOk = true;
+    } catch (error) {
+      this.lastOk = false;
+      this.deps.logger.warn({ err: error }, 'pipeline watch: could not measure');
+    }
+  }
+
+  /** The groups with an offset committed on the topic, and always the invalidator's own. */
+  private async listGroups(topic: string): Promise<void> {
+    const { groups } = await this.admin.listGroups();
+    const found = new Set<string>([this.config.pipeline.consumerGroup]);
+    for (let i = 0; i < groups.length; i += 16) {
+      await Promise.all(groups.slice(i, i + 16).map(async ({ groupId }) => {
+        const [offsets] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+        if ((offsets?.partitions ?? []).some((partition) => Number(partition.offset) >= 0)) found.add(groupId);
+      }));
+    }
+    for (const group of this.groups) if (!found.has(group)) this.lag.remove({ group });
+    this.groups = found;
+    this.listedAt = Date.now();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.tick;
+    await this.admin.disconnect();
+  }
+}
