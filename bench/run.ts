@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../shared/config/index.ts';
 import { barChart, pipelineKneeChart, type PipelineRateRow } from './chart.ts';
+import { issue12Targets } from './targets.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -133,6 +134,9 @@ if (imported) {
     ...imported.measured.map((row) => `| ${row.mode} | ${row.importSeconds} | ${ms(row.firstReads.summary)} | ${vs(imported.deltaRs.summaryMs, row.firstReads.summary)} | ${ms(row.firstReads.wholeList)} | ${vs(imported.deltaRs.addActionsMs, row.firstReads.wholeList)} | ${ms(row.firstReads.wholeListNdjson)} | ${row.pagesSeconds} | ${row.materializedSecondsAfterImport} | ${ms(row.readsAfterPages.wholeList)} | ${vs(imported.deltaRs.addActionsMs, row.readsAfterPages.wholeList)} |`), '',
     'Targets (issue 12, 1M files): within 1 s of the import returning, summary ≥10× and whole list ≥3× delta-rs; state and pages within 10 s; the import itself in a third of the old time.', '');
 }
+sections.push(...issue12Targets({
+  reader: read('reader.json'), pipeline: read('pipeline.json'), pipelineOneTable: read('pipeline-one-table.json'), imported: read('import.json'),
+}));
 interface FollowResults { when: string; command: string; pollMs: number; rows: Array<{ mode: string; commits: number; p50Ms: number; p99Ms: number; maxMs: number; p50FirstTenthMs: number; p50LastTenthMs: number }> }
 const follow = read<FollowResults>('follow.json');
 if (follow) {
