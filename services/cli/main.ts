@@ -15,6 +15,7 @@ import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerPublishCommand } from './publish-command.ts';
 import { registerStackCommands } from './stack-commands.ts';
 import { registerTableKindCommands } from './table-kind-commands.ts';
+import { registerTailCommand } from './tail-command.ts';
 
 const program = new Command('deltameta')
   .description('Delta Lake transaction-log metadata in PostgreSQL, served fast and never stale')
@@ -25,6 +26,7 @@ registerTableKindCommands(program);
 registerPublishCommand(program);
 registerPipelineCommands(program);
 registerDropCommand(program);
+registerTailCommand(program);
 registerBenchCommand(program);
 registerDemoCommand(program);
 

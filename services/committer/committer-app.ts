@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/logging/index.ts';
 import { commitFromEnvelope, commitFromNdjson, onBodyLines } from './commit-request.ts';
 import type { CommitterConfig } from './config.ts';
 import type { CommitterMetrics } from './metrics.ts';
+import { commitRouteSchema, registerOpenApi } from './openapi.ts';
 import { outcomeOf, problemFor, retryAfterSeconds, UnauthorizedError } from './problems.ts';
 import { installReceiveDeadline } from './receive-deadline.ts';
 import { TokenReloader } from '../../shared/access/index.ts';
@@ -107,27 +108,32 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
     return reply.code(404).header('content-type', problemContentType).send(JSON.stringify(problem));
   });
 
-  app.post<{ Params: { name: string } }>(commitsRoute, async (request, reply): Promise<CommitResponse> => {
-    const table = request.params.name;
-    if (request.url.includes('?')) throw new BadRequestError('the commit API takes no query parameters: the transaction goes in Delta-* headers or a JSON envelope');
-    if (request.body === undefined || request.body === null) {
-      throw new BadRequestError(`a commit needs a body: its actions as ${ndjsonContentType}, or a JSON envelope as application/json`);
-    }
-    const limits = { maxLines: config.maxLines, maxAttempts: config.maxAttempts };
-    const parsed = typeof request.body === 'string'
-      ? commitFromNdjson(table, request.body, request.headers, limits)
-      : commitFromEnvelope(table, request.body, request.headers, limits);
-    let result;
-    try {
-      result = await commit(deps.pool, parsed.request);
-    } catch (error) {
-      throw onBodyLines(error, parsed.lines);
-    }
-    if (result.alreadyCommitted) alreadyCommitted.add(request);
-    void reply.code(201)
-      .header('location', `/v1/tables/${encodeURIComponent(table)}?version=${result.version}`)
-      .header('delta-table-version', String(result.version));
-    return { table, version: result.version, attempts: result.attempts, alreadyCommitted: result.alreadyCommitted, created: result.created };
+  registerOpenApi(app);
+  // In a plugin: registered after @fastify/swagger has loaded, so the document has it.
+  void app.register((routes, _options, done) => {
+    routes.post<{ Params: { name: string } }>(commitsRoute, { schema: commitRouteSchema }, async (request, reply): Promise<CommitResponse> => {
+      const table = request.params.name;
+      if (request.url.includes('?')) throw new BadRequestError('the commit API takes no query parameters: the transaction goes in Delta-* headers or a JSON envelope');
+      if (request.body === undefined || request.body === null) {
+        throw new BadRequestError(`a commit needs a body: its actions as ${ndjsonContentType}, or a JSON envelope as application/json`);
+      }
+      const limits = { maxLines: config.maxLines, maxAttempts: config.maxAttempts };
+      const parsed = typeof request.body === 'string'
+        ? commitFromNdjson(table, request.body, request.headers, limits)
+        : commitFromEnvelope(table, request.body, request.headers, limits);
+      let result;
+      try {
+        result = await commit(deps.pool, parsed.request);
+      } catch (error) {
+        throw onBodyLines(error, parsed.lines);
+      }
+      if (result.alreadyCommitted) alreadyCommitted.add(request);
+      void reply.code(201)
+        .header('location', `/v1/tables/${encodeURIComponent(table)}?version=${result.version}`)
+        .header('delta-table-version', String(result.version));
+      return { table, version: result.version, attempts: result.attempts, alreadyCommitted: result.alreadyCommitted, created: result.created };
+    });
+    done();
   });
   return app;
 }

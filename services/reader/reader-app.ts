@@ -19,6 +19,7 @@ import { TableEtags } from './conditional-request.ts';
 import { UnauthorizedError, problemFor, retryAfterSeconds } from './errors.ts';
 import type { HeadTracker } from './head-tracker.ts';
 import { HotTableRecorder } from './hot-tables.ts';
+import { isPublicDocument, registerOpenApi } from './openapi.ts';
 import { PageTokens } from './page-token.ts';
 import { queryTooLong } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
@@ -84,7 +85,8 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       return;
     }
     try {
-      access.admit(request);
+      // The OpenAPI document is the one public route (openapi.ts); every other matched route is authenticated.
+      if (!access.enabled || !isPublicDocument(request)) access.admit(request);
     } catch (error) {
       done(error as Error);
       return;
@@ -141,6 +143,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       hotTables: new HotTableRecorder({ redis: deps.redis, prefix: deps.prefix, recordIntervalMs: deps.config.hotRecordIntervalMs }),
     }),
   };
+  registerOpenApi(app, { title: 'deltameta reader', description: 'The /v1 read API: Delta table summaries, files and history from PostgreSQL, through the cache levels (docs/reader.md).' });
   void app.register(tablesListRoute, context);
   void app.register(tableSummaryRoute, context);
   void app.register(tableFilesRoute, context);

@@ -14,6 +14,7 @@ import type { PageBinding } from './page-token.ts';
 import { booleanParam, integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
 import { encodeLines } from './response-body.ts';
 import { ndjsonContentType } from './response-sending.ts';
+import { tableCommitsRouteSchema } from './openapi.ts';
 import type { RouteContext } from './route-context.ts';
 import { inSnapshot } from './snapshot-scope.ts';
 
@@ -34,7 +35,7 @@ export const tableCommitsRoute: FastifyPluginCallback<RouteContext> = (app, cont
     limit: integerParam('limit', 1, maxLimit).optional(),
     pageToken: onceParam('pageToken').optional(),
   });
-  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/commits', async (request, reply) => {
+  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/commits', { schema: tableCommitsRouteSchema }, async (request, reply) => {
     const { name } = request.params;
     context.access.authorize(request, name);
     const query = parseParams(commitsQuerySchema, request.query);

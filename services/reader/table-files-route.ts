@@ -24,6 +24,7 @@ import { integerParam, onceParam, parseParams, type QueryParams } from './reques
 import { encodeLines, type EncodedBody } from './response-body.ts';
 import { clientHasContent } from './conditional-request.ts';
 import { arrowContentType, ndjsonContentType, sendArrowStream, sendNotModified } from './response-sending.ts';
+import { tableFilesRouteSchema } from './openapi.ts';
 import type { RouteContext } from './route-context.ts';
 import { inSnapshot, planInSnapshot, watchedWhile } from './snapshot-scope.ts';
 import type { ResolvedVersion } from './version-resolution.ts';
@@ -115,7 +116,7 @@ async function filesBody(client: PoolClient, resolved: ResolvedVersion, files: F
 }
 
 export const tableFilesRoute: FastifyPluginCallback<RouteContext> = (app, context, done) => {
-  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/files', async (request, reply) => {
+  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name/files', { schema: tableFilesRouteSchema }, async (request, reply) => {
     const { name } = request.params;
     context.access.authorize(request, name);
     const filters = parseFileFilters(request.query, context.config.maxFilters);

@@ -5,6 +5,7 @@ import { redisKeys } from '../../shared/contracts/index.ts';
 import { summarySource } from '../../shared/summary/index.ts';
 import { encodeJson } from './response-body.ts';
 import type { Produced } from './response-cache.ts';
+import { tableSummaryRouteSchema } from './openapi.ts';
 import type { RouteContext } from './route-context.ts';
 import { inSnapshot, planInSnapshot } from './snapshot-scope.ts';
 import { summaryAt } from './summary-source.ts';
@@ -22,7 +23,7 @@ export async function producedSummary(pool: Pool, resolved: ResolvedVersion, opt
 }
 
 export const tableSummaryRoute: FastifyPluginCallback<RouteContext> = (app, context, done) => {
-  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name', async (request, reply) => {
+  app.get<{ Params: { name: string }; Querystring: QueryParams }>('/v1/tables/:name', { schema: tableSummaryRouteSchema }, async (request, reply) => {
     const { name } = request.params;
     context.access.authorize(request, name);
     const resolved = await context.versions.resolveRequest(request, name, request.query);

@@ -17,6 +17,7 @@ import { bodyEtag, clientHasContent, representationTag } from './conditional-req
 import { coveredTableNames } from './covered-table-names.ts';
 import type { PageBinding } from './page-token.ts';
 import { integerParam, onceParam, parseParams, type QueryParams } from './request-params.ts';
+import { tablesListRouteSchema } from './openapi.ts';
 import type { RouteContext } from './route-context.ts';
 import { producedSummary } from './table-summary-route.ts';
 import { scopesForSql } from '../../shared/access/index.ts';
@@ -60,7 +61,7 @@ async function listedTable(context: RouteContext, name: string): Promise<ListedT
 }
 
 export const tablesListRoute: FastifyPluginCallback<RouteContext> = (app, context, done) => {
-  app.get<{ Querystring: QueryParams }>('/v1/tables', async (request, reply) => {
+  app.get<{ Querystring: QueryParams }>('/v1/tables', { schema: tablesListRouteSchema }, async (request, reply) => {
     const startedMs = performance.now();
     refuseMinVersion(request);
     const query = parseParams(tablesQuerySchema, request.query);
