@@ -8,7 +8,9 @@
  * after a random pause: up to `--jitter-ms` with inotify, up to the poll
  * interval without (so they land anywhere in the poll's cycle: waiting for
  * the import aligns the next write with the poll's tick). The follower runs in-process with its own login
- * (deltameta_follower), as services/follower/main.ts runs it.
+ * (deltameta_follower), as services/follower/main.ts runs it; the CDC and the
+ * invalidator run as processes of an isolated run, so "served" is when the
+ * version's head pointer is announced: what the reader serves as latest.
  *
  *   node --import tsx bench/follow.ts [--commits 100] [--poll-ms 1000] [--jitter-ms 20] [--files 1000] [--modes inotify,poll]
  *
@@ -26,6 +28,9 @@ import { createPool, type Pool } from '../shared/db/index.ts';
 import { commitFileName, generateTable } from '../shared/delta/index.ts';
 import { importTable } from '../shared/log-store/index.ts';
 import { createRegistry } from '../shared/metrics/index.ts';
+import { createRedis } from '../shared/clients/index.ts';
+import { redisKeys, type HeadAnnouncement } from '../shared/contracts/index.ts';
+import { dropRunReplication, startServiceProcesses } from '../shared/service/index.ts';
 import { dropScratchDatabase, percentile, scratchDatabase } from './support.ts';
 
 const { values } = parseArgs({
@@ -52,6 +57,9 @@ interface Row {
   /** p50 of the first and the last tenth of the commits: an import's cost grows with the history it checks */
   readonly p50FirstTenthMs: number;
   readonly p50LastTenthMs: number;
+  /** commit file → head pointer announced (the reader serves the version as latest) */
+  readonly servedP50Ms: number;
+  readonly servedP99Ms: number;
 }
 
 function writeCommit(dir: string, version: number): number {
@@ -63,6 +71,9 @@ function writeCommit(dir: string, version: number): number {
   renameSync(`${file}.tmp`, file);
   return appearedAt;
 }
+
+/** When each (table, version) head pointer was announced on the run's pub/sub channel. */
+const announcedAt = new Map<string, number>();
 
 async function measure(mode: string, inotify: boolean, jitter: number, adminPool: Pool, followerPool: Pool, table: string, dir: string, head: number): Promise<Row> {
   let imported = head;
@@ -83,6 +94,7 @@ async function measure(mode: string, inotify: boolean, jitter: number, adminPool
   });
   await follower.start();
   const latencies: number[] = [];
+  const appeared = new Map<number, number>();
   try {
     for (let i = 1; i <= commits; i++) {
       const version = head + i;
@@ -97,6 +109,13 @@ async function measure(mode: string, inotify: boolean, jitter: number, adminPool
         });
       }
       latencies.push((finishedAt.get(version) ?? NaN) - appearedAt);
+      appeared.set(version, appearedAt);
+    }
+    // Served: the head pointer announced for each version (the pipeline runs beside; waited for at the end).
+    const deadline = Date.now() + 60_000;
+    while (!announcedAt.has(`${table}\u0000${head + commits}`)) {
+      if (Date.now() > deadline) throw new Error(`${mode}: version ${head + commits} never announced`);
+      await delay(20);
     }
   } finally {
     await follower.stop();
@@ -108,10 +127,34 @@ async function measure(mode: string, inotify: boolean, jitter: number, adminPool
   return {
     mode, commits, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: Math.max(...latencies),
     p50FirstTenthMs: percentile(latencies.slice(0, tenth), 50), p50LastTenthMs: percentile(latencies.slice(-tenth), 50),
+    // A version whose announcement was folded into a later one's (the invalidator moves a head once per batch) is served when that one is.
+    ...served([...appeared].map(([version, at]) => servedAt(table, version, head + commits) - at)),
   };
 }
 
+function servedAt(table: string, version: number, last: number): number {
+  for (let next = version; next <= last; next++) {
+    const at = announcedAt.get(`${table}\u0000${next}`);
+    if (at !== undefined) return at;
+  }
+  return NaN;
+}
+
+function served(latencies: number[]): { servedP50Ms: number; servedP99Ms: number } {
+  return { servedP50Ms: percentile(latencies, 50), servedP99Ms: percentile(latencies, 99) };
+}
+
 const url = await scratchDatabase(databaseName);
+const pipeline = await startServiceProcesses(url, ['cdc', 'invalidator'], `bench-follow-${process.pid}`);
+const subscriber = createRedis(pipeline.config, 'deltameta-bench-follow');
+await subscriber.subscribe(redisKeys(pipeline.config.pipeline.redisPrefix).headsChannel);
+subscriber.on('message', (_channel: string, message: string) => {
+  const announcement = JSON.parse(message) as Partial<HeadAnnouncement>;
+  if (typeof announcement.table === 'string' && typeof announcement.version === 'number') {
+    const key = `${announcement.table}\u0000${announcement.version}`;
+    if (!announcedAt.has(key)) announcedAt.set(key, performance.timeOrigin + performance.now());
+  }
+});
 const adminPool = createPool(url, { max: 2 });
 const followerPool = createPool(localLoginUrl(url, 'follower'), { max: 4 });
 const scratch = mkdtempSync(path.join(tmpdir(), 'deltameta-bench-follow-'));
@@ -126,6 +169,9 @@ try {
     rows.push(await measure(mode, inotify, inotify ? jitterMs : pollMs, adminPool, followerPool, table, dir, registered.toVersion));
   }
 } finally {
+  subscriber.disconnect();
+  await pipeline.stop();
+  await dropRunReplication(adminPool, pipeline.names);
   await followerPool.end();
   await adminPool.end();
   rmSync(scratch, { recursive: true, force: true });
@@ -134,9 +180,9 @@ try {
 
 const cell = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(10);
 console.log('commit file appears → PostgreSQL holds the version (the follower\'s import committed)');
-console.log(`${'mode'.padEnd(16)}${'commits'.padStart(8)}${'p50'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}${'p50 1st 10%'.padStart(13)}${'p50 last 10%'.padStart(13)}`);
+console.log(`${'mode'.padEnd(16)}${'commits'.padStart(8)}${'p50'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}${'p50 1st 10%'.padStart(13)}${'p50 last 10%'.padStart(13)}${'served p50'.padStart(12)}${'served p99'.padStart(12)}`);
 for (const row of rows) {
-  console.log(`${row.mode.padEnd(16)}${String(row.commits).padStart(8)}${cell(row.p50Ms)}${cell(row.p99Ms)}${cell(row.maxMs)}${cell(row.p50FirstTenthMs).padStart(13)}${cell(row.p50LastTenthMs).padStart(13)}`);
+  console.log(`${row.mode.padEnd(16)}${String(row.commits).padStart(8)}${cell(row.p50Ms)}${cell(row.p99Ms)}${cell(row.maxMs)}${cell(row.p50FirstTenthMs).padStart(13)}${cell(row.p50LastTenthMs).padStart(13)}${cell(row.servedP50Ms).padStart(12)}${cell(row.servedP99Ms).padStart(12)}`);
 }
 const result = { benchmark: 'follow', when: new Date().toISOString(), command: `node --import tsx bench/follow.ts ${process.argv.slice(2).join(' ')}`.trim(), pollMs, rows };
 console.log(JSON.stringify(result));

@@ -137,13 +137,13 @@ if (imported) {
 sections.push(...issue12Targets({
   reader: read('reader.json'), pipeline: read('pipeline.json'), pipelineOneTable: read('pipeline-one-table.json'), imported: read('import.json'),
 }));
-interface FollowResults { when: string; command: string; pollMs: number; rows: Array<{ mode: string; commits: number; p50Ms: number; p99Ms: number; maxMs: number; p50FirstTenthMs: number; p50LastTenthMs: number }> }
+interface FollowResults { when: string; command: string; pollMs: number; rows: Array<{ mode: string; commits: number; p50Ms: number; p99Ms: number; maxMs: number; p50FirstTenthMs: number; p50LastTenthMs: number; servedP50Ms?: number; servedP99Ms?: number }> }
 const follow = read<FollowResults>('follow.json');
 if (follow) {
   sections.push('## Following a table written elsewhere', '', `\`${follow.command}\` (${follow.when})`, '',
-    'From a commit file renamed into a followed table\'s `_delta_log` (as a Delta writer commits) to PostgreSQL holding the version (services/follower\'s import committed); the reader serves it after the pipeline\'s commit → visible (above). The first and last tenth show whether an import\'s cost grows with the table\'s history.', '',
-    '| mode | commits | p50 ms | p99 ms | max ms | p50 first 10% | p50 last 10% |', '|---|---|---|---|---|---|---|',
-    ...follow.rows.map((row) => `| ${row.mode} | ${row.commits} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.maxMs.toFixed(1)} | ${row.p50FirstTenthMs.toFixed(1)} | ${row.p50LastTenthMs.toFixed(1)} |`), '',
+    'From a commit file renamed into a followed table\'s `_delta_log` (as a Delta writer commits) to PostgreSQL holding the version (services/follower\'s import committed), and to its head pointer announced (the CDC and the invalidator running beside: the reader serves the version as latest from then on). The first and last tenth show whether an import\'s cost grows with the table\'s history.', '',
+    '| mode | commits | → PostgreSQL p50 ms | p99 ms | max ms | p50 first 10% | p50 last 10% | → served p50 ms | served p99 ms |', '|---|---|---|---|---|---|---|---|---|',
+    ...follow.rows.map((row) => `| ${row.mode} | ${row.commits} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.maxMs.toFixed(1)} | ${row.p50FirstTenthMs.toFixed(1)} | ${row.p50LastTenthMs.toFixed(1)} | ${row.servedP50Ms?.toFixed(1) ?? '-'} | ${row.servedP99Ms?.toFixed(1) ?? '-'} |`), '',
     `Targets (issue 13): commit file → served p99 under 250 ms with inotify, under the poll interval (${follow.pollMs} ms) plus 250 ms without.`, '');
 }
 interface CommitApiResults { when: string; command: string; seconds: number; gaps: string[]; rows: Array<{ scenario: string; writers: number; commits: number; failures: number; perSecond: number; p50Ms: number; p99Ms: number; conflicts: string }> }
