@@ -94,8 +94,16 @@ export const tablesListBodySchema = {
   },
 } as const;
 
-/** One line of the files NDJSON: a Delta add action (with its stats as stored). */
-export const fileLineSchema = { type: 'object', required: ['path', 'size'], properties: { path: { type: 'string' }, size: { type: 'integer' }, partitionValues: { type: 'object' } } } as const;
+/** One line of the files NDJSON: a Delta add action as in a commit file (with its stats as stored). */
+export const fileLineSchema = {
+  type: 'object', required: ['add'], additionalProperties: false,
+  properties: {
+    add: {
+      type: 'object', required: ['path', 'partitionValues', 'size', 'modificationTime', 'dataChange'],
+      properties: { path: { type: 'string' }, partitionValues: { type: 'object' }, size: { type: 'integer' }, modificationTime: { type: 'integer' }, dataChange: { type: 'boolean' }, stats: { type: 'string' } },
+    },
+  },
+} as const;
 
 /** One line of the commits NDJSON. */
 export const commitLineSchema = {
@@ -109,7 +117,7 @@ export const commitLineSchema = {
 
 /** An NDJSON body: each line is one JSON value of `line` (x-ndjson-line). */
 function ndjson(description: string, line: object): unknown {
-  return { description, schema: { type: 'string', description: `newline-delimited JSON: ${description}` }, 'x-ndjson-line': line };
+  return { schema: { type: 'string', description: `newline-delimited JSON: ${description}` }, 'x-ndjson-line': line };
 }
 
 export const tablesListRouteSchema: FastifySchema = {
