@@ -7,6 +7,7 @@
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import { closeHttpServer } from '../../shared/service/index.ts';
 import { buildCommitterApp } from './committer-app.ts';
 import type { CommitterConfig } from './config.ts';
 import type { CommitterMetrics } from './metrics.ts';
@@ -65,17 +66,7 @@ export class Committer {
 
   /** Stop taking requests, finish the commits in flight, then close connections (every connection after `closeGraceMs`). */
   async stop(closeGraceMs = 5_000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const overran = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.app.server.closeAllConnections();
-        resolve();
-      }, closeGraceMs);
-    });
-    const closing = this.app.close();
-    await Promise.race([closing, overran]);
-    clearTimeout(timer);
-    await closing;
+    await closeHttpServer(this.app, closeGraceMs);
     await this.pool.end();
   }
 }

@@ -9,6 +9,7 @@
  */
 import { CommitConflictError, DeltametaError, LogFormatError, TableFollowedError } from '../../shared/errors/index.ts';
 import type { CommitOutcome } from './metrics.ts';
+import { postgresUnavailableReason, retryAfterSeconds } from '../../shared/service/index.ts';
 
 /** Thrown when a request carries no bearer token, or one that matches no write token (HTTP 401). */
 export class UnauthorizedError extends DeltametaError {
@@ -67,19 +68,10 @@ const unavailableSqlStates: ReadonlyMap<string, string> = new Map([
   ['40001', 'PostgreSQL could not serialize the commit'],
   ['40P01', 'PostgreSQL ended the commit as part of a deadlock'],
 ]);
-const acquireTimeoutMessages = new Set(['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout']);
-
-/** Seconds a client is told to wait (Retry-After) before repeating a commit PostgreSQL could not serve now. */
-export const retryAfterSeconds = 1;
+export { retryAfterSeconds };
 
 function unavailableReason(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const code = 'code' in current && typeof current.code === 'string' ? current.code : undefined;
-    const reason = code === undefined ? undefined : unavailableSqlStates.get(code);
-    if (reason !== undefined) return reason;
-    if (acquireTimeoutMessages.has(current.message)) return 'no PostgreSQL connection was free in time (DELTAMETA_COMMITTER_PG_ACQUIRE_TIMEOUT_MS)';
-  }
-  return undefined;
+  return postgresUnavailableReason(error, unavailableSqlStates, 'no PostgreSQL connection was free in time (DELTAMETA_COMMITTER_PG_ACQUIRE_TIMEOUT_MS)');
 }
 
 /** Fastify's own errors (body too large, unsupported media type, bad JSON) carry a 4xx statusCode. */

@@ -7,6 +7,7 @@
  */
 import { DeltametaError } from '../../shared/errors/index.ts';
 import { NotMaterializedError } from '../../shared/materialized/index.ts';
+import { postgresUnavailableReason, retryAfterSeconds } from '../../shared/service/index.ts';
 
 /** Thrown when a request carries no bearer token, or one that matches no configured token (HTTP 401). */
 export class UnauthorizedError extends DeltametaError {
@@ -56,21 +57,11 @@ const unavailableSqlStates: ReadonlyMap<string, string> = new Map([
   ['25P03', 'the transaction was idle too long (DELTAMETA_READER_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS)'],
 ]);
 
-/** pg-pool's and pg's messages when no connection could be had within connectionTimeoutMillis. */
-const acquireTimeoutMessages = new Set(['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout']);
-
-/** Seconds a client is told to wait (Retry-After) before repeating a request PostgreSQL could not serve now. */
-export const retryAfterSeconds = 1;
+export { retryAfterSeconds };
 
 /** Why PostgreSQL could not serve this now, when that is what `error` (or an error it wraps) says. */
 function unavailableReason(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const code = 'code' in current && typeof current.code === 'string' ? current.code : undefined;
-    const reason = code === undefined ? undefined : unavailableSqlStates.get(code);
-    if (reason !== undefined) return reason;
-    if (acquireTimeoutMessages.has(current.message)) return 'no PostgreSQL connection was free in time (DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS)';
-  }
-  return undefined;
+  return postgresUnavailableReason(error, unavailableSqlStates, 'no PostgreSQL connection was free in time (DELTAMETA_READER_PG_ACQUIRE_TIMEOUT_MS)');
 }
 
 export function problemFor(error: unknown): Problem {

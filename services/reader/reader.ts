@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { ReaderConfig } from '../../shared/config/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { InternalError } from '../../shared/errors/index.ts';
+import { closeHttpServer } from '../../shared/service/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { ReaderMetrics } from '../../shared/metrics/index.ts';
 import { AccessControl } from './auth.ts';
@@ -114,17 +115,7 @@ export class Reader {
    * Fastify's close waiting: after `closeGraceMs` every connection is closed.
    */
   async stop(closeGraceMs = 5_000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const overran = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.app.server.closeAllConnections();
-        resolve();
-      }, closeGraceMs);
-    });
-    const closing = this.app.close();
-    await Promise.race([closing, overran]);
-    clearTimeout(timer);
-    await closing;
+    await closeHttpServer(this.app, closeGraceMs);
     await this.shadow.stop();
     await this.heads.stop();
     await this.pool.end();

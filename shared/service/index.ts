@@ -7,3 +7,4 @@ export {
 } from './service-process.ts';
 export { startServiceProcesses, terminateAll, type ServiceProcesses } from './service-processes.ts';
 export { waitUntil, WaitTimeoutError, type ProbeResult, type WaitOptions } from './wait.ts';
+export { closeHttpServer, postgresUnavailableReason, retryAfterSeconds } from './http-service.ts';
