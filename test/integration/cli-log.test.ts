@@ -7,7 +7,8 @@ import { TempDirs } from '../support/tables.ts';
 
 describeWithEnv('deltameta CLI on the log', (env) => {
   const dirs = new TempDirs();
-  const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl };
+  // A slot name of its own: `status` reads the cluster's slots, and a `deltameta up` on the same cluster leaves the default one.
+  const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_SLOT_NAME: `t_${env.id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 60) };
 
   const run = (args: string[], input?: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
 
