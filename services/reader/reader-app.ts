@@ -68,6 +68,9 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
     routerOptions: { maxParamLength: 256 },
     // A client gets this long to send its request line, headers and body (slowloris); answers are bounded elsewhere.
     requestTimeout: requestReceiveTimeoutMs,
+    // Node checks those bounds every connectionsCheckingInterval (30 s by default: a slow sender held its socket up
+    // to 40 s); its headers bound defaults to 60 s. Checked every second, the receive bound is what a client gets.
+    http: { connectionsCheckingInterval: 1000, headersTimeout: requestReceiveTimeoutMs },
   });
   const access = new RequestAccess(deps.access);
   const { maxQueryBytes } = deps.config;
