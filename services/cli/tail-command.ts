@@ -52,8 +52,7 @@ interface HistoryRow {
 }
 
 /** The commits of `table` from `fromVersion` to the head, in the event shape, a page at a time. */
-async function* history(pool: Pool, table: string, fromVersion: number): AsyncGenerator<CommitEvent> {
-  const { tableId } = await requireTable(pool, table);
+async function* history(pool: Pool, table: string, tableId: number, fromVersion: number): AsyncGenerator<CommitEvent> {
   let next = fromVersion;
   for (;;) {
     const { rows } = await pool.query<HistoryRow>(historySql, [tableId, next, historyPageRows]);
@@ -162,6 +161,8 @@ async function tail(options: TailOptions): Promise<void> {
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: config.pipeline.kafkaMaxWaitMs, minBytes: 1 });
   const pool = options.fromVersion === undefined ? undefined : createPool(config.postgresUrl, { max: 1, applicationName: 'deltameta-tail' });
   try {
+    // A table that does not exist is refused (exit 4) before anything is followed.
+    const tableId = pool && options.table !== undefined ? (await requireTable(pool, options.table)).tableId : undefined;
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: false });
     await consumer.run({
@@ -182,9 +183,9 @@ async function tail(options: TailOptions): Promise<void> {
     });
     for (const { partition, offset } of end) consumer.seek({ topic, partition, offset });
     console.error(`deltameta tail: following ${topic}${options.table ? ` for ${options.table}` : ''} (Ctrl-C stops)`);
-    if (pool && options.table !== undefined && options.fromVersion !== undefined) {
+    if (pool && options.table !== undefined && tableId !== undefined && options.fromVersion !== undefined) {
       let count = 0;
-      for await (const event of history(pool, options.table, options.fromVersion)) {
+      for await (const event of history(pool, options.table, tableId, options.fromVersion)) {
         printer.history(event);
         count++;
       }
