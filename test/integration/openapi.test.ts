@@ -183,6 +183,23 @@ describeWithEnv('HTTP contracts: OpenAPI of the reader and the committer, checke
     }
   });
 
+  it('every documented query parameter is one the route reads: a malformed value is a 400 naming it', async function () {
+    this.timeout(30_000);
+    const document = await documentOf(readerBase);
+    let checked = 0;
+    for (const [route, methods] of Object.entries(document.paths)) {
+      const parameters = (methods['get'] as unknown as { parameters?: Array<{ in: string; name: string }> }).parameters ?? [];
+      for (const { name } of parameters.filter((parameter) => parameter.in === 'query')) {
+        const url = `${route.replace('{name}', encodeURIComponent(table))}?${name}=${encodeURIComponent('not one!')}`;
+        const answer = await check(readerBase, 'GET', route, url);
+        expect(answer.status, url).to.equal(400);
+        expect((JSON.parse(answer.text) as { detail: string }).detail, url).to.contain(name);
+        checked++;
+      }
+    }
+    expect(checked).to.be.greaterThan(15);
+  });
+
   it('with access control on, the document needs no token; the routes still do (401 as documented)', async function () {
     this.timeout(30_000);
     const reader = await startReader(env, AccessControl.fromGrants([{ name: 'all', sha256: hashToken('s3cret'), tablePrefixes: ['*'] }]));
