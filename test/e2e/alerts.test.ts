@@ -11,7 +11,7 @@
  * panel's query of infra/grafana/dashboards/deltameta.json must return data.
  */
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { projectRoot } from '../../shared/config/index.ts';
@@ -36,15 +36,22 @@ function shortenedAlertRules(text: string, shortFor = '3s'): string {
 
 describeWithEnv('alerts through a real Prometheus', (env) => {
   const running = new Map<string, ServiceProcess>();
+  const adminPorts = new Map<string, number>();
   let environment: NodeJS.ProcessEnv;
   let prometheus: RunningPrometheus | undefined;
   let pool: Pool;
   let files = 0;
+  /** This run's Prometheus configuration, rules and TSDB (removed afterwards). */
+  let dir: string | undefined;
 
   async function start(name: PipelineServiceName, key: string = name, extra: NodeJS.ProcessEnv = {}): Promise<ServiceProcess> {
-    const service = ServiceProcess.spawn(name, { env: { ...environment, ...extra } });
+    // A restarted service keeps its admin port: Prometheus scrapes the ports it was configured with.
+    const port = adminPorts.get(key);
+    const pinned = port === undefined ? {} : { [`DELTAMETA_${name.toUpperCase()}_ADMIN_PORT`]: String(port) };
+    const service = ServiceProcess.spawn(name, { env: { ...environment, ...extra, ...pinned } });
     running.set(key, service);
     await service.waitReady(90_000);
+    if (service.adminPort !== undefined) adminPorts.set(key, service.adminPort);
     return service;
   }
 
@@ -72,6 +79,29 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
         { kind: 'metaData', metaData: { id: table, format: { provider: 'parquet', options: {} }, schemaString, partitionColumns: [], configuration: {} } },
       ],
     });
+  }
+
+  /** A few commits through the committer's API (its request and latency series). */
+  async function postSome(): Promise<void> {
+    const committer = running.get('committer');
+    for (let i = 0; i < 3; i++) {
+      const posted = await fetch(`http://127.0.0.1:${committer?.apiPort}/v1/tables/orders/commits`, {
+        method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'delta-blind-append': 'true' },
+        body: `${JSON.stringify({ add: { path: `api-${files++}.parquet`, partitionValues: {}, size: 1, modificationTime: 1, dataChange: true } })}\n`,
+      });
+      expect(posted.status, await posted.text()).to.equal(201);
+    }
+  }
+
+  /** A few reads through the reader (its request, latency and cache series). */
+  async function readSome(): Promise<void> {
+    const reader = running.get('reader');
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`http://127.0.0.1:${reader?.apiPort}/v1/tables/orders`).catch((error: unknown) => {
+        throw new Error(`the reader does not answer (running: ${reader?.running}):\n${reader?.output.slice(-20).join('\n')}`, { cause: error });
+      });
+      expect(response.status).to.equal(200);
+    }
   }
 
   async function alerts(): Promise<Alert[]> {
@@ -120,7 +150,7 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
     await Promise.all(names.map((name) => start(name)));
     await start('invalidator', 'watch', { DELTAMETA_INVALIDATOR_CONSUME: 'off' });
 
-    const dir = path.join(env.config.stackDir, 'prometheus', env.id);
+    dir = path.join(env.config.stackDir, 'prometheus', env.id);
     mkdirSync(path.join(dir, 'rules'), { recursive: true });
     const rules = path.join(projectRoot, 'infra/prometheus/rules');
     writeFileSync(path.join(dir, 'rules/recording.yml'), readFileSync(path.join(rules, 'recording.yml')));
@@ -135,13 +165,9 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
 
     await createTable('orders');
     await commitSome('orders', 5);
-    // A commit through the committer's API and reads through the reader: their series exist.
-    const committer = running.get('committer');
-    const posted = await fetch(`http://127.0.0.1:${committer?.apiPort}/v1/tables/orders/commits`, {
-      method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'delta-blind-append': 'true' },
-      body: `${JSON.stringify({ add: { path: 'api.parquet', partitionValues: {}, size: 1, modificationTime: 1, dataChange: true } })}\n`,
-    });
-    expect(posted.status, await posted.text()).to.equal(201);
+    // Commits through the committer's API and reads through the reader: their series exist.
+    await postSome();
+    await readSome();
     await eventually('orders materialized', async () => (await query('deltameta:mv_staleness_versions:max'))[0]?.value[1] === '0', 60_000);
   });
 
@@ -150,6 +176,7 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
     await prometheus?.stop();
     await Promise.allSettled([...running.keys()].map((key) => stop(key)));
     await pool?.end();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('the refresher stopped while commits arrive: DeltametaRefreshQueueStuck pending, firing, then resolved once it is back', async function () {
@@ -185,8 +212,8 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
   it('every dashboard panel\'s query returns data after the pipeline has worked', async function () {
     this.timeout(60_000);
     await commitSome('orders', 3);
-    const reader = running.get('reader');
-    for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${reader?.apiPort}/v1/tables/orders`)).status).to.equal(200);
+    await postSome();
+    await readSome();
     const dashboard = JSON.parse(readFileSync(path.join(projectRoot, 'infra/grafana/dashboards/deltameta.json'), 'utf8')) as Dashboard;
     const targets = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })));
     expect(targets.length).to.be.greaterThan(20);
