@@ -83,6 +83,22 @@ describe('prometheus rules and dashboard', function () {
     for (const match of dashboard.matchAll(/\b(deltameta:[a-z0-9_:]+)/g)) expect(recorded.has(match[1] ?? ''), `${match[1]} is not recorded`).to.equal(true);
   });
 
+  it('the dashboard reads as an operator does, every panel on the provisioned data source', () => {
+    const dashboard = JSON.parse(readFileSync(path.join(projectRoot, 'infra/grafana/dashboards/deltameta.json'), 'utf8')) as {
+      uid: string; panels: Array<{ type: string; title: string; datasource?: { uid: string }; targets?: Array<{ expr: string; refId: string }> }>;
+    };
+    const source = parse(readFileSync(path.join(projectRoot, 'infra/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: Array<{ uid: string }> };
+    const rows = dashboard.panels.filter((panel) => panel.type === 'row').map((panel) => panel.title);
+    expect(rows).to.deep.equal(['Freshness', 'Pipeline, stage by stage', 'Readers', 'Follower, publisher, committer', 'Services']);
+    const first = dashboard.panels.find((panel) => panel.type !== 'row');
+    expect(first?.title).to.equal('commit → visible');
+    for (const panel of dashboard.panels.filter((candidate) => candidate.type !== 'row')) {
+      expect(panel.datasource?.uid, panel.title).to.equal(source.datasources[0]?.uid);
+      expect(panel.targets?.length, panel.title).to.be.greaterThan(0);
+      for (const target of panel.targets ?? []) expect(target.expr, panel.title).to.be.a('string').and.not.equal('');
+    }
+  });
+
   it('the unit tests cover every alert firing and not firing, and pass in promtool', async () => {
     const files = readdirSync(testsDir).filter((file) => file.endsWith('.test.yml'));
     const fires = new Set<string>();
