@@ -79,27 +79,36 @@ export class PipelineWatch {
     return this.lastOk;
   }
 
+  /** Each figure on its own: PostgreSQL down must not freeze the consumer lag, nor Kafka down the queue's age. */
   private async measure(): Promise<void> {
-    try {
-      const topic = this.config.pipeline.commitsTopic;
-      const latest = await this.admin.fetchTopicOffsets(topic);
-      if (Date.now() - this.listedAt >= this.own.groupsRelistMs) await this.listGroups(topic);
-      await Promise.all([...this.groups].map(async (group) => {
-        const [committed] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
-        const done = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
-        const behind = latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
-        this.lag.set({ group }, behind);
-      }));
-      const depth = await queueDepth(this.deps.refreshQueue);
-      for (const [state, count] of Object.entries(depth.counts)) this.deps.queueMetrics.jobs.set({ queue: this.deps.refreshQueue.name, state }, count);
-      this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: this.deps.refreshQueue.name }, depth.oldestWaitingAgeSeconds);
-      const slot = await slotLag(this.deps.pool, this.config.pipeline.slotName);
-      if (slot?.lagBytes !== null && slot?.lagBytes !== undefined) this.slotLagBytes.set(slot.lagBytes);
-      this.lastOk = true;
-    } catch (error) {
-      this.lastOk = false;
-      this.deps.logger.warn({ err: error }, 'pipeline watch: could not measure');
-    }
+    const results = await Promise.allSettled([this.measureGroups(), this.measureQueue(), this.measureSlot()]);
+    const failed = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+    this.lastOk = failed.length === 0;
+    for (const error of failed) this.deps.logger.warn({ err: error }, 'pipeline watch: could not measure');
+  }
+
+  private async measureGroups(): Promise<void> {
+    const topic = this.config.pipeline.commitsTopic;
+    const latest = await this.admin.fetchTopicOffsets(topic);
+    if (Date.now() - this.listedAt >= this.own.groupsRelistMs) await this.listGroups(topic);
+    await Promise.all([...this.groups].map(async (group) => {
+      const [committed] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+      const done = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
+      // A partition the group never committed on (offset -1) counts whole.
+      const behind = latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
+      this.lag.set({ group }, behind);
+    }));
+  }
+
+  private async measureQueue(): Promise<void> {
+    const depth = await queueDepth(this.deps.refreshQueue);
+    for (const [state, count] of Object.entries(depth.counts)) this.deps.queueMetrics.jobs.set({ queue: this.deps.refreshQueue.name, state }, count);
+    this.deps.queueMetrics.oldestWaitingAgeSeconds.set({ queue: this.deps.refreshQueue.name }, depth.oldestWaitingAgeSeconds);
+  }
+
+  private async measureSlot(): Promise<void> {
+    const slot = await slotLag(this.deps.pool, this.config.pipeline.slotName);
+    if (slot?.lagBytes !== null && slot?.lagBytes !== undefined) this.slotLagBytes.set(slot.lagBytes);
   }
 
   /** The groups with an offset committed on the topic, and always the invalidator's own. */
