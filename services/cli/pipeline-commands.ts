@@ -5,6 +5,7 @@ import { verifyTable } from '../../shared/materialized/index.ts';
 import { pipelineServiceNames, sidecarServiceNames } from '../../shared/service/index.ts';
 import { tableOption, withPool } from './options.ts';
 import { withProgress } from './progress.ts';
+import { alertChecks, formatAlertChecks } from './status-alerts.ts';
 import { formatPipelineStatus, pipelineStatus } from './status.ts';
 import { runServices } from './up.ts';
 
@@ -22,11 +23,13 @@ export function registerPipelineCommands(program: Command): void {
 
   program
     .command('status')
-    .description('pipeline health at a glance: slot lag, consumer lag, queue depth and age, staleness')
+    .description('pipeline health at a glance: slot lag, consumer lag, queue depth and age, staleness, tables; the alerts that would fire now (exit 1 when any would: a probe)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
       const status = await pipelineStatus(loadConfig());
-      console.log(options.json ? JSON.stringify(status, null, 2) : formatPipelineStatus(status));
+      const alerts = alertChecks(status);
+      console.log(options.json ? JSON.stringify({ ...status, alerts }, null, 2) : `${formatPipelineStatus(status)}\n\n${formatAlertChecks(alerts)}`);
+      if (alerts.some((check) => check.fires)) process.exitCode = 1;
     });
 
   program

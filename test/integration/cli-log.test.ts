@@ -8,7 +8,10 @@ import { TempDirs } from '../support/tables.ts';
 describeWithEnv('deltameta CLI on the log', (env) => {
   const dirs = new TempDirs();
   // A slot name of its own: `status` reads the cluster's slots, and a `deltameta up` on the same cluster leaves the default one.
-  const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_SLOT_NAME: `t_${env.id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 60) };
+  const childEnv = {
+    ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_SLOT_NAME: `t_${env.id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 60),
+    DELTAMETA_REFRESH_QUEUE: env.queueName('refresh'), DELTAMETA_CONSUMER_GROUP: env.topic('group'), DELTAMETA_REDIS_PREFIX: env.keyPrefix,
+  };
 
   const run = (args: string[], input?: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
 

@@ -16,7 +16,11 @@ interface StatusJson {
 
 describeWithEnv('deltameta CLI on table kinds', (env) => {
   const dirs = new TempDirs();
-  const childEnv = { ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl };
+  // Names of its own: `status` reads the cluster's slots and the deployment's queue, which others may hold.
+  const childEnv = {
+    ...process.env, DELTAMETA_PG_URL: env.config.postgresUrl, DELTAMETA_SLOT_NAME: `t_${env.id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 60),
+    DELTAMETA_REFRESH_QUEUE: env.queueName('refresh'), DELTAMETA_CONSUMER_GROUP: env.topic('group'), DELTAMETA_REDIS_PREFIX: env.keyPrefix,
+  };
   const run = (args: string[], input?: string): Promise<CliRun> => runDeltameta(args, childEnv, input);
   const statusOf = async (table: string): Promise<StatusJson['tables'][number] | undefined> => {
     const status = await run(['status', '--json']);
@@ -53,6 +57,26 @@ describeWithEnv('deltameta CLI on table kinds', (env) => {
     const landed = await run(['commit', '--table', 'cli_followed', '--read-version', '4'], add);
     expect(landed.code, landed.stderr).to.equal(0);
     expect((await statusOf('cli_followed'))?.publish).to.deep.include({ version: 4, lagVersions: 1 });
+  });
+
+  it('status is a probe: exit 1 naming the alert that would fire (a stopped publication), 0 once it would not', async function () {
+    this.timeout(60_000);
+    const { createPool } = await import('../../shared/db/index.ts');
+    const pool = createPool(env.config.postgresUrl, { max: 1 });
+    try {
+      const clear = await run(['status']);
+      expect(clear.code, clear.stdout + clear.stderr).to.equal(0);
+      expect(clear.stdout).to.match(/alerts checked against infra\/prometheus\/rules\/alerts\.yml .*would fire: 0/);
+      await pool.query("UPDATE deltameta.table_publication SET stopped_reason = 'a different file at version 5', stopped_at = now()");
+      const firing = await run(['status']);
+      expect(firing.code).to.equal(1);
+      expect(firing.stdout).to.contain('DeltametaPublishStopped').and.contain('a different file at version 5');
+      const json = JSON.parse((await run(['status', '--json'])).stdout) as { alerts: Array<{ alert: string; fires: boolean }> };
+      expect(json.alerts.filter((alert) => alert.fires).map((alert) => alert.alert)).to.deep.equal(['DeltametaPublishStopped']);
+      await pool.query('UPDATE deltameta.table_publication SET stopped_reason = NULL, stopped_at = NULL');
+    } finally {
+      await pool.end();
+    }
   });
 
   it('names what is wrong: a second handover, an unknown kind, an unknown table', async function () {

@@ -1,0 +1,2 @@
+/** What the tests use of the CLI's own code (the command itself runs through bin/deltameta.mjs → main.ts). */
+export { alertRulesFile, checkAlerts, statusFigures, type AlertCheck } from './status-alerts.ts';
