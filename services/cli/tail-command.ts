@@ -21,7 +21,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import { hostname } from 'node:os';
 import { createKafka } from '../../shared/clients/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
-import { commitEventSchemaName, dropEventSchemaName, parsePipelineEvent, PoisonEventError, type CommitEvent, type PipelineEvent } from '../../shared/contracts/index.ts';
+import { commitEventSchemaName, dropEventSchemaName, ensureCommitTopics, parsePipelineEvent, PoisonEventError, type CommitEvent, type PipelineEvent } from '../../shared/contracts/index.ts';
 import { createPool, type Pool } from '../../shared/db/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
 import { requireTable } from '../../shared/log-store/index.ts';
@@ -32,6 +32,13 @@ interface TailOptions {
   fromVersion?: number;
   json?: boolean;
 }
+
+/**
+ * How long the broker holds a fetch while nothing arrives (it answers as soon
+ * as an event does): the services' few milliseconds would cost an idle tail
+ * a fifth of a core.
+ */
+const tailMaxWaitMs = 250;
 
 /** Commits read from the log tables a query. */
 const historyPageRows = 1000;
@@ -143,9 +150,11 @@ function schemaOf(raw: string): unknown {
   }
 }
 
-function untilSignal(): Promise<string> {
+/** Resolves on Ctrl-C, SIGTERM, or when the reader of stdout went away (`| head`). */
+function untilStopped(): Promise<string> {
   return new Promise((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'stdout error'));
   });
 }
 
@@ -156,9 +165,14 @@ async function tail(options: TailOptions): Promise<void> {
   const kafka = createKafka({ clientId: 'deltameta-tail', brokers: config.kafkaBrokers });
   const groupId = `deltameta-tail-${hostname()}-${process.pid}-${Date.now()}`;
   const printer = new EventPrinter(options);
-  const stopped = untilSignal();
+  let stopping = false;
+  const stopped = untilStopped().then(() => {
+    stopping = true;
+  });
+  // Like the CDC and the invalidator at their start: the topic exists from here on (idempotent).
+  await ensureCommitTopics(kafka, config);
   const end = await topicEnd(kafka, topic);
-  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: config.pipeline.kafkaMaxWaitMs, minBytes: 1 });
+  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: tailMaxWaitMs, minBytes: 1 });
   const pool = options.fromVersion === undefined ? undefined : createPool(config.postgresUrl, { max: 1, applicationName: 'deltameta-tail' });
   try {
     // A table that does not exist is refused (exit 4) before anything is followed.
@@ -186,6 +200,7 @@ async function tail(options: TailOptions): Promise<void> {
     if (pool && options.table !== undefined && tableId !== undefined && options.fromVersion !== undefined) {
       let count = 0;
       for await (const event of history(pool, options.table, tableId, options.fromVersion)) {
+        if (stopping) break;
         printer.history(event);
         count++;
       }
