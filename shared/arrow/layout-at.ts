@@ -1,7 +1,9 @@
 /**
  * The AddActionsLayout in force at a version: from the metaData at or
  * before it, read in the caller's snapshot. The metaData action is kept as
- * parsed once per (table, metaData version) for every request after.
+ * parsed once per stored text for every request after (keyed by the text,
+ * not by table id and version: ids repeat across databases, as in a test
+ * process that serves many).
  */
 import type { PoolClient } from '../db/index.ts';
 import type { MetadataAction } from '../delta/index.ts';
@@ -27,8 +29,7 @@ export async function versionLayoutAt(client: PoolClient, tableId: number, versi
   const { rows } = await client.query<{ version: string | number; action: string }>(metadataAtSql, [tableId, version]);
   const row = rows[0];
   if (!row) return undefined;
-  // A metaData row never changes (a table dropped and created again gets a new table_id).
-  const key = `${tableId}:${row.version}`;
+  const key = row.action;
   let metadata = parsed.get(key);
   if (!metadata) {
     metadata = JSON.parse(row.action) as MetadataAction;

@@ -63,9 +63,6 @@ describeWithEnv('HTTP contracts: OpenAPI of the reader and the committer, checke
   before(async function () {
     this.timeout(60_000);
     pool = env.pool(2);
-    // Table ids of its own: shared/arrow/layout-at.ts keeps parsed metaData per process by (table id, version), and
-    // every suite's database numbers its tables from 1, so a later suite's Arrow answers would use this table's columns.
-    await pool.query(`SELECT setval(pg_get_serial_sequence('deltameta.delta_table', 'table_id'), 7000000 + floor(random() * 1000000)::bigint)`);
     committer = await startCommitter({ config: loadCommitterConfig(env.config.postgresUrl, { DELTAMETA_COMMITTER_PORT: '0' }), logger, metrics: committerMetrics(createRegistry('openapi-test')) });
     committerBase = `http://127.0.0.1:${committer.port}`;
     const reader = await startReader(env);
