@@ -7,27 +7,11 @@
  * its field. A query PostgreSQL gave up on, or no free connection in time,
  * is a 503 with Retry-After: the commit was not made and may be repeated.
  */
-import { CommitConflictError, DeltametaError, LogFormatError, TableFollowedError } from '../../shared/errors/index.ts';
+import { CommitConflictError, DeltametaError, ForbiddenError, LogFormatError, TableFollowedError, UnauthorizedError } from '../../shared/errors/index.ts';
 import type { CommitOutcome } from './metrics.ts';
 import { postgresUnavailableReason, retryAfterSeconds } from '../../shared/service/index.ts';
 
-/** Thrown when a request carries no bearer token, or one that matches no write token (HTTP 401). */
-export class UnauthorizedError extends DeltametaError {
-  constructor(message: string) {
-    super('UNAUTHORIZED', message);
-  }
-}
-
-/** Thrown when the request's write token does not cover the table (HTTP 403). */
-export class ForbiddenError extends DeltametaError {
-  readonly table: string;
-  readonly tokenName: string;
-  constructor(tokenName: string, table: string) {
-    super('FORBIDDEN', `write token ${JSON.stringify(tokenName)} does not cover table ${JSON.stringify(table)}`);
-    this.table = table;
-    this.tokenName = tokenName;
-  }
-}
+export { ForbiddenError, UnauthorizedError };
 
 /** Thrown when a commit holds more actions than DELTAMETA_COMMITTER_MAX_LINES (HTTP 413). */
 export class TooManyLinesError extends DeltametaError {

@@ -104,6 +104,6 @@ export class WriteAccess {
       if (timingSafeEqual(entry.hash, presented) && found === undefined) found = entry;
     }
     if (!found) throw new UnauthorizedError('the bearer token is not a valid write token');
-    if (!found.tablePrefixes.some((prefix) => scopeCovers(prefix, table))) throw new ForbiddenError(found.name, table);
+    if (!found.tablePrefixes.some((prefix) => scopeCovers(prefix, table))) throw new ForbiddenError(found.name, table, 'write token');
   }
 }

@@ -5,27 +5,11 @@
  * free connection in time is a 503 with Retry-After: the request was fine,
  * the reader is busy, and a 500 would page someone for load.
  */
-import { DeltametaError } from '../../shared/errors/index.ts';
+import { DeltametaError, ForbiddenError, UnauthorizedError } from '../../shared/errors/index.ts';
 import { NotMaterializedError } from '../../shared/materialized/index.ts';
 import { postgresUnavailableReason, retryAfterSeconds } from '../../shared/service/index.ts';
 
-/** Thrown when a request carries no bearer token, or one that matches no configured token (HTTP 401). */
-export class UnauthorizedError extends DeltametaError {
-  constructor(message: string) {
-    super('UNAUTHORIZED', message);
-  }
-}
-
-/** Thrown when the request's token does not cover the table (HTTP 403). */
-export class ForbiddenError extends DeltametaError {
-  readonly table: string;
-  readonly tokenName: string;
-  constructor(tokenName: string, table: string) {
-    super('FORBIDDEN', `token ${JSON.stringify(tokenName)} does not cover table ${JSON.stringify(table)}`);
-    this.table = table;
-    this.tokenName = tokenName;
-  }
-}
+export { ForbiddenError, UnauthorizedError };
 
 export interface Problem {
   readonly type: string;

@@ -208,6 +208,24 @@ export class TableFollowedError extends DeltametaError {
   }
 }
 
+/** Thrown when a request carries no bearer token, or one that matches no configured token (HTTP 401). */
+export class UnauthorizedError extends DeltametaError {
+  constructor(message: string) {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+/** Thrown when the request's token does not cover the table (HTTP 403); `tokenKind` names the kind in the message ("token", "write token"). */
+export class ForbiddenError extends DeltametaError {
+  readonly table: string;
+  readonly tokenName: string;
+  constructor(tokenName: string, table: string, tokenKind = 'token') {
+    super('FORBIDDEN', `${tokenKind} ${JSON.stringify(tokenName)} does not cover table ${JSON.stringify(table)}`);
+    this.table = table;
+    this.tokenName = tokenName;
+  }
+}
+
 /** Process exit codes for the CLI, by error code. 3 is reserved for commit conflicts (docs/design.md). */
 export const exitCodeByErrorCode: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 2,
