@@ -49,6 +49,8 @@ export function buildCommitterApp(deps: CommitterDeps): FastifyInstance {
     // A client gets this long to send its request line, headers and body (slowloris; the body by receive-deadline.ts too); an idle keep-alive is closed sooner.
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    // Node checks the request and headers bounds every connectionsCheckingInterval (30 s by default): every second, so they hold as set.
+    http: { connectionsCheckingInterval: 1000 },
   });
   // The request line and headers: Node's own bound (its default, 60 s, when the whole request may take longer).
   app.server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
