@@ -8,7 +8,7 @@
  * for a role that must only read; this one for a role that must only commit.
  */
 import { ConfigError } from '../../shared/errors/index.ts';
-import type { Pool } from '../../shared/db/index.ts';
+import { roleWrites, type Pool } from '../../shared/db/index.ts';
 
 /** What a commit writes (sql/000006_roles.sql): rows of the log tables, and the table row it locks (FOR UPDATE needs UPDATE). */
 const logTables = [
@@ -16,37 +16,11 @@ const logTables = [
 ];
 const allowed = new Set([...logTables.map((table) => `INSERT on deltameta.${table}`), 'UPDATE on deltameta.delta_table']);
 
-const privilegesSql = `
-SELECT current_user AS role,
-       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser,
-       has_schema_privilege('deltameta', 'CREATE') AS schema_create,
-       ARRAY(
-         SELECT format('%s on %I.%I', privilege, n.nspname, c.relname)
-           FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
-          WHERE n.nspname = 'deltameta' AND c.relkind IN ('r', 'p', 'm')
-            AND has_table_privilege(c.oid, privilege)
-          ORDER BY c.relname, privilege
-       ) AS table_writes`;
-
-interface Privileges {
-  role: string;
-  superuser: boolean;
-  schema_create: boolean;
-  table_writes: string[];
-}
-
 /** Throws a ConfigError naming the role and what it may write beyond the log tables (or which log table it cannot write). */
 export async function checkCommitterRole(pool: Pool): Promise<void> {
-  const { rows } = await pool.query<Privileges>(privilegesSql);
-  const row = rows[0];
+  const row = await roleWrites(pool);
   if (!row) throw new ConfigError('DELTAMETA_COMMITTER_PG_URL', 'cannot read the role\'s privileges');
-  const beyond = [
-    ...(row.superuser ? ['superuser'] : []),
-    ...(row.schema_create ? ['CREATE on schema deltameta'] : []),
-    ...row.table_writes.filter((write) => !allowed.has(write)),
-  ];
+  const beyond = [...row.roleRights, ...row.tableWrites.filter((write) => !allowed.has(write))];
   if (beyond.length > 0) {
     throw new ConfigError(
       'DELTAMETA_COMMITTER_PG_URL',
@@ -54,7 +28,7 @@ export async function checkCommitterRole(pool: Pool): Promise<void> {
         + 'give the committer a login role in deltameta_write only (docs/security.md, "Roles")',
     );
   }
-  const held = new Set(row.table_writes);
+  const held = new Set(row.tableWrites);
   const missing = [...allowed].filter((write) => !held.has(write));
   if (missing.length > 0) {
     throw new ConfigError(

@@ -3,3 +3,4 @@ export { migrate, migrationsDigest, readMigrations, type MigrationFile } from '.
 export { copyLines } from './copy.ts';
 export { BinaryCopyValues, copyOutValues, sqlInteger } from './copy-out.ts';
 export { cursorBatches, type CursorBatchOptions } from './cursor.ts';
+export { roleWrites, type RoleWrites } from './role-privileges.ts';
