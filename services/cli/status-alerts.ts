@@ -18,18 +18,25 @@ export const alertRulesFile = path.join(projectRoot, 'infra', 'prometheus', 'rul
 export interface AlertCheck {
   readonly alert: string;
   readonly figure: string;
+  /** the series' labels when the figure has one per group (`group="…"`), else '' */
+  readonly labels: string;
   readonly value: number;
   readonly threshold: number;
   readonly fires: boolean;
   readonly summary: string;
 }
 
+/** A figure's value, or its values per label set (the consumer lag, one per group). */
+export type Figure = number | ReadonlyArray<{ readonly labels: string; readonly value: number }>;
+
 /** The figures status reads, under the names the rules use (recording rules and metrics). */
-export function statusFigures(status: PipelineStatus): Map<string, number> {
-  const figures = new Map<string, number>();
+export function statusFigures(status: PipelineStatus): Map<string, Figure> {
+  const figures = new Map<string, Figure>();
   const max = (values: number[]): number => Math.max(0, ...values);
   if (status.slot.lagBytes !== null) figures.set('deltameta:cdc_replication_lag_bytes:max', status.slot.lagBytes);
-  if (status.consumer.lagMessages !== null) figures.set('deltameta:kafka_consumer_lag_messages:max', status.consumer.lagMessages);
+  if (status.consumer.lagMessages !== null) {
+    figures.set('deltameta:kafka_consumer_lag_messages:max', status.consumers.map((entry) => ({ labels: `group="${entry.group}"`, value: entry.lagMessages })));
+  }
   figures.set('deltameta:queue_oldest_waiting_age_seconds:max', status.refreshQueue.oldestWaitingAgeSeconds);
   figures.set('deltameta:mv_staleness_versions:max', max(status.tables.map((table) => table.head - (table.materialized ?? -1))));
   figures.set('deltameta:file_pages_behind_versions:max', max(status.tables.map((table) => (table.pages === null ? 0 : table.head - table.pages))));
@@ -44,15 +51,17 @@ interface RuleFile { groups?: Array<{ rules?: Array<{ alert?: string; expr?: str
 const comparison = /^\s*(\S+)\s*>\s*(-?[0-9.]+(?:e[+-]?\d+)?)\s*(?:$|and\b)/;
 
 /** Each alert of `rulesYaml` status can check, against `figures`. */
-export function checkAlerts(rulesYaml: string, figures: ReadonlyMap<string, number>): AlertCheck[] {
+export function checkAlerts(rulesYaml: string, figures: ReadonlyMap<string, Figure>): AlertCheck[] {
   const rules = (parse(rulesYaml) as RuleFile).groups?.flatMap((group) => group.rules ?? []) ?? [];
   return rules.flatMap((rule) => {
     const match = rule.alert && rule.expr ? comparison.exec(rule.expr) : null;
     const figure = match?.[1];
-    const value = figure === undefined ? undefined : figures.get(figure);
-    if (!match || !rule.alert || figure === undefined || value === undefined) return [];
+    const found = figure === undefined ? undefined : figures.get(figure);
+    const alert = rule.alert;
+    if (!match || !alert || figure === undefined || found === undefined) return [];
     const threshold = Number(match[2]);
-    return [{ alert: rule.alert, figure, value, threshold, fires: value > threshold, summary: rule.annotations?.summary ?? '' }];
+    const series = typeof found === 'number' ? [{ labels: '', value: found }] : found;
+    return series.map(({ labels, value }) => ({ alert, figure, labels, value, threshold, fires: value > threshold, summary: rule.annotations?.summary ?? '' }));
   });
 }
 
@@ -63,6 +72,6 @@ export function alertChecks(status: PipelineStatus, rulesFile = alertRulesFile):
 export function formatAlertChecks(checks: readonly AlertCheck[]): string {
   const firing = checks.filter((check) => check.fires);
   const lines = [`alerts checked against infra/prometheus/rules/alerts.yml (now, without their for:): ${checks.length}; would fire: ${firing.length}`];
-  for (const check of firing) lines.push(`  ${check.alert}: ${check.figure} = ${check.value} > ${check.threshold}${check.summary ? ` (${check.summary})` : ''}`);
+  for (const check of firing) lines.push(`  ${check.alert}: ${check.figure}${check.labels ? `{${check.labels}}` : ''} = ${check.value} > ${check.threshold}${check.summary ? ` (${check.summary})` : ''}`);
   return lines.join('\n');
 }

@@ -7,12 +7,15 @@
  */
 import { createKafka, createRedis } from '../../shared/clients/index.ts';
 import type { Config } from '../../shared/config/index.ts';
-import { consumerLagMessages, HeadPointers, queueDepth, redisKeys, refreshQueue, slotLag } from '../../shared/contracts/index.ts';
+import { consumerGroupLags, groupsReadingTopic, HeadPointers, queueDepth, redisKeys, refreshQueue, slotLag } from '../../shared/contracts/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 
 export interface PipelineStatus {
   slot: { name: string; exists: boolean; active: boolean; lagBytes: number | null };
+  /** the invalidator's group */
   consumer: { group: string; lagMessages: number | null };
+  /** every group with offsets on the commits topic (the invalidator's, the publisher's, subscribers'); empty when Kafka did not answer */
+  consumers: Array<{ group: string; lagMessages: number }>;
   refreshQueue: { name: string; waiting: number; active: number; failed: number; oldestWaitingAgeSeconds: number };
   tables: TableStatus[];
 }
@@ -80,12 +83,15 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
   const admin = kafka.admin();
   try {
     const slot = await slotLag(pool, config.pipeline.slotName);
-    let lagMessages: number | null = null;
+    let lags = new Map<string, number>();
+    let kafkaAnswered = false;
     try {
       await admin.connect();
-      lagMessages = await consumerLagMessages(admin, config.pipeline.consumerGroup, config.pipeline.commitsTopic);
+      const topic = config.pipeline.commitsTopic;
+      lags = await consumerGroupLags(admin, topic, await groupsReadingTopic(admin, topic, [config.pipeline.consumerGroup]));
+      kafkaAnswered = true;
     } catch {
-      lagMessages = null;
+      // Kafka down: the lag is unknown ('?'), not 0.
     }
     const depth = await queueDepth(queue);
     // Before `migrate` there are no tables to report.
@@ -95,7 +101,8 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
     const tableRows = await Promise.all(tables.map(async (row) => tableStatus(row, (await heads.get(row.name))?.version ?? null, await redis.hgetall(keys.shadow(row.name)))));
     return {
       slot: { name: config.pipeline.slotName, exists: slot !== undefined, active: slot?.active ?? false, lagBytes: slot?.lagBytes ?? null },
-      consumer: { group: config.pipeline.consumerGroup, lagMessages },
+      consumer: { group: config.pipeline.consumerGroup, lagMessages: kafkaAnswered ? lags.get(config.pipeline.consumerGroup) ?? 0 : null },
+      consumers: [...lags].map(([group, lagMessages]) => ({ group, lagMessages })).sort((a, b) => a.group.localeCompare(b.group)),
       refreshQueue: {
         name: config.pipeline.refreshQueue, waiting: depth.counts.waiting, active: depth.counts.active, failed: depth.counts.failed,
         oldestWaitingAgeSeconds: depth.oldestWaitingAgeSeconds,
@@ -114,6 +121,7 @@ export function formatPipelineStatus(status: PipelineStatus): string {
   const lines = [
     `replication slot ${status.slot.name}: ${status.slot.exists ? `${status.slot.active ? 'active' : 'inactive'}, lag ${status.slot.lagBytes ?? '?'} bytes` : 'not created yet'}`,
     `consumer group ${status.consumer.group}: lag ${status.consumer.lagMessages ?? '?'} messages`,
+    ...status.consumers.filter((entry) => entry.group !== status.consumer.group).map((entry) => `consumer group ${entry.group} (subscriber): lag ${entry.lagMessages} messages`),
     `refresh queue ${status.refreshQueue.name}: ${status.refreshQueue.waiting} waiting (oldest ${status.refreshQueue.oldestWaitingAgeSeconds.toFixed(1)} s), ${status.refreshQueue.active} active, ${status.refreshQueue.failed} failed`,
   ];
   const staleVisible = status.tables.filter((table) => table.visible !== table.head).length;

@@ -19,7 +19,7 @@ import type { Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../shared/config/index.ts';
-import { queueDepth, slotLag } from '../../shared/contracts/index.ts';
+import { consumerGroupLags, groupsReadingTopic, queueDepth, slotLag } from '../../shared/contracts/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics } from '../../shared/metrics/index.ts';
 import type { InvalidatorConfig } from './config.ts';
@@ -89,15 +89,8 @@ export class PipelineWatch {
 
   private async measureGroups(): Promise<void> {
     const topic = this.config.pipeline.commitsTopic;
-    const latest = await this.admin.fetchTopicOffsets(topic);
     if (Date.now() - this.listedAt >= this.own.groupsRelistMs) await this.listGroups(topic);
-    await Promise.all([...this.groups].map(async (group) => {
-      const [committed] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
-      const done = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
-      // A partition the group never committed on (offset -1) counts whole.
-      const behind = latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
-      this.lag.set({ group }, behind);
-    }));
+    for (const [group, behind] of await consumerGroupLags(this.admin, topic, this.groups)) this.lag.set({ group }, behind);
   }
 
   private async measureQueue(): Promise<void> {
@@ -113,14 +106,7 @@ export class PipelineWatch {
 
   /** The groups with an offset committed on the topic, and always the invalidator's own. */
   private async listGroups(topic: string): Promise<void> {
-    const { groups } = await this.admin.listGroups();
-    const found = new Set<string>([this.config.pipeline.consumerGroup]);
-    for (let i = 0; i < groups.length; i += 16) {
-      await Promise.all(groups.slice(i, i + 16).map(async ({ groupId }) => {
-        const [offsets] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
-        if ((offsets?.partitions ?? []).some((partition) => Number(partition.offset) >= 0)) found.add(groupId);
-      }));
-    }
+    const found = await groupsReadingTopic(this.admin, topic, [this.config.pipeline.consumerGroup]);
     for (const group of this.groups) if (!found.has(group)) this.lag.remove({ group });
     this.groups = found;
     this.listedAt = Date.now();

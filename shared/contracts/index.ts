@@ -21,4 +21,4 @@ export {
 export {
   lockFilePages, lockFilePagesSession, lockImport, lockMigrations, lockNamespaces, lockTableState, unlockFilePagesSession, unlockMigrations,
 } from './locks.ts';
-export { consumerLagMessages, queueDepth, slotLag, type QueueDepth, type SlotLag } from './pipeline-lag.ts';
+export { consumerGroupLags, consumerLagMessages, groupsReadingTopic, queueDepth, slotLag, type QueueDepth, type SlotLag } from './pipeline-lag.ts';

@@ -27,10 +27,41 @@ export async function slotLag(pool: Pool, slotName: string): Promise<SlotLag | u
 
 /** Messages of `topic` the consumer group has not committed yet, over all partitions. */
 export async function consumerLagMessages(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const [committed, latest] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)]);
-  const done = new Map((committed[0]?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
-  // A partition the group never committed on reports offset -1: everything up to high is behind.
-  return latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0);
+  const lags = await consumerGroupLags(admin, topic, [groupId]);
+  return lags.get(groupId) ?? 0;
+}
+
+/**
+ * Each group's messages of `topic` not committed yet, summed over partitions,
+ * from one read of the topic's latest offsets. A partition the group never
+ * committed on (offset -1) counts whole.
+ */
+export async function consumerGroupLags(admin: Admin, topic: string, groups: Iterable<string>): Promise<Map<string, number>> {
+  const latest = await admin.fetchTopicOffsets(topic);
+  const lags = new Map<string, number>();
+  await Promise.all([...groups].map(async (groupId) => {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const done = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
+    lags.set(groupId, latest.reduce((sum, partition) => sum + Math.max(0, Number(partition.high) - Math.max(0, done.get(partition.partition) ?? 0)), 0));
+  }));
+  return lags;
+}
+
+/**
+ * The consumer groups with an offset committed on `topic` (the invalidator's,
+ * the publisher's, any subscriber's), and always those of `always`. Groups are
+ * asked 16 at a time: a broker with thousands of groups is not flooded.
+ */
+export async function groupsReadingTopic(admin: Admin, topic: string, always: Iterable<string> = []): Promise<Set<string>> {
+  const { groups } = await admin.listGroups();
+  const found = new Set<string>(always);
+  for (let i = 0; i < groups.length; i += 16) {
+    await Promise.all(groups.slice(i, i + 16).map(async ({ groupId }) => {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      if ((offsets?.partitions ?? []).some((partition) => Number(partition.offset) >= 0)) found.add(groupId);
+    }));
+  }
+  return found;
 }
 
 export interface QueueDepth {

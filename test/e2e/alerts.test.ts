@@ -7,7 +7,10 @@
  * from the real one here). Stopping the refresher, then the invalidator,
  * then the CDC while commits arrive takes DeltametaRefreshQueueStuck,
  * DeltametaConsumerLag and DeltametaSlotLagGrowing through pending to firing
- * in /api/v1/alerts; starting the stage again resolves them. Then every
+ * in /api/v1/alerts; starting the stage again resolves them. A team's own
+ * subscriber group (a plain kafkajs consumer) that stops falls behind the
+ * same way: its lag is exported under its group, the alert fires for it and
+ * `deltameta status` names it and exits 1. Then every
  * panel's query of infra/grafana/dashboards/deltameta.json must return data.
  */
 import { expect } from 'chai';
@@ -17,6 +20,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { projectRoot } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
+import { runDeltameta } from '../support/cli.ts';
 import { ServiceProcess, type PipelineServiceName } from '../../shared/service/index.ts';
 import { startPrometheus, type RunningPrometheus } from '../../shared/stack/index.ts';
 import { describeWithEnv } from '../support/env.ts';
@@ -199,6 +203,51 @@ describeWithEnv('alerts through a real Prometheus', (env) => {
     await expectPendingThenFiring('DeltametaConsumerLag', { group }, () => Promise.resolve(), 60_000);
     await start('invalidator');
     await expectResolved('DeltametaConsumerLag', { group });
+  });
+
+  it('a subscriber\'s own group that stops: its lag exported, DeltametaConsumerLag for its group, named by deltameta status', async function () {
+    this.timeout(180_000);
+    const group = env.topic('team-subscriber');
+    const topic = environment['DELTAMETA_COMMITS_TOPIC'] ?? '';
+    const high = async (): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((sum, partition) => sum + Number(partition.high), 0);
+    const admin = env.kafka().admin();
+    await admin.connect();
+    /** A subscriber as a team writes one: reads the topic from the start, offsets committed after each batch. */
+    const subscribe = async (): Promise<{ seen: () => number; stop: () => Promise<void> }> => {
+      const consumer = env.kafka().consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500 });
+      let seen = 0;
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: () => {
+          seen++;
+          return Promise.resolve();
+        },
+      });
+      return { seen: () => seen, stop: () => consumer.disconnect() };
+    };
+    try {
+      const first = await subscribe();
+      const target = await high();
+      await eventually('the subscriber caught up', () => Promise.resolve(first.seen() >= target), 60_000);
+      await first.stop();
+      await eventually('its lag exported under its group', async () => (await query(`deltameta_kafka_consumer_lag_messages{group="${group}"}`)).length > 0, 30_000);
+      await Promise.all(['sub_a', 'sub_b', 'sub_c', 'sub_d'].map(async (table) => {
+        await createTable(table);
+        await commitSome(table, 280);
+      }));
+      await expectPendingThenFiring('DeltametaConsumerLag', { group }, () => Promise.resolve(), 60_000);
+      const status = await runDeltameta(['status'], environment);
+      expect(status.code, status.stdout + status.stderr).to.equal(1);
+      expect(status.stdout).to.match(new RegExp(`consumer group ${group} \\(subscriber\\): lag \\d{4,} messages`));
+      expect(status.stdout).to.contain(`DeltametaConsumerLag: deltameta:kafka_consumer_lag_messages:max{group="${group}"}`);
+      const again = await subscribe();
+      await expectResolved('DeltametaConsumerLag', { group }, 90_000);
+      await again.stop();
+    } finally {
+      await admin.deleteGroups([group]).catch(() => undefined);
+      await admin.disconnect();
+    }
   });
 
   it('the CDC stopped while commits arrive: DeltametaSlotLagGrowing pending, firing, then resolved', async function () {

@@ -3,7 +3,8 @@
  * infra/prometheus/rules/alerts.yml whose figures it reads itself, with the
  * thresholds read from that file. Every figure it reads names a series an
  * alert uses (a renamed recording rule would silently leave it unchecked),
- * and each checked alert fires just above its threshold and not at it.
+ * and each checked alert fires just above its threshold and not at it; the
+ * consumer lag is checked for every group reading the topic, subscribers too.
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ const rules = readFileSync(alertRulesFile, 'utf8');
 const emptyStatus = {
   slot: { name: 's', exists: true, active: true, lagBytes: 0 },
   consumer: { group: 'g', lagMessages: 0 },
+  consumers: [{ group: 'g', lagMessages: 0 }],
   refreshQueue: { name: 'q', waiting: 0, active: 0, failed: 0, oldestWaitingAgeSeconds: 0 },
   tables: [],
 };
@@ -34,5 +36,11 @@ describe('status: the alerts it checks', () => {
       expect(above?.fires, `${check.alert} above ${check.threshold}`).to.equal(true);
     }
     expect(checked.map((check) => check.alert)).to.include.members(['DeltametaRefreshQueueStuck', 'DeltametaMaterializedStale', 'DeltametaPublishStopped', 'DeltametaSlotWalNearLimit']);
+  });
+
+  it('checks the consumer lag of every group on the topic and names the one behind', () => {
+    const status = { ...emptyStatus, consumers: [{ group: 'g', lagMessages: 3 }, { group: 'team-billing', lagMessages: 5000 }] };
+    const lagChecks = checkAlerts(rules, statusFigures(status)).filter((check) => check.alert === 'DeltametaConsumerLag');
+    expect(lagChecks.map((check) => [check.labels, check.fires])).to.deep.equal([['group="g"', false], ['group="team-billing"', true]]);
   });
 });
