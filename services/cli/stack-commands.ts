@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { loadConfig } from '../../shared/config/index.ts';
 import { migrate } from '../../shared/db/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
-import { formatStatus, serviceNames, stackDown, stackStatus, stackUp, type ServiceName } from '../../shared/stack/index.ts';
+import { formatStatus, maxKafkaNodes, serviceNames, stackDown, stackStatus, stackUp, type ServiceName } from '../../shared/stack/index.ts';
 import { withPool } from './options.ts';
 
 function parseStackServices(names: readonly string[]): ServiceName[] {
@@ -15,6 +15,14 @@ function parseStackServices(names: readonly string[]): ServiceName[] {
   return names as ServiceName[];
 }
 
+function parseKafkaBrokers(value: string): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value.trim()) || count < 1 || count > maxKafkaNodes) {
+    throw new DeltametaError('BAD_INPUT', `--kafka-brokers must be an integer from 1 to ${maxKafkaNodes} (got "${value}")`);
+  }
+  return count;
+}
+
 export function registerStackCommands(program: Command): void {
   const stack = program.command('stack').description('the local PostgreSQL (wal_level=logical), Redis and Kafka (KRaft), without Docker');
   const servicesArgument = `some of: ${serviceNames.join(', ')}`;
@@ -23,9 +31,10 @@ export function registerStackCommands(program: Command): void {
     .command('up')
     .description('start what is not running (idempotent; reuses services already answering on their ports)')
     .argument('[services...]', servicesArgument)
-    .action(async (names: string[]) => {
+    .addOption(new Option('--kafka-brokers <n>', `Kafka as a cluster of n broker+controller nodes (1..${maxKafkaNodes}; 3 gives replication 3, min.insync.replicas 2); default: as the stack folder records, or 1`).argParser(parseKafkaBrokers))
+    .action(async (names: string[], options: { kafkaBrokers?: number }) => {
       const started = Date.now();
-      const statuses = await stackUp(loadConfig(), parseStackServices(names));
+      const statuses = await stackUp(loadConfig(), parseStackServices(names), { kafkaBrokers: options.kafkaBrokers });
       console.log(formatStatus(statuses));
       console.error(`stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     });

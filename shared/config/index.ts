@@ -4,6 +4,7 @@
  * and fails fast naming the variable that is wrong. Numbers carry their unit
  * in their name. Defaults live here and nowhere else.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -121,7 +122,11 @@ export interface Config {
   readonly cacheRedisUrl: string;
   /** maxmemory of the cache instance `stack up` starts (allkeys-lru), in Redis' notation. Default `256mb`. */
   readonly cacheRedisMaxMemory: string;
-  /** Kafka bootstrap brokers. Default: the local stack's. */
+  /**
+   * Kafka bootstrap brokers. Default: the local stack's, every node of it
+   * (`stack up --kafka-brokers 3` records the cluster in <stackDir>/kafka/cluster.json),
+   * so a client started while one node is down still finds the others.
+   */
   readonly kafkaBrokers: readonly string[];
   /** Where `stack up` keeps data, logs and pid files. Default: `<checkout>/.stack` (git-ignored). */
   readonly stackDir: string;
@@ -186,6 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     kafkaControllerPort: read(env, 'DELTAMETA_KAFKA_CONTROLLER_PORT', port, defaults.kafkaControllerPort),
   };
   const home = env['HOME'] ?? '/tmp';
+  const stackDir = path.resolve(read(env, 'DELTAMETA_STACK_DIR', z.string(), path.join(projectRoot, '.stack')));
   return {
     postgresUrl: read(
       env,
@@ -196,8 +202,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: read(env, 'DELTAMETA_REDIS_URL', redisUrlSchema, `redis://127.0.0.1:${stack.redisPort}`),
     cacheRedisUrl: read(env, 'DELTAMETA_CACHE_REDIS_URL', redisUrlSchema, `redis://127.0.0.1:${stack.cacheRedisPort}`),
     cacheRedisMaxMemory: read(env, 'DELTAMETA_CACHE_REDIS_MAXMEMORY', redisMemory, '256mb'),
-    kafkaBrokers: read(env, 'DELTAMETA_KAFKA_BROKERS', brokersSchema, [`127.0.0.1:${stack.kafkaPort}`]),
-    stackDir: path.resolve(read(env, 'DELTAMETA_STACK_DIR', z.string(), path.join(projectRoot, '.stack'))),
+    kafkaBrokers: read(env, 'DELTAMETA_KAFKA_BROKERS', brokersSchema, localKafkaBrokers(stackDir, stack.kafkaPort)),
+    stackDir,
     cacheDir: path.resolve(read(env, 'DELTAMETA_CACHE_DIR', z.string(), path.join(home, '.cache', 'deltameta'))),
     stack,
     pipeline: {
@@ -242,6 +248,22 @@ export function loadConfig(env: Env = process.env): Config {
     stackStartTimeoutMs: read(env, 'DELTAMETA_STACK_START_TIMEOUT_MS', positiveMs, 120_000),
     shutdownGraceMs: read(env, 'DELTAMETA_SHUTDOWN_GRACE_MS', positiveMs, 30_000),
   };
+}
+
+/**
+ * The local stack's Kafka nodes: as many as <stackDir>/kafka/cluster.json
+ * records (shared/stack/kafka-cluster.ts writes it), node i on
+ * kafkaPort + 2(i-1); one when none is recorded.
+ */
+function localKafkaBrokers(stackDir: string, kafkaPort: number): string[] {
+  let nodes = 1;
+  try {
+    const record = JSON.parse(readFileSync(path.join(stackDir, 'kafka', 'cluster.json'), 'utf8')) as { nodes?: unknown };
+    if (Array.isArray(record.nodes) && record.nodes.length > 0) nodes = record.nodes.length;
+  } catch {
+    // No cluster recorded (or not readable: `stack up` says so): the single node.
+  }
+  return Array.from({ length: nodes }, (_, index) => `127.0.0.1:${kafkaPort + 2 * index}`);
 }
 
 /** The same URL pointed at another database of the same server (test databases, the template). */

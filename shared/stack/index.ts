@@ -9,12 +9,19 @@ import { PostgresService } from './postgres.ts';
 import { RedisService } from './redis.ts';
 import { serviceNames, type ServiceName, type ServiceStatus, type StackService } from './types.ts';
 
-export { serviceNames, type ServiceName, type ServiceState, type ServiceStatus } from './types.ts';
+export { serviceNames, type ServiceName, type ServiceNodeStatus, type ServiceState, type ServiceStatus } from './types.ts';
+export { kafkaController, kafkaNodes, killKafkaNode, partitionLeader, startKafkaNode, type KafkaNode } from './kafka-faults.ts';
+export { maxKafkaNodes } from './kafka-cluster.ts';
 export { localSuperuser } from './postgres.ts';
 export { installSystemPackages } from './system.ts';
 
-function services(config: Config, only: readonly ServiceName[]): StackService[] {
-  const all: StackService[] = [new PostgresService(config), RedisService.pipeline(config), RedisService.cache(config), new KafkaService(config)];
+export interface StackUpOptions {
+  /** Nodes of the Kafka cluster (`stack up --kafka-brokers N`, 1..5); default: as recorded in the stack folder, or 1. */
+  readonly kafkaBrokers?: number;
+}
+
+function services(config: Config, only: readonly ServiceName[], options: StackUpOptions = {}): StackService[] {
+  const all: StackService[] = [new PostgresService(config), RedisService.pipeline(config), RedisService.cache(config), new KafkaService(config, options.kafkaBrokers)];
   const wanted = only.length > 0 ? only : serviceNames;
   return all.filter((service) => wanted.includes(service.name));
 }
@@ -24,8 +31,8 @@ function services(config: Config, only: readonly ServiceName[]): StackService[] 
  * already up is never restarted); PostgreSQL and Redis start in parallel with
  * Kafka (the JVM is the slow one).
  */
-export async function stackUp(config: Config, only: readonly ServiceName[] = []): Promise<ServiceStatus[]> {
-  return Promise.all(services(config, only).map((service) => service.up()));
+export async function stackUp(config: Config, only: readonly ServiceName[] = [], options: StackUpOptions = {}): Promise<ServiceStatus[]> {
+  return Promise.all(services(config, only, options).map((service) => service.up()));
 }
 
 /** Stops what this stack started, in reverse order; reused services are left alone. */
@@ -40,7 +47,8 @@ export async function stackStatus(config: Config, only: readonly ServiceName[] =
 }
 
 export function formatStatus(statuses: readonly ServiceStatus[]): string {
-  const rows = statuses.map((status) => [
+  // A service of several processes (a Kafka cluster) shows each beneath its own line.
+  const rows = statuses.flatMap((status) => [status, ...(status.nodes ?? []).map((node) => ({ ...node, service: `  ${node.name}` }))]).map((status) => [
     status.service,
     status.state + (status.pid !== undefined ? ` (pid ${status.pid})` : status.state === 'reused' ? ' (not started by deltameta)' : ''),
     status.address + (status.detail ? `, ${status.detail}` : ''),

@@ -1,10 +1,11 @@
 /**
- * Apache Kafka in KRaft mode (one combined broker+controller), run from the
- * official broker jars on Maven Central with the machine's Java 17: no
- * Docker engine, no tarball. infra/kafka/pom.xml pins the version; the jars
- * are resolved once and cached per pom content.
+ * Apache Kafka in KRaft mode — one combined broker+controller node, or a
+ * cluster of them (kafka-cluster.ts: layout, ports, cluster.json) — run
+ * from the official broker jars on Maven Central with the machine's Java 17:
+ * no Docker engine, no tarball. infra/kafka/pom.xml pins the version; the
+ * jars are resolved once and cached per pom content.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createKafka } from '../clients/index.ts';
@@ -12,121 +13,161 @@ import { projectRoot, type Config } from '../config/index.ts';
 import { StackError } from '../errors/index.ts';
 import { waitUntil } from '../service/index.ts';
 import { tcpAnswers } from './health.ts';
+import {
+  activeController, formattedClusterId, heapOptions, kafkaDir, kafkaLayout, newClusterId, readClusterRecord, recordedNodeCount,
+  serverProperties, validateNodeCount, writeClusterRecord, type KafkaNodeLayout,
+} from './kafka-cluster.ts';
 import { isAlive, livePid, removeFile, spawnDaemon, stopPid } from './process.ts';
 import { findOnPath, installSystemPackages, javaMajorVersion, run, runVisible } from './system.ts';
-import type { ServiceStatus, StackService } from './types.ts';
+import type { ServiceNodeStatus, ServiceState, ServiceStatus, StackService } from './types.ts';
 
 const kafkaInfra = path.join(projectRoot, 'infra/kafka');
 
+interface NodeStatus extends ServiceNodeStatus {
+  readonly node: KafkaNodeLayout;
+}
+
 export class KafkaService implements StackService {
   readonly name = 'kafka' as const;
-  private readonly dir: string;
 
-  constructor(private readonly config: Config) {
-    this.dir = path.join(config.stackDir, 'kafka');
-  }
+  /** `requestedNodes`: `stack up --kafka-brokers N`; without it the recorded cluster (or one node). */
+  constructor(private readonly config: Config, private readonly requestedNodes?: number) {}
 
-  private get pidFile(): string {
-    return path.join(this.dir, 'kafka.pid');
-  }
-
-  private get dataDir(): string {
-    return path.join(this.dir, 'data');
-  }
-
-  private get logPath(): string {
-    return path.join(this.config.stackDir, 'logs', 'kafka.log');
-  }
-
-  private get address(): string {
-    return `127.0.0.1:${this.config.stack.kafkaPort}`;
+  private layout(): KafkaNodeLayout[] {
+    const recorded = recordedNodeCount(this.config);
+    const count = validateNodeCount(this.requestedNodes ?? recorded ?? 1);
+    if (recorded !== undefined && recorded !== count) {
+      // A KRaft static quorum cannot grow or shrink in place: its voters are written in every node's metadata log.
+      throw new StackError(this.name, `the Kafka data in ${kafkaDir(this.config)} belongs to a ${recorded}-node cluster, not ${count}: `
+        + `run \`deltameta stack down kafka\`, remove ${kafkaDir(this.config)} (its topics and messages are lost), then \`deltameta stack up --kafka-brokers ${count}\``);
+    }
+    return kafkaLayout(this.config, count);
   }
 
   async status(): Promise<ServiceStatus> {
-    const pid = livePid(this.pidFile);
-    const answers = await kafkaAnswers([this.address]);
-    const state = pid !== undefined ? (answers ? 'running' : 'unhealthy') : answers ? 'reused' : 'stopped';
-    const detail = `controller 127.0.0.1:${this.config.stack.kafkaControllerPort}`;
-    return { service: this.name, state, address: this.address, pid, logPath: this.logPath, dataDir: this.dataDir, detail };
+    return summarize(this.config, await Promise.all(this.layout().map((node) => nodeStatus(node))));
   }
 
   async up(): Promise<ServiceStatus> {
-    const before = await this.status();
-    if (before.state === 'running' || before.state === 'reused') return before;
-    if (before.state === 'unhealthy' && before.pid !== undefined) {
-      // A broker still starting (another `stack up` racing us) gets the chance to finish.
-      await this.waitReady(before.pid);
-      return this.status();
+    const nodes = this.layout();
+    const before = await Promise.all(nodes.map((node) => nodeStatus(node)));
+    const stopped = before.filter((status) => status.state === 'stopped').map(({ node }) => node);
+    for (const node of stopped) {
+      if (await tcpAnswers(node.controllerPort)) throw new StackError(this.name, `port ${node.controllerPort} (controller of node ${node.nodeId}) is taken by another process`);
     }
-    if (await tcpAnswers(this.config.stack.kafkaControllerPort)) {
-      throw new StackError(this.name, `port ${this.config.stack.kafkaControllerPort} (controller) is taken by another process`);
+    if (stopped.length > 0) {
+      const java = await ensureJava();
+      const libDir = await ensureKafkaJars(this.config.cacheDir);
+      const clusterId = readClusterRecord(this.config)?.clusterId ?? nodes.map(formattedClusterId).find(Boolean) ?? newClusterId();
+      await Promise.all(stopped.map((node) => formatNode(java, libDir, node, nodes, clusterId)));
+      if (readClusterRecord(this.config) === undefined) writeClusterRecord(this.config, clusterId, nodes);
+      for (const node of stopped) spawnNode(java, libDir, node, nodes);
     }
-    const java = await ensureJava();
-    const libDir = await ensureKafkaJars(this.config.cacheDir);
-    mkdirSync(this.dataDir, { recursive: true });
-    const propertiesPath = path.join(this.dir, 'server.properties');
-    writeFileSync(propertiesPath, this.serverProperties());
-    const classpath = `${libDir}/*`;
-    const jvm = [
-      '-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
-      `-Dlog4j.configuration=file:${path.join(kafkaInfra, 'log4j.properties')}`,
-      '-cp', classpath,
-    ];
-    if (!existsSync(path.join(this.dataDir, 'meta.properties'))) {
-      const format = () => run(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', propertiesPath, '--ignore-formatted']);
-      try {
-        // Once more after a failure: seen to fail once on a fresh clone (cause not recorded then; the message now carries it).
-        await format().catch(format);
-      } catch (error) {
-        // execFile's error carries the tool's output: the reason is there, not in the exit code.
-        const output = error instanceof Error ? `${(error as { stderr?: string }).stderr ?? ''}${(error as { stdout?: string }).stdout ?? ''}`.trim().split('\n').slice(-5).join(' | ') : '';
-        throw new StackError(this.name, `formatting the KRaft storage in ${this.dataDir} failed${output ? `: ${output}` : ''}`, { cause: error });
-      }
-    }
-    const pid = spawnDaemon({ command: java, args: [...jvm, 'kafka.Kafka', propertiesPath], logPath: this.logPath, pidFile: this.pidFile });
-    await this.waitReady(pid);
+    // A node still starting (another `stack up` racing us) gets the chance to finish, like the ones just started.
+    await Promise.all(nodes.map(async (node) => {
+      const pid = livePid(node.pidFile);
+      if (pid !== undefined) await waitNodeReady(this.config, node, pid);
+    }));
     return this.status();
   }
 
   async down(): Promise<ServiceStatus> {
-    const pid = livePid(this.pidFile);
-    if (pid !== undefined) {
-      // SIGTERM runs the broker's controlled shutdown, which flushes its logs.
+    // SIGTERM runs each broker's controlled shutdown, which flushes its logs; the nodes stop together, the quorum serving them meanwhile.
+    await Promise.all(this.layout().map(async (node) => {
+      const pid = livePid(node.pidFile);
+      if (pid === undefined) return;
       await stopPid(pid, 45_000);
-      removeFile(this.pidFile);
-    }
+      removeFile(node.pidFile);
+    }));
     return this.status();
-  }
-
-  private async waitReady(pid: number): Promise<void> {
-    try {
-      await waitUntil(`kafka on ${this.address}`, () => kafkaAnswers([this.address]), {
-        timeoutMs: this.config.stackStartTimeoutMs,
-        intervalMs: 500,
-        whileAlive: () => isAlive(pid),
-      });
-    } catch (error) {
-      throw new StackError(this.name, 'did not become ready', { cause: error, logPath: this.logPath });
-    }
-  }
-
-  private serverProperties(): string {
-    const values: Record<string, string> = {
-      brokerPort: String(this.config.stack.kafkaPort),
-      controllerPort: String(this.config.stack.kafkaControllerPort),
-      dataDir: this.dataDir,
-    };
-    return readFileSync(path.join(kafkaInfra, 'server.properties'), 'utf8').replace(/\$\{(\w+)\}/g, (_, key: string) => {
-      const value = values[key];
-      if (value === undefined) throw new StackError('kafka', `server.properties names an unknown placeholder \${${key}}`);
-      return value;
-    });
   }
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding (Kafka's Uuid format). */
-function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+async function nodeStatus(node: KafkaNodeLayout): Promise<NodeStatus> {
+  const pid = livePid(node.pidFile);
+  const answers = await kafkaAnswers([node.address]);
+  const state: ServiceState = pid !== undefined ? (answers ? 'running' : 'unhealthy') : answers ? 'reused' : 'stopped';
+  return { node, name: `kafka node ${node.nodeId}`, state, address: node.address, pid, logPath: node.logPath };
+}
+
+function summarize(config: Config, statuses: readonly NodeStatus[]): ServiceStatus {
+  const first = statuses[0];
+  if (first === undefined) throw new StackError('kafka', 'a cluster of no nodes');
+  if (statuses.length === 1) {
+    const { state, address, pid, logPath, node } = first;
+    return { service: 'kafka', state, address, pid, logPath, dataDir: node.dataDir, detail: `controller ${node.controllerAddress}` };
+  }
+  const states = new Set(statuses.map((status) => status.state));
+  const state: ServiceState = states.size === 1 ? first.state : 'unhealthy';
+  const controller = activeController(statuses.filter((status) => status.pid !== undefined).map(({ node }) => node));
+  const up = statuses.filter((status) => status.state === 'running' || status.state === 'reused').length;
+  return {
+    service: 'kafka',
+    state,
+    address: statuses.map((status) => status.address).join(','),
+    pid: undefined,
+    logPath: first.logPath,
+    dataDir: kafkaDir(config),
+    detail: `${up}/${statuses.length} nodes up, active controller ${controller === undefined ? 'none' : `node ${controller}`}`,
+    nodes: statuses.map(({ name, state: nodeState, address, pid, logPath, node }) => ({
+      name, state: nodeState, address, pid, logPath,
+      detail: `controller ${node.controllerAddress}${node.nodeId === controller ? ' (active)' : ''}`,
+    })),
+  };
+}
+
+function jvmOptions(libDir: string, nodeCount: number): string[] {
+  return [
+    ...heapOptions(nodeCount), '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+    `-Dlog4j.configuration=file:${path.join(kafkaInfra, 'log4j.properties')}`,
+    '-cp', `${libDir}/*`,
+  ];
+}
+
+/** Formats a node's KRaft storage with the cluster's id, once (a formatted node is left alone). */
+async function formatNode(java: string, libDir: string, node: KafkaNodeLayout, nodes: readonly KafkaNodeLayout[], clusterId: string): Promise<void> {
+  mkdirSync(node.dataDir, { recursive: true });
+  writeFileSync(node.propertiesPath, serverProperties(node, nodes));
+  const formatted = formattedClusterId(node);
+  if (formatted !== undefined) {
+    if (formatted !== clusterId) throw new StackError('kafka', `node ${node.nodeId} (${node.dataDir}) belongs to cluster ${formatted}, not ${clusterId}: after \`deltameta stack down kafka\`, remove ${nodes[0]?.dir ?? node.dir} and start again`);
+    return;
+  }
+  const format = () => run(java, [...jvmOptions(libDir, nodes.length), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', node.propertiesPath, '--ignore-formatted']);
+  try {
+    // Once more after a failure: seen to fail once on a fresh clone (cause not recorded then; the message now carries it).
+    await format().catch(format);
+  } catch (error) {
+    // execFile's error carries the tool's output: the reason is there, not in the exit code.
+    const output = error instanceof Error ? `${(error as { stderr?: string }).stderr ?? ''}${(error as { stdout?: string }).stdout ?? ''}`.trim().split('\n').slice(-5).join(' | ') : '';
+    throw new StackError('kafka', `formatting the KRaft storage in ${node.dataDir} failed${output ? `: ${output}` : ''}`, { cause: error });
+  }
+}
+
+function spawnNode(java: string, libDir: string, node: KafkaNodeLayout, nodes: readonly KafkaNodeLayout[]): number {
+  writeFileSync(node.propertiesPath, serverProperties(node, nodes));
+  return spawnDaemon({ command: java, args: [...jvmOptions(libDir, nodes.length), 'kafka.Kafka', node.propertiesPath], logPath: node.logPath, pidFile: node.pidFile });
+}
+
+/** Starts one formatted node of the recorded cluster (the fault hooks' restart); its pid. */
+export async function startFormattedNode(config: Config, node: KafkaNodeLayout, nodes: readonly KafkaNodeLayout[]): Promise<number> {
+  if (formattedClusterId(node) === undefined) throw new StackError('kafka', `node ${node.nodeId} is not formatted: run \`deltameta stack up\` first`);
+  const pid = spawnNode(await ensureJava(), await ensureKafkaJars(config.cacheDir), node, nodes);
+  await waitNodeReady(config, node, pid);
+  return pid;
+}
+
+/** Until the node answers and the cluster's metadata, as it serves it, lists it as a live (unfenced) broker. */
+export async function waitNodeReady(config: Config, node: KafkaNodeLayout, pid: number): Promise<void> {
+  try {
+    await waitUntil(`kafka node ${node.nodeId} on ${node.address}`, () => kafkaAnswers([node.address], node.nodeId), {
+      timeoutMs: config.stackStartTimeoutMs,
+      intervalMs: 500,
+      whileAlive: () => isAlive(pid),
+    });
+  } catch (error) {
+    throw new StackError('kafka', `node ${node.nodeId} did not become ready`, { cause: error, logPath: node.logPath });
+  }
 }
 
 async function ensureJava(): Promise<string> {
@@ -171,8 +212,8 @@ export async function ensureKafkaJars(cacheDir: string): Promise<string> {
   return libDir;
 }
 
-/** A broker that answers a metadata request with at least one live broker. */
-export async function kafkaAnswers(brokers: readonly string[]): Promise<boolean> {
+/** A broker that answers a metadata request with at least one live broker (and, given `nodeId`, that one among them). */
+export async function kafkaAnswers(brokers: readonly string[], nodeId?: number): Promise<boolean> {
   const [host, port] = (brokers[0] ?? '').split(':');
   if (!(await tcpAnswers(Number(port), host))) return false;
   const kafka = createKafka({ clientId: 'deltameta-health', brokers, connectionTimeoutMs: 1000, requestTimeoutMs: 2000, retry: { retries: 0 } });
@@ -180,7 +221,7 @@ export async function kafkaAnswers(brokers: readonly string[]): Promise<boolean>
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    return cluster.brokers.length > 0 && cluster.controller !== null && (nodeId === undefined || cluster.brokers.some((broker) => broker.nodeId === nodeId));
   } catch {
     return false;
   } finally {

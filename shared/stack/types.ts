@@ -19,6 +19,17 @@ export interface ServiceStatus {
   readonly logPath: string;
   readonly dataDir: string;
   readonly detail?: string;
+  /** A service of several processes (a Kafka cluster): each one, shown beneath it by `stack status`. */
+  readonly nodes?: readonly ServiceNodeStatus[];
+}
+
+export interface ServiceNodeStatus {
+  readonly name: string;
+  readonly state: ServiceState;
+  readonly address: string;
+  readonly pid: number | undefined;
+  readonly logPath: string;
+  readonly detail?: string;
 }
 
 export interface StackService {
