@@ -23,7 +23,7 @@ export interface PoolOptions {
 }
 
 export function createPool(connectionString: string, options: PoolOptions = {}): Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'deltameta',
@@ -33,6 +33,12 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
     ...(options.idleInTransactionTimeoutMs !== undefined ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } : {}),
   });
+  // An idle connection that PostgreSQL ends (a restart, a terminated backend) is
+  // re-emitted by the pool as 'error': with no listener that ends the process.
+  // The pool has already dropped the connection and the next query opens
+  // another, so it is harmless; a service that wants it logged adds its own listener.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /**
