@@ -20,10 +20,12 @@ import type { Config } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
-import { bullOptions, HeadPointers, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData } from '../../shared/contracts/index.ts';
+import { bullOptions, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshRetryDelayMs, type RefreshJobData } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshArrowSegments, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
+import { catchUpTables } from './catch-up.ts';
+import { refresherSettings, stalledJobOptions } from './config.ts';
 import { RefreshQuarantine } from './quarantine.ts';
 import { PagesScheduler } from './pages-scheduler.ts';
 import { RefreshBatcher } from './refresh-batcher.ts';
@@ -77,6 +79,7 @@ export class RefreshWorker {
       ...bullOptions(config, 'deltameta-refresher-worker'),
       concurrency: config.pipeline.refreshConcurrency,
       autorun: false,
+      ...stalledJobOptions(refresherSettings()),
       settings: { backoffStrategy: refreshBackoffStrategy },
     });
     this.maintenanceWorker = new Worker(config.pipeline.maintenanceQueue, (job) => this.maintain(job), {
@@ -219,36 +222,9 @@ export class RefreshWorker {
     }
   }
 
-  /**
-   * The safety net under the event path: every table whose materialized
-   * state (or file pages, or Arrow segments) is behind its log gets a refresh job, and its head pointer is
-   * moved forward to the log's head (forward-only, so racing the invalidator
-   * is harmless). Events are the fast path; this bounds what a lost event,
-   * a recreated slot or a pre-existing table can cost to one interval.
-   */
+  /** The safety net under the event path (catch-up.ts): head pointers forward to the log, refreshes for tables behind. */
   async catchUp(): Promise<number> {
-    // serves: delta_commit primary key (max per table), table_state, file_page_state and file_arrow_segment_state primary keys
-    const { rows } = await this.deps.pool.query<{ table_id: number; name: string; head: number; timestamp_ms: number }>(
-      `SELECT t.table_id, t.name, c.version AS head, c.timestamp_ms
-         FROM deltameta.delta_table t
-         CROSS JOIN LATERAL (SELECT version, timestamp_ms FROM deltameta.delta_commit c
-                              WHERE c.table_id = t.table_id ORDER BY version DESC LIMIT 1) c
-         LEFT JOIN deltameta.table_state s ON s.table_id = t.table_id
-         LEFT JOIN deltameta.file_page_state p ON p.table_id = t.table_id
-         LEFT JOIN deltameta.file_arrow_segment_state a ON a.table_id = t.table_id
-        WHERE s.mv_version IS NULL OR s.mv_version < c.version
-           OR ($1 AND (p.version IS NULL OR p.version < s.mv_version))
-           OR ($2 AND s.num_files >= $3 AND a.version IS DISTINCT FROM p.version)`,
-      [this.config.pipeline.filePages, this.config.pipeline.filePages && this.config.pipeline.arrowSegments, this.config.pipeline.arrowSegmentsMinFiles],
-    );
-    const heads = new HeadPointers(this.deps.redis, this.config.pipeline.redisPrefix);
-    for (const row of rows) {
-      const committedAt = new Date(row.timestamp_ms).toISOString();
-      await heads.advance(row.name, row.head, committedAt);
-      await this.queue.add(refreshJobName, { table: row.name, tableId: row.table_id, version: row.head, committedAt }, refreshJobOptions(row.name));
-    }
-    if (rows.length > 0) this.deps.logger.info({ tables: rows.length }, 'catch-up: enqueued refreshes for tables behind their log');
-    return rows.length;
+    return catchUpTables({ pool: this.deps.pool, redis: this.deps.redis, queue: this.queue, config: this.config, logger: this.deps.logger });
   }
 
   private async updateGauges(): Promise<void> {

@@ -13,8 +13,7 @@
  * - slot-drop: the CDC's walsender terminated and its replication slot dropped.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { createCacheRedis, createRedis } from '../clients/index.ts';
+import { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import type { Pool } from '../db/index.ts';
 import { stackStatus, stackUp, stackDown, type ServiceName } from '../stack/index.ts';
@@ -97,8 +96,8 @@ async function killAndRestart(stack: Config, service: ServiceName): Promise<stri
 }
 
 async function withRedis(stack: Config, work: (pipeline: Redis, cache: Redis) => Promise<string>): Promise<string> {
-  const pipeline = createRedis(stack, 'deltameta-chaos');
-  const cache = createCacheRedis(stack, 'deltameta-chaos');
+  const pipeline = new Redis(stack.redisUrl, { connectionName: 'deltameta-chaos', maxRetriesPerRequest: 20 });
+  const cache = new Redis(stack.cacheRedisUrl, { connectionName: 'deltameta-chaos', maxRetriesPerRequest: 20 });
   try {
     return await work(pipeline, cache);
   } finally {

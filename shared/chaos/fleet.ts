@@ -5,6 +5,8 @@
  * again, SIGSTOP and SIGCONT. Ports are chosen by the OS (0) and read from
  * each process's log line, so a restarted reader may answer on a new port.
  */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
 import { ServiceProcess, type PipelineServiceName } from '../service/index.ts';
 
 export type InstanceCounts = Partial<Record<PipelineServiceName, number>>;
@@ -16,7 +18,10 @@ export class Instance {
   /** while a fault kills it (not a crash) */
   killing = false;
 
-  constructor(readonly service: PipelineServiceName, readonly index: number, private readonly env: NodeJS.ProcessEnv) {}
+  private logFile: WriteStream | undefined;
+
+  /** `logDir`: each instance's output goes on to `<service>-<index>.log` there, across restarts. */
+  constructor(readonly service: PipelineServiceName, readonly index: number, private readonly env: NodeJS.ProcessEnv, private readonly logDir?: string) {}
 
   get id(): string {
     return `${this.service}#${this.index}`;
@@ -31,7 +36,15 @@ export class Instance {
     this.generation++;
     this.paused = false;
     this.killing = false;
-    this.process = ServiceProcess.spawn(this.service, { env: { ...this.env, DELTAMETA_INSTANCE: this.id }, recentLines: 200 });
+    if (this.logDir !== undefined && this.logFile === undefined) {
+      mkdirSync(this.logDir, { recursive: true });
+      this.logFile = createWriteStream(path.join(this.logDir, `${this.service}-${this.index}.log`), { flags: 'a' });
+    }
+    const file = this.logFile;
+    file?.write(`--- ${new Date().toISOString()} start ${this.generation}\n`);
+    this.process = ServiceProcess.spawn(this.service, {
+      env: { ...this.env, DELTAMETA_INSTANCE: this.id }, recentLines: 200, ...(file ? { onLine: (line: string) => file.write(`${line}\n`) } : {}),
+    });
     return this.process;
   }
 
@@ -61,6 +74,7 @@ export class Instance {
     this.killing = true;
     if (this.paused) this.resume();
     await this.process?.terminate(20_000).catch(() => this.process?.kill());
+    this.logFile?.end();
   }
 
   /** The last lines it logged (for a violation's report). */
@@ -72,11 +86,11 @@ export class Instance {
 export class Fleet {
   readonly instances: Instance[] = [];
 
-  constructor(counts: InstanceCounts, env: NodeJS.ProcessEnv) {
+  constructor(counts: InstanceCounts, env: NodeJS.ProcessEnv, logDir?: string) {
     const ports = { DELTAMETA_READER_PORT: '0', DELTAMETA_COMMITTER_PORT: '0' };
     for (const [service, count] of Object.entries(counts) as Array<[PipelineServiceName, number]>) {
       const admin = { [`DELTAMETA_${service.toUpperCase()}_ADMIN_PORT`]: '0' };
-      for (let index = 1; index <= count; index++) this.instances.push(new Instance(service, index, { ...env, ...ports, ...admin }));
+      for (let index = 1; index <= count; index++) this.instances.push(new Instance(service, index, { ...env, ...ports, ...admin }, logDir));
     }
   }
 

@@ -7,6 +7,7 @@
  * events to the invariants. Used by `deltameta chaos` (full) and
  * test/fault/chaos.test.ts (bounded).
  */
+import path from 'node:path';
 import { createKafka } from '../clients/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { HeadPointers } from '../contracts/index.ts';
@@ -52,7 +53,7 @@ export interface ChaosReport {
   readonly unanswered: number;
   readonly events: number;
   readonly violations: string[];
-  /** the longest time to converge after a round with a fault of that kind, ms */
+  /** the longest time, after a fault of that kind healed, until every table's head pointer and materialized state reached the log, ms */
   readonly convergeMsByKind: Partial<Record<FaultKind, number>>;
   readonly longestConvergeMs: number;
   readonly seconds: number;
@@ -78,7 +79,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ...options.env,
   });
   const config = loadConfig(env);
-  const fleet = new Fleet(options.instances, env);
+  const logDir = path.join(options.stack.stackDir, 'chaos', options.run);
+  const fleet = new Fleet(options.instances, env, logDir);
   const redis = createRedis(config, 'deltameta-chaos-checker');
   const kafka = createKafka({ clientId: 'deltameta-chaos', brokers: config.kafkaBrokers, retry: { retries: 30, maxRetryTime: 2000 } });
   const recorder = new EventRecorder(kafka, names.commitsTopic, `${names.consumerGroup}-checker`);
@@ -93,7 +95,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const plan = schedule(options.kinds.length > 0 ? options.kinds : faultKinds, options.rounds * options.faultsPerRound);
   try {
     await fleet.start();
-    log(`fleet up: ${fleet.instances.map((instance) => instance.id).join(', ')}`);
+    log(`fleet up: ${fleet.instances.map((instance) => instance.id).join(', ')}; their logs in ${logDir}`);
     await recorder.start();
     await workload.create();
     workload.start();
@@ -107,13 +109,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await new Promise((resolve) => setTimeout(resolve, Math.random() * slack));
         const done = await injectFault(kind, { fleet, stack: options.stack, pool: options.pool, slotName: names.slotName, pauseMs: 8000, log }).catch((error: unknown) => `failed: ${String(error)}`);
         faults[kind] = (faults[kind] ?? 0) + 1;
-        log(`round ${round}: ${kind}: ${done}`);
+        // Healed: how long until every table's head pointer and materialized state reach the log as it stands now (writers go on).
+        const after = await checker.converge(options.convergeTimeoutMs ?? 180_000);
+        convergeMsByKind[kind] = Math.max(convergeMsByKind[kind] ?? 0, after.ms);
+        if (after.behind.length > 0) violations.push(...after.behind.map((line) => `round ${round}: after ${kind}, not converged in ${after.ms} ms: ${line}`));
+        log(`round ${round}: ${kind}: ${done}; converged in ${after.ms} ms`);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, roundEnd - Date.now())));
       await workload.stop();
       const crashed = fleet.restartCrashed();
       const converged = await checker.converge(options.convergeTimeoutMs ?? 180_000);
-      for (const kind of kinds) convergeMsByKind[kind] = Math.max(convergeMsByKind[kind] ?? 0, converged.ms);
       const problems = crashed.map((line) => `round ${round}: ${line}`);
       problems.push(...converged.behind.map((line) => `round ${round}: not converged after ${converged.ms} ms: ${line}`));
       const heads = await checker.headsNow();

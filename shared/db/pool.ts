@@ -38,6 +38,12 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   // The pool has already dropped the connection and the next query opens
   // another, so it is harmless; a service that wants it logged adds its own listener.
   pool.on('error', () => undefined);
+  // The same for a connection ended while checked out between two queries
+  // (a transaction's client): its next query fails and says so, instead of
+  // the 'error' event ending the process.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 
