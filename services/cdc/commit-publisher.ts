@@ -28,7 +28,7 @@ import { BatchSender } from './batch-sender.ts';
 import { FlushPosition } from './flush-position.ts';
 import { PublisherLifecycle } from './publisher-state.ts';
 import { ensurePublication, ensureSlot, isPermanentSetupError } from './setup.ts';
-import { SlotConsumer } from './slot-consumer.ts';
+import { SlotConsumer, type CdcRole } from './slot-consumer.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 
 export interface CdcDeps {
@@ -36,11 +36,17 @@ export interface CdcDeps {
   readonly metrics: CdcMetrics;
   /** The Kafka client to produce with, built by main.ts (tests pass one that can block or fail sends). */
   readonly kafka: Kafka;
+  /** How often a standby tries to take the slot (config.ts: DELTAMETA_CDC_STANDBY_RETRY_MS). Default 1000. */
+  readonly standbyRetryMs?: number;
 }
 
 export interface CdcReadiness {
   readonly ready: boolean;
   readonly detail: {
+    /** `standby` is ready too: healthy, connected to Kafka, waiting to take the slot over (slot-consumer.ts). */
+    readonly role: CdcRole;
+    /** the walsender holding the slot, while standing by */
+    readonly slotHeldBy: number | null;
     readonly streaming: boolean;
     readonly producerConnected: boolean;
     readonly confirmedLsn: string;
@@ -89,6 +95,7 @@ export class CommitPublisher {
       maxBufferedRows: Math.max(1_000, config.pipeline.cdcBatchMaxEvents * bufferedBatchesBeforePause),
       onTransaction: () => this.sender.scheduleSend(),
       onFailure: (error) => this.fail(error),
+      standbyRetryMs: deps.standbyRetryMs ?? 1000,
     });
     this.sender = new BatchSender({
       ...shared,
@@ -131,7 +138,7 @@ export class CommitPublisher {
       this.lagTimer = setInterval(() => void this.refreshLag(), lagRefreshIntervalMs);
       await this.refreshLag();
       this.logger.info(
-        { slot: slotName, publication: publicationName, topic: commitsTopic, lsn: this.confirmedLsn, createdPublication, createdSlot: slot.created, createdTopics },
+        { slot: slotName, publication: publicationName, topic: commitsTopic, lsn: this.confirmedLsn, createdPublication, createdSlot: slot.created, createdTopics, role: this.role },
         'streaming commits',
       );
     } catch (error) {
@@ -151,10 +158,19 @@ export class CommitPublisher {
     return this.lifecycle.receiving && this.consumer.isStreaming && this.sender.connected;
   }
 
+  /** This instance streams the slot (the others stand by). */
+  get role(): CdcRole {
+    return this.consumer.role;
+  }
+
+  /** /readyz: ready when streaming (isReady), and also when standing by with the producer connected, ready to take over. */
   readiness(): Promise<CdcReadiness> {
+    const standingBy = this.lifecycle.receiving && this.consumer.role === 'standby' && this.sender.connected;
     return Promise.resolve({
-      ready: this.isReady(),
+      ready: this.isReady() || standingBy,
       detail: {
+        role: this.consumer.role,
+        slotHeldBy: this.consumer.holderPid ?? null,
         streaming: this.consumer.isStreaming,
         producerConnected: this.sender.connected,
         confirmedLsn: this.confirmedLsn,

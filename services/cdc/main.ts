@@ -2,24 +2,27 @@
  * services/cdc: delta_commit inserts from the logical replication slot →
  * deltameta.commit.v1 events on the commits topic (key = table). The slot
  * moves only after Kafka has the events (the rule: flush-position.ts).
+ * Several instances: one streams, the others stand by (slot-consumer.ts).
  */
 import { createKafka } from '../../shared/clients/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { cdcMetrics, createRegistry } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
-import { CommitPublisher } from './index.ts';
+import { instanceClientName, runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
+import { cdcActiveGauge, CommitPublisher, loadCdcConfig } from './index.ts';
 
 const config = loadConfig();
-const logger = createLogger('cdc', config.logLevel);
+const own = loadCdcConfig();
+const logger = withInstance(createLogger('cdc', config.logLevel));
 const registry = createRegistry('cdc');
 const kafka = createKafka({
-  clientId: 'deltameta-cdc',
+  clientId: instanceClientName('deltameta-cdc'),
   brokers: config.kafkaBrokers,
   logger,
   retry: { retries: 5, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
 });
-const publisher = new CommitPublisher(config, { kafka, logger, metrics: cdcMetrics(registry) });
+const publisher = new CommitPublisher(config, { kafka, logger, metrics: cdcMetrics(registry), standbyRetryMs: own.standbyRetryMs });
+cdcActiveGauge(registry, () => publisher.role === 'active' && publisher.isReady());
 
 // The admin port first: /healthz answers while the slot is still being waited for.
 const admin = await startAdminServer({ port: config.adminPorts.cdc, registry, readiness: () => publisher.readiness() });

@@ -3,6 +3,14 @@
  * to the flush position's queue, whole and in commit order. The stream is
  * reopened whenever it ends (from the slot, which redelivers what was not
  * acknowledged), and paused while Kafka is behind.
+ *
+ * Several instances (docs/scaling.md): PostgreSQL streams a slot to one
+ * walsender at a time and refuses the others with 55006 ('replication slot
+ * "x" is active for PID n'). The refused one stands by: it logs that once
+ * (per holder), retries every `standbyRetryMs` (not with a growing
+ * backoff), and takes over, from the slot's confirmed position, as soon as
+ * the holder is gone. What the dead one published and did not confirm comes
+ * again; downstream deduplicates (head pointers only move forward).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Pgoutput } from 'pg-logical-replication';
@@ -10,7 +18,6 @@ import type { PipelineConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { bigIntToLsn, lsnToBigInt, type Lsn } from '../../shared/replication/index.ts';
-import { withBackoff } from '../../shared/service/index.ts';
 import { commitRowFromTuple } from './commit-row.ts';
 import { dropRowFromMessage, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
@@ -32,7 +39,25 @@ export interface SlotConsumerOptions {
   readonly onTransaction: () => void;
   /** A row that cannot become an event. */
   readonly onFailure: (error: unknown) => void;
+  /** How often an instance standing by tries to take the slot. */
+  readonly standbyRetryMs: number;
 }
+
+/** `connecting`: not yet refused nor streaming; `standby`: another walsender holds the slot; `active`: this one streams it. */
+export type CdcRole = 'connecting' | 'standby' | 'active';
+
+/** The pid of the walsender holding the slot, when `error` is PostgreSQL refusing a slot in use (55006). */
+export function slotHolderPid(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = 'code' in error ? error.code : undefined;
+  const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
+  const pid = /is active for PID (\d+)/.exec(message)?.[1];
+  if (pid !== undefined) return Number(pid);
+  return code === '55006' ? 0 : undefined;
+}
+
+/** The first wait after a failure that is not a held slot; each next one doubles, up to reconnectMaxBackoffMs. */
+const firstBackoffMs = 100;
 
 /** How long a graceful stop waits for the server to confirm the final flush position. */
 const stopConfirmTimeoutMs = 5_000;
@@ -46,6 +71,8 @@ export class SlotConsumer {
   /** Commit end of the newest transaction received: a reconnect redelivers older ones, which are dropped. */
   private receivedPosition = 0n;
   private paused = false;
+  private currentRole: CdcRole = 'connecting';
+  private holder: number | undefined;
 
   constructor(private readonly options: SlotConsumerOptions) {
     this.flush = options.flush;
@@ -54,6 +81,16 @@ export class SlotConsumer {
 
   get isStreaming(): boolean {
     return this.stream?.isOpen === true;
+  }
+
+  /** Whether this instance streams the slot, stands by for it, or has not got that far. */
+  get role(): CdcRole {
+    return this.currentRole;
+  }
+
+  /** The walsender pid holding the slot while this instance stands by. */
+  get holderPid(): number | undefined {
+    return this.currentRole === 'standby' ? this.holder : undefined;
   }
 
   get receivedLsn(): Lsn {
@@ -71,8 +108,8 @@ export class SlotConsumer {
    * False if stopped before it streamed (stop() closes what there is).
    */
   async start(): Promise<boolean> {
-    // The slot can still be held by the walsender of a process that just died: retry until it is free.
-    const stream = await withBackoff('connecting to the replication slot', () => this.openStream(), this.retryUntilStopped());
+    // The slot can be held by another instance, or by the walsender of a process that just died: stand by until it is free.
+    const stream = await this.connect('connecting to the replication slot');
     if (!stream || this.lifecycle.stopping) return false;
     this.supervisor = this.superviseStream();
     return true;
@@ -122,8 +159,47 @@ export class SlotConsumer {
     return false;
   }
 
-  private retryUntilStopped() {
-    return { maxBackoffMs: this.options.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.stopSignal };
+  /**
+   * Opens a stream, retrying until it streams or the lifecycle stops
+   * (undefined then, unless the attempt running succeeded: the caller
+   * closes it). A held slot is standing by, every standbyRetryMs, logged
+   * once per holder; any other failure is a warning and a growing backoff.
+   */
+  private async connect(what: string): Promise<ReplicationStream | undefined> {
+    const { logger, pipeline, standbyRetryMs } = this.options;
+    let backoffMs = firstBackoffMs;
+    while (!this.lifecycle.stopping) {
+      try {
+        const stream = await this.openStream();
+        if (this.currentRole === 'standby') logger.info({ slot: pipeline.slotName, lsn: this.flush.lsn }, 'taking over: the slot is free');
+        this.currentRole = 'active';
+        return stream;
+      } catch (error) {
+        if (this.lifecycle.stopping) return undefined;
+        const holder = slotHolderPid(error);
+        if (holder !== undefined) {
+          if (this.currentRole !== 'standby' || holder !== this.holder) {
+            logger.info({ slot: pipeline.slotName, pid: holder, retryMs: standbyRetryMs }, `standing by: slot held by pid ${holder}`);
+          }
+          this.currentRole = 'standby';
+          this.holder = holder;
+          backoffMs = firstBackoffMs;
+          await this.waitFor(standbyRetryMs);
+          continue;
+        }
+        if (this.currentRole === 'active') this.currentRole = 'connecting';
+        logger.warn({ err: error, retryInMs: backoffMs }, `${what} failed; retrying`);
+        // Waits of [backoff / 2, backoff), as withBackoff's.
+        await this.waitFor(backoffMs / 2 + Math.random() * backoffMs / 2);
+        backoffMs = Math.min(backoffMs * 2, pipeline.reconnectMaxBackoffMs);
+      }
+    }
+    return undefined;
+  }
+
+  /** A wait that a stop ends at once. */
+  private async waitFor(ms: number): Promise<void> {
+    await delay(ms, undefined, { signal: this.lifecycle.stopSignal }).catch(() => undefined);
   }
 
   private async openStream(): Promise<ReplicationStream> {
@@ -159,7 +235,8 @@ export class SlotConsumer {
       // A transaction cut off mid-way comes again in full.
       this.openTransaction = undefined;
       await stream.close();
-      const next = await withBackoff('reconnecting to the replication slot', () => this.openStream(), this.retryUntilStopped());
+      this.currentRole = 'connecting';
+      const next = await this.connect('reconnecting to the replication slot');
       if (this.lifecycle.stopping) {
         await next?.close();
         return;

@@ -17,8 +17,9 @@ export function registerPipelineCommands(program: Command): void {
     .command('up')
     .description(`run the services against the stack (${[...pipelineServiceNames, ...sidecarServiceNames].join(', ')}); Ctrl-C stops them`)
     .argument('[services...]', 'only these services')
-    .action(async (names: string[]) => {
-      process.exitCode = await runServices(loadConfig(), names);
+    .option('--instances <counts>', 'several instances of a service, e.g. cdc=2,invalidator=3,reader=2 (1..16 each; ports: docs/scaling.md)')
+    .action(async (names: string[], options: { instances?: string }) => {
+      process.exitCode = await runServices(loadConfig(), names, options.instances);
     });
 
   program

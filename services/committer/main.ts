@@ -5,12 +5,12 @@
 import { loadConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 import { committerMetrics, loadCommitterConfig, startCommitter } from './index.ts';
 
 const config = loadConfig();
 const committerConfig = loadCommitterConfig(config.postgresUrl);
-const logger = createLogger('committer', config.logLevel);
+const logger = withInstance(createLogger('committer', config.logLevel));
 const registry = createRegistry('committer');
 const committer = await startCommitter({ config: committerConfig, logger, metrics: committerMetrics(registry) });
 const admin = await startAdminServer({ port: config.adminPorts.committer, registry, readiness: () => committer.readiness() });

@@ -9,12 +9,12 @@ import { loadConfig } from '../../shared/config/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 import { Follower, followerMetrics, loadFollowerConfig } from './index.ts';
 
 const config = loadConfig();
 const settings = loadFollowerConfig(config);
-const logger = createLogger('follower', config.logLevel);
+const logger = withInstance(createLogger('follower', config.logLevel));
 const registry = createRegistry('follower');
 // Imports: one connection per table importing at once (the rest wait their turn). Leases apart: never queued behind an import.
 const pool = createPool(settings.postgresUrl, { max: 4, applicationName: 'deltameta-follower' });

@@ -12,20 +12,20 @@ import { refreshQueue } from '../../shared/contracts/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, invalidatorMetrics, queueMetrics } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { instanceClientName, runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 import { CommitInvalidator, loadInvalidatorConfig, PipelineWatch } from './index.ts';
 
 const config = loadConfig();
 const own = loadInvalidatorConfig();
-const logger = createLogger('invalidator', config.logLevel);
+const logger = withInstance(createLogger('invalidator', config.logLevel));
 const registry = createRegistry('invalidator');
 const kafka = createKafka({
-  clientId: 'deltameta-invalidator',
+  clientId: instanceClientName('deltameta-invalidator'),
   brokers: config.kafkaBrokers,
   logger,
   retry: { retries: 10, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },
 });
-const redis = createRedis(config, 'deltameta-invalidator', {
+const redis = createRedis(config, instanceClientName('deltameta-invalidator'), {
   onError: (error) => logger.warn({ err: error.message }, 'redis connection error (reconnecting)'),
 });
 const queue = refreshQueue(config, 'deltameta-invalidator-queue');

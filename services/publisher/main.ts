@@ -9,17 +9,17 @@ import { loadConfig } from '../../shared/config/index.ts';
 import { createPool } from '../../shared/db/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { instanceClientName, runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 import { CommitWakeups, loadPublisherConfig, LogPublisher, publisherMetrics } from './index.ts';
 
 const config = loadConfig();
 const settings = loadPublisherConfig(config);
-const logger = createLogger('publisher', config.logLevel);
+const logger = withInstance(createLogger('publisher', config.logLevel));
 const registry = createRegistry('publisher');
 const pool = createPool(settings.postgresUrl, { max: settings.concurrency + 2, applicationName: 'deltameta-publisher' });
 pool.on('error', (error) => logger.warn({ err: error.message }, 'idle PostgreSQL connection failed'));
 const kafka = createKafka({
-  clientId: 'deltameta-publisher',
+  clientId: instanceClientName('deltameta-publisher'),
   brokers: config.kafkaBrokers,
   logger,
   retry: { retries: 10, initialRetryTime: 100, maxRetryTime: config.pipeline.reconnectMaxBackoffMs },

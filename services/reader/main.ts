@@ -8,16 +8,16 @@ import { createCacheRedis, createRedis } from '../../shared/clients/index.ts';
 import { loadConfig, loadReaderConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, readerMetrics } from '../../shared/metrics/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { instanceClientName, runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 import { Reader } from './index.ts';
 
 const config = loadConfig();
 const readerConfig = loadReaderConfig();
-const logger = createLogger('reader', config.logLevel);
+const logger = withInstance(createLogger('reader', config.logLevel));
 const registry = createRegistry('reader');
-const redis = createRedis(config, 'deltameta-reader');
+const redis = createRedis(config, instanceClientName('deltameta-reader'));
 // L2 lives in the cache's instance, whose memory budget evicts; head pointers stay in the pipeline's.
-const cacheRedis = createCacheRedis(config, 'deltameta-reader-cache');
+const cacheRedis = createCacheRedis(config, instanceClientName('deltameta-reader-cache'));
 const reader = new Reader({
   config: readerConfig, defaultPostgresUrl: config.postgresUrl, redis, cacheRedis, redisPrefix: config.pipeline.redisPrefix, logger, metrics: readerMetrics(registry),
 });

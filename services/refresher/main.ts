@@ -10,19 +10,19 @@ import { createLogger } from '../../shared/logging/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics } from '../../shared/metrics/index.ts';
 import { RefreshWorker } from './index.ts';
 import { createCacheRedis, createRedis } from '../../shared/clients/index.ts';
-import { runUntilSignal, startAdminServer } from '../../shared/service/index.ts';
+import { instanceClientName, runUntilSignal, startAdminServer, withInstance } from '../../shared/service/index.ts';
 
 const config = loadConfig();
-const logger = createLogger('refresher', config.logLevel);
+const logger = withInstance(createLogger('refresher', config.logLevel));
 const registry = createRegistry('refresher');
 // Per refresh transaction a connection, as many for the tables refreshed alone
 // (refresh-batcher.ts), one per file-pages pass, two for gauges, catch-up and maintenance.
 const pool = createPool(config.postgresUrl, {
   max: 2 * config.pipeline.refreshTransactions + config.pipeline.filePagesConcurrency + 2, applicationName: 'deltameta-refresher',
 });
-const redis = createRedis(config, 'deltameta-refresher');
+const redis = createRedis(config, instanceClientName('deltameta-refresher'));
 // Warmed summaries go where the reader reads its L2: the cache's instance.
-const cacheRedis = createCacheRedis(config, 'deltameta-refresher-cache');
+const cacheRedis = createCacheRedis(config, instanceClientName('deltameta-refresher-cache'));
 const queues = { refreshQueue: refreshQueue(config, 'deltameta-refresher-queue'), maintenanceQueue: maintenanceQueue(config, 'deltameta-refresher-maintenance') };
 const worker = new RefreshWorker(config, { pool, redis, cacheRedis, ...queues, logger, metrics: refresherMetrics(registry), queueMetrics: queueMetrics(registry) });
 

@@ -17,8 +17,21 @@ async function haveLeaders(admin: Admin, topics: readonly string[]): Promise<boo
 }
 
 /**
+ * Replication of the topics deltameta creates: 3 copies when 3 brokers live
+ * (a write with acks=all then needs 2 in sync: one broker may be down
+ * without a write being refused or acknowledged by one copy alone);
+ * otherwise as many as live, with min.insync.replicas 1 said explicitly, as a
+ * cluster's broker default may be 2.
+ */
+function commitTopicReplication(liveBrokers: number): { replicationFactor: number; configEntries: { name: string; value: string }[] } {
+  const replicationFactor = Math.max(1, Math.min(3, liveBrokers));
+  return { replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: replicationFactor === 3 ? '2' : '1' }] };
+}
+
+/**
  * Creates the commits topic and its dead-letter topic when missing (both the
- * CDC and the invalidator call it, so either may start first). Idempotent:
+ * CDC and the invalidator call it, so either may start first), replicated
+ * as `commitTopicReplication` says for the brokers live at that moment. Idempotent:
  * a topic that exists, or that another process creates at the same moment,
  * is fine. Returns once both have leaders. A broker that has only just
  * started (KRaft) may answer the creation's leader wait with
@@ -28,15 +41,17 @@ async function haveLeaders(admin: Admin, topics: readonly string[]): Promise<boo
 export async function ensureCommitTopics(kafka: Kafka, config: Config): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
-  const specs = [
-    { topic: config.pipeline.commitsTopic, numPartitions: config.pipeline.commitsTopicPartitions },
-    { topic: config.pipeline.deadLetterTopic, numPartitions: 1 },
-  ];
+  const topics = [config.pipeline.commitsTopic, config.pipeline.deadLetterTopic];
   const created: string[] = [];
   const deadline = Date.now() + settleTimeoutMs;
   try {
     for (let attempt = 1; ; attempt++) {
       try {
+        const replication = commitTopicReplication((await admin.describeCluster()).brokers.length);
+        const specs = [
+          { topic: config.pipeline.commitsTopic, numPartitions: config.pipeline.commitsTopicPartitions, ...replication },
+          { topic: config.pipeline.deadLetterTopic, numPartitions: 1, ...replication },
+        ];
         const existing = new Set(await admin.listTopics());
         for (const spec of specs.filter(({ topic }) => !existing.has(topic))) {
           try {
@@ -46,11 +61,11 @@ export async function ensureCommitTopics(kafka: Kafka, config: Config): Promise<
             if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
           }
         }
-        if (await haveLeaders(admin, specs.map(({ topic }) => topic))) return created;
+        if (await haveLeaders(admin, topics)) return created;
       } catch (error) {
         if (!isRetriable(error) || Date.now() > deadline) throw error;
       }
-      if (Date.now() > deadline) throw new TimedOutError(`topics ${specs.map(({ topic }) => topic).join(', ')} have no leaders after ${settleTimeoutMs} ms`);
+      if (Date.now() > deadline) throw new TimedOutError(`topics ${topics.join(', ')} have no leaders after ${settleTimeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
     }
   } finally {

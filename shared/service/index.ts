@@ -1,4 +1,5 @@
 export { startAdminServer, type AdminServer, type ReadinessCheck } from './admin.ts';
+export { instanceClientName, instanceId, withInstance } from './instance.ts';
 export { runUntilSignal, withBackoff, type RunningService } from './lifecycle.ts';
 export { dropRunReplication, isolatedEnvironment, runPipelineNames, type IsolatedPipelineNames } from './isolated-run.ts';
 export {

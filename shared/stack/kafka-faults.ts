@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createKafka } from '../clients/index.ts';
 import type { Config } from '../config/index.ts';
 import { StackError } from '../errors/index.ts';
+import { waitUntil } from '../service/index.ts';
 import { startFormattedNode, waitNodeReady } from './kafka.ts';
 import { activeController, currentLayout, type KafkaNodeLayout } from './kafka-cluster.ts';
 import { isAlive, livePid } from './process.ts';
@@ -71,16 +72,21 @@ export function kafkaController(config: Config): number | undefined {
   return activeController(currentLayout(config).filter((node) => livePid(node.pidFile) !== undefined));
 }
 
-/** The node leading a partition as the live brokers' metadata says (-1: none), asked of every running node. */
+/**
+ * The node leading a partition as the live brokers' metadata says (-1: none),
+ * asked of the running nodes; a topic just created that a broker does not
+ * know yet is asked again for up to 15 s.
+ */
 export async function partitionLeader(config: Config, topic: string, partition: number): Promise<number> {
   const brokers = kafkaNodes(config).filter((node) => node.running).map((node) => node.address);
   if (brokers.length === 0) throw new StackError('kafka', 'no Kafka node runs');
   const admin = createKafka({ clientId: 'deltameta-faults', brokers, connectionTimeoutMs: 2000, requestTimeoutMs: 5000, retry: { retries: 3 } }).admin();
   await admin.connect();
   try {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-    const found = topics[0]?.partitions.find((candidate) => candidate.partitionId === partition);
-    if (found === undefined) throw new StackError('kafka', `topic ${topic} has no partition ${partition}`);
+    const found = await waitUntil(`metadata of ${topic}`, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      return topics[0]?.partitions.find((candidate) => candidate.partitionId === partition);
+    }, { timeoutMs: 15_000, intervalMs: 250 });
     return found.leader;
   } finally {
     await admin.disconnect();
