@@ -22,6 +22,7 @@ import { commitEventFromRow } from './commit-row.ts';
 import { dropEventFromRow, isDropRow, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
+import type { PublishedVersions } from './slot-gap.ts';
 import { TableNames } from './table-names.ts';
 import type { TakenBatch } from './transaction-queue.ts';
 
@@ -37,6 +38,8 @@ export interface BatchSenderOptions {
   readonly onTaken: () => void;
   /** A send failed in a way no retry fixes: a row that cannot become an event, or a bug. */
   readonly onFailure: (error: unknown) => void;
+  /** Versions Kafka acknowledged (slot-gap.ts keeps them in PostgreSQL). */
+  readonly published: PublishedVersions;
 }
 
 export class BatchSender {
@@ -48,6 +51,8 @@ export class BatchSender {
   private producerConnected = false;
   private sending: Promise<void> | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** while `publishFirst` runs: rows from the stream wait */
+  private gated = false;
 
   constructor(private readonly options: BatchSenderOptions) {
     this.pipeline = options.pipeline;
@@ -77,7 +82,7 @@ export class BatchSender {
    * a time; what arrives meanwhile goes in the next send, right after.
    */
   scheduleSend(): void {
-    if (this.sending || this.flush.unsentRows === 0 || !this.lifecycle.maySend) return;
+    if (this.gated || this.sending || this.flush.unsentRows === 0 || !this.lifecycle.maySend) return;
     if (this.flush.unsentRows >= this.pipeline.cdcBatchMaxEvents || this.pipeline.cdcLingerMs === 0 || this.lifecycle.stopping) {
       this.startSending();
       return;
@@ -86,6 +91,25 @@ export class BatchSender {
       this.lingerTimer = undefined;
       this.startSending();
     }, this.pipeline.cdcLingerMs);
+  }
+
+  /**
+   * Runs `work` with this sender's producer before any more of the stream's
+   * rows are sent (they wait, as when Kafka is slow): the events it sends
+   * precede them on every partition. Retried until it succeeds or the
+   * lifecycle ends; rows already in flight finish first.
+   */
+  async publishFirst(work: (send: (messages: Message[]) => Promise<true>) => Promise<unknown>): Promise<void> {
+    this.gated = true;
+    this.cancelLinger();
+    try {
+      await this.sending;
+      const retry = { maxBackoffMs: this.pipeline.reconnectMaxBackoffMs, logger: this.options.logger, signal: this.lifecycle.discardSignal };
+      await withBackoff('publishing what the slot has not delivered', () => work((messages) => this.send(messages)).then(() => true), retry);
+    } finally {
+      this.gated = false;
+      this.scheduleSend();
+    }
   }
 
   /** For a graceful stop: sends what is buffered, send after send, until nothing is left or sending may not go on. */
@@ -171,6 +195,7 @@ export class BatchSender {
     }
     const sent = messages.length === 0 || (await withBackoff('publishing to Kafka', () => this.send(messages), retry));
     if (!sent) return false;
+    this.options.published.note(batch.rows.flatMap(({ row }) => (isDropRow(row) ? [] : [{ tableId: row.tableId, version: row.version }])));
     this.options.metrics.eventsTotal.inc(messages.length - drops);
     this.options.metrics.dropEventsTotal.inc(drops);
     this.options.logger.debug({ events: messages.length, lsn: bigIntToLsn(batch.rows.at(-1)?.commitEndLsn ?? 0n) }, 'published');

@@ -29,6 +29,7 @@ import { FlushPosition } from './flush-position.ts';
 import { PublisherLifecycle } from './publisher-state.ts';
 import { ensurePublication, ensureSlot, isPermanentSetupError } from './setup.ts';
 import { SlotConsumer, type CdcRole } from './slot-consumer.ts';
+import { PublishedVersions, publishUnpublished } from './slot-gap.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 
 export interface CdcDeps {
@@ -73,6 +74,7 @@ export class CommitPublisher {
   private readonly flush = new FlushPosition();
   private readonly consumer: SlotConsumer;
   private readonly sender: BatchSender;
+  private readonly published: PublishedVersions;
 
   private statusTimer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -96,13 +98,20 @@ export class CommitPublisher {
       onTransaction: () => this.sender.scheduleSend(),
       onFailure: (error) => this.fail(error),
       standbyRetryMs: deps.standbyRetryMs ?? 1000,
+      onStreamStart: (slotPosition) => this.sender.publishFirst(async (send) => {
+        const events = await publishUnpublished({ pool: this.pool, slotName: this.pipeline.slotName, lsn: slotPosition, send, published: this.published, logger: this.logger });
+        deps.metrics.gapEventsTotal.inc(events);
+      }),
+      onSlotRecreated: () => deps.metrics.slotsRecreatedTotal.inc(),
     });
+    this.published = new PublishedVersions(this.pool, this.pipeline.slotName, this.logger);
     this.sender = new BatchSender({
       ...shared,
       kafka: this.kafka,
       metrics: deps.metrics,
       onTaken: () => this.consumer.resumeIfCaughtUp(),
       onFailure: (error) => this.fail(error),
+      published: this.published,
     });
     this.failed = new Promise((resolve) => {
       this.reportFailure = resolve;
@@ -243,6 +252,7 @@ export class CommitPublisher {
   private closeConnections(): Promise<void> {
     this.connectionsClosed ??= (async () => {
       await this.sender.disconnect();
+      await this.published.flush().catch((error: unknown) => this.logger.warn({ err: error }, 'could not record the last published versions (they come again at the next start)'));
       await this.pool.end().catch((error: unknown) => this.logger.warn({ err: error }, 'pool close failed'));
     })();
     return this.connectionsClosed;

@@ -3,7 +3,8 @@ export { CommitPublisher, type CdcDeps, type CdcReadiness } from './commit-publi
 export { CdcRowError } from './errors.ts';
 export { loadCdcConfig, type CdcConfig } from './config.ts';
 export { cdcActiveGauge } from './metrics.ts';
-export { slotHolderPid, type CdcRole } from './slot-consumer.ts';
+export { type CdcRole } from './slot-consumer.ts';
+export { slotHolderPid } from './slot-loss.ts';
 export { ReplicationSetupError } from './setup.ts';
 // The pure logic behind the flush rule, for its unit tests.
 export { FlushPosition, type StatusChannel } from './flush-position.ts';

@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Pool } from '../../shared/db/index.ts';
 import { DeltametaError } from '../../shared/errors/index.ts';
 import { lsnToBigInt } from '../../shared/replication/index.ts';
+import { markGapIfRecorded } from './slot-gap.ts';
 
 /** SQLSTATEs of losing a creation race: duplicate_object, and unique_violation on the catalog's name index. */
 const alreadyExists = new Set(['42710', '23505']);
@@ -107,8 +108,9 @@ export class ReplicationSetupError extends DeltametaError {
 const slotCreationTimeoutMs = 60_000;
 
 /**
- * Creates the slot when missing and returns its confirmed flush position
- * (everything committed before it has been published). A slot another
+ * Creates the slot when missing (marking the gap of a lost one first,
+ * slot-gap.ts) and returns its confirmed flush position (everything
+ * committed before it has been published). A slot another
  * instance is still creating shows without a position: wait for it.
  */
 export async function ensureSlot(pool: Pool, slotName: string): Promise<{ position: bigint; created: boolean }> {
@@ -123,6 +125,8 @@ export async function ensureSlot(pool: Pool, slotName: string): Promise<{ positi
       continue;
     }
     try {
+      // A name with published versions recorded had a slot that was lost: its gap is marked before the new slot exists.
+      await markGapIfRecorded(pool, slotName);
       await pool.query(createSlotSql, [slotName]);
       created = true;
     } catch (error) {

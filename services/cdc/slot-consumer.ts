@@ -10,7 +10,8 @@
  * (per holder), retries every `standbyRetryMs` (not with a growing
  * backoff), and takes over, from the slot's confirmed position, as soon as
  * the holder is gone. What the dead one published and did not confirm comes
- * again; downstream deduplicates (head pointers only move forward).
+ * again; downstream deduplicates (head pointers only move forward). A
+ * slot gone or invalidated is created again (slot-loss.ts).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Pgoutput } from 'pg-logical-replication';
@@ -24,6 +25,7 @@ import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { ReplicationStream } from './replication-stream.ts';
 import { readSlot } from './setup.ts';
+import { replaceSlot, slotHolderPid, slotLoss } from './slot-loss.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 
 export interface SlotConsumerOptions {
@@ -39,22 +41,17 @@ export interface SlotConsumerOptions {
   readonly onTransaction: () => void;
   /** A row that cannot become an event. */
   readonly onFailure: (error: unknown) => void;
+  /** A lost slot was created anew (a metric). */
+  readonly onSlotRecreated?: () => void;
   /** How often an instance standing by tries to take the slot. */
   readonly standbyRetryMs: number;
+  /** Each time this instance starts streaming, before the stream's rows are sent: publishes what the slot will not deliver (slot-gap.ts). */
+  readonly onStreamStart: (slotPosition: bigint) => Promise<void>;
 }
 
 /** `connecting`: not yet refused nor streaming; `standby`: another walsender holds the slot; `active`: this one streams it. */
 export type CdcRole = 'connecting' | 'standby' | 'active';
 
-/** The pid of the walsender holding the slot, when `error` is PostgreSQL refusing a slot in use (55006). */
-export function slotHolderPid(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = 'code' in error ? error.code : undefined;
-  const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
-  const pid = /is active for PID (\d+)/.exec(message)?.[1];
-  if (pid !== undefined) return Number(pid);
-  return code === '55006' ? 0 : undefined;
-}
 
 /** The first wait after a failure that is not a held slot; each next one doubles, up to reconnectMaxBackoffMs. */
 const firstBackoffMs = 100;
@@ -103,10 +100,7 @@ export class SlotConsumer {
     if (slotPosition > this.receivedPosition) this.receivedPosition = slotPosition;
   }
 
-  /**
-   * Connects, then reconnects whenever the stream ends, until stopped.
-   * False if stopped before it streamed (stop() closes what there is).
-   */
+  /** Connects, then reconnects whenever the stream ends, until stopped; false if stopped before it streamed. */
   async start(): Promise<boolean> {
     // The slot can be held by another instance, or by the walsender of a process that just died: stand by until it is free.
     const stream = await this.connect('connecting to the replication slot');
@@ -143,10 +137,7 @@ export class SlotConsumer {
     return confirmed;
   }
 
-  /**
-   * The server applies a status update asynchronously, and closing right
-   * after sending it could leave the slot behind (harmless, but it repeats events).
-   */
+  /** The server applies a status update asynchronously: closing right after sending it could leave the slot behind (repeats). */
   private async waitForSlotToConfirm(stream: ReplicationStream): Promise<boolean> {
     const deadline = Date.now() + stopConfirmTimeoutMs;
     for (let attempt = 0; stream.isOpen && Date.now() < deadline; attempt++) {
@@ -173,9 +164,11 @@ export class SlotConsumer {
         const stream = await this.openStream();
         if (this.currentRole === 'standby') logger.info({ slot: pipeline.slotName, lsn: this.flush.lsn }, 'taking over: the slot is free');
         this.currentRole = 'active';
+        await this.options.onStreamStart(this.flush.current);
         return stream;
       } catch (error) {
         if (this.lifecycle.stopping) return undefined;
+        if (await this.replaceLostSlot(error)) continue;
         const holder = slotHolderPid(error);
         if (holder !== undefined) {
           if (this.currentRole !== 'standby' || holder !== this.holder) {
@@ -195,6 +188,21 @@ export class SlotConsumer {
       }
     }
     return undefined;
+  }
+
+  /** A slot gone or invalidated is created anew (slot-loss.ts); what it missed is published by onStreamStart. */
+  private async replaceLostSlot(error: unknown): Promise<boolean> {
+    const { pool, pipeline, logger } = this.options;
+    const loss = slotLoss(error);
+    if (loss === undefined) return false;
+    try {
+      this.resumeFrom(await replaceSlot(pool, pipeline.slotName, loss, logger));
+      this.options.onSlotRecreated?.();
+    } catch (setupError) {
+      logger.warn({ err: setupError }, 'could not create the replication slot again; retrying');
+      await this.waitFor(1000);
+    }
+    return true;
   }
 
   /** A wait that a stop ends at once. */

@@ -2,8 +2,8 @@
  * The faults a chaos round injects, each healed before the round ends:
  * - kill: SIGKILL an instance of any service, start it again 0.5-3 s later;
  * - pause: SIGSTOP an instance for longer than the consumer session timeout, then SIGCONT;
- * - kafka: SIGKILL a broker (on a cluster: at random, the controller or a
- *   partition leader) and start it again;
+ * - kafka: SIGKILL a broker (on a cluster: in turn the active controller, a
+ *   commits partition's leader or any node) and start it again;
  * - redis-restart: SIGKILL the pipeline's Redis (AOF everysec: up to a
  *   second of writes lost) and start it again;
  * - redis-flush: FLUSHALL on both Redis instances (head pointers, queues, caches gone);
@@ -16,7 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import type { Pool } from '../db/index.ts';
-import { stackStatus, stackUp, stackDown, type ServiceName } from '../stack/index.ts';
+import { kafkaController, kafkaNodes, killKafkaNode, partitionLeader, stackDown, stackStatus, stackUp, startKafkaNode, type ServiceName } from '../stack/index.ts';
 import type { Fleet } from './fleet.ts';
 
 export const faultKinds = ['kill', 'pause', 'kafka', 'redis-restart', 'redis-flush', 'redis-fill', 'postgres-restart', 'slot-drop'] as const;
@@ -29,6 +29,8 @@ export interface FaultContext {
   /** a pool on the run's database with rights to drop its slot */
   readonly pool: Pool;
   readonly slotName: string;
+  /** the run's commits topic: on a cluster, the leader of one of its partitions is a target */
+  readonly commitsTopic: string;
   /** longer than the consumers' session timeout */
   readonly pauseMs: number;
   readonly log: (line: string) => void;
@@ -57,7 +59,7 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
       return `SIGSTOP ${instance.id} for ${context.pauseMs} ms`;
     }
     case 'kafka':
-      return killAndRestart(context.stack, 'kafka');
+      return killKafkaBroker(context);
     case 'redis-restart':
       return killAndRestart(context.stack, 'redis');
     case 'redis-flush':
@@ -93,6 +95,32 @@ async function killAndRestart(stack: Config, service: ServiceName): Promise<stri
   await delay(Math.random() * 2000);
   await stackUp(stack, [service]);
   return `SIGKILL ${service} (pid ${status.pid}), started again`;
+}
+
+/** SIGKILL one broker — on a cluster the active controller, a commits partition's leader or any, in turn at random — and start it again. */
+async function killKafkaBroker(context: FaultContext): Promise<string> {
+  const nodes = kafkaNodes(context.stack).filter((node) => node.running);
+  let target = pick(nodes)?.nodeId;
+  let role = 'the broker';
+  if (nodes.length > 1) {
+    const draw = Math.random();
+    if (draw < 1 / 3) {
+      target = kafkaController(context.stack) ?? target;
+      role = 'the active controller';
+    } else if (draw < 2 / 3) {
+      const partition = Math.floor(Math.random() * 6);
+      const leader = await partitionLeader(context.stack, context.commitsTopic, partition).catch(() => -1);
+      if (leader >= 0) target = leader;
+      role = leader >= 0 ? `the leader of partition ${partition}` : 'a broker';
+    } else {
+      role = 'a broker';
+    }
+  }
+  if (target === undefined) throw new Error('no Kafka node runs: the chaos run kills the stack\'s own brokers, start them with deltameta stack up');
+  await killKafkaNode(context.stack, target, 'SIGKILL');
+  await delay(1000 + Math.random() * 3000);
+  await startKafkaNode(context.stack, target);
+  return `SIGKILL Kafka node ${target} (${role} of ${nodes.length}), started again`;
 }
 
 async function withRedis(stack: Config, work: (pipeline: Redis, cache: Redis) => Promise<string>): Promise<string> {

@@ -107,7 +107,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // Faults at random moments of the round, one after the other.
         const slack = Math.max(0, roundEnd - Date.now()) / (kinds.length + 1);
         await new Promise((resolve) => setTimeout(resolve, Math.random() * slack));
-        const done = await injectFault(kind, { fleet, stack: options.stack, pool: options.pool, slotName: names.slotName, pauseMs: 8000, log }).catch((error: unknown) => `failed: ${String(error)}`);
+        const done = await injectFault(kind, { fleet, stack: options.stack, pool: options.pool, slotName: names.slotName, commitsTopic: names.commitsTopic, pauseMs: 8000, log }).catch((error: unknown) => `failed: ${String(error)}`);
         faults[kind] = (faults[kind] ?? 0) + 1;
         // Healed: how long until every table's head pointer and materialized state reach the log as it stands now (writers go on).
         const after = await checker.converge(options.convergeTimeoutMs ?? 180_000);

@@ -33,6 +33,14 @@ export function cdcMetrics(registry: Registry) {
       registers: [registry],
     }),
     dropEventsTotal: new Counter({ name: 'deltameta_cdc_drop_events_total', help: 'Table drop events published to Kafka', registers: [registry] }),
+    slotsRecreatedTotal: new Counter({
+      name: 'deltameta_cdc_slots_recreated_total',
+      help: 'Replication slots found gone (dropped) or invalidated (max_slot_wal_keep_size) and created again; what they missed is published from deltameta.cdc_published',
+      registers: [registry],
+    }),
+    gapEventsTotal: new Counter({
+      name: 'deltameta_cdc_gap_events_total', help: 'Events published from the log at a stream start because the slot would not deliver them (a lost slot, an unrecorded tail)', registers: [registry],
+    }),
     publishDurationSeconds: new Histogram({
       name: 'deltameta_cdc_publish_duration_seconds', help: 'Time of one Kafka send (a batch of events), until acknowledged', buckets: latencyBuckets, registers: [registry],
     }),

@@ -77,4 +77,6 @@ export async function dropRunReplication(pool: Pool, names: IsolatedPipelineName
   await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [names.slotName]);
   if (!/^[a-z0-9_]+$/.test(names.publicationName)) throw new Error(`not a plain publication name: ${names.publicationName}`);
   await pool.query(`DROP PUBLICATION IF EXISTS ${names.publicationName}`);
+  // What the run's CDC recorded as published (services/cdc/slot-gap.ts) goes with its slot.
+  await pool.query('DELETE FROM deltameta.cdc_published WHERE slot_name = $1', [names.slotName]);
 }
