@@ -23,7 +23,8 @@ import { dropRowFromMessage, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { ReplicationStream } from './replication-stream.ts';
-import { readSlot } from './setup.ts';
+import { readSlot, slotHolder } from './setup.ts';
+import { SlotHeldError, slotHolderPid } from './errors.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 
 export interface SlotConsumerOptions {
@@ -45,16 +46,6 @@ export interface SlotConsumerOptions {
 
 /** `connecting`: not yet refused nor streaming; `standby`: another walsender holds the slot; `active`: this one streams it. */
 export type CdcRole = 'connecting' | 'standby' | 'active';
-
-/** The pid of the walsender holding the slot, when `error` is PostgreSQL refusing a slot in use (55006). */
-export function slotHolderPid(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = 'code' in error ? error.code : undefined;
-  const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
-  const pid = /is active for PID (\d+)/.exec(message)?.[1];
-  if (pid !== undefined) return Number(pid);
-  return code === '55006' ? 0 : undefined;
-}
 
 /** The first wait after a failure that is not a held slot; each next one doubles, up to reconnectMaxBackoffMs. */
 const firstBackoffMs = 100;
@@ -170,6 +161,9 @@ export class SlotConsumer {
     let backoffMs = firstBackoffMs;
     while (!this.lifecycle.stopping) {
       try {
+        // Held by another walsender: stand by without a refused connection (PostgreSQL would log each one).
+        const held = this.currentRole === 'standby' ? await slotHolder(this.options.pool, pipeline.slotName) : undefined;
+        if (held !== undefined) throw new SlotHeldError(held);
         const stream = await this.openStream();
         if (this.currentRole === 'standby') logger.info({ slot: pipeline.slotName, lsn: this.flush.lsn }, 'taking over: the slot is free');
         this.currentRole = 'active';
