@@ -25,3 +25,21 @@ export class CdcRowError extends DeltametaError {
     this.version = options.version;
   }
 }
+
+/** The slot seen active in pg_replication_slots before connecting. */
+export class SlotHeldError extends Error {
+  constructor(readonly pid: number) {
+    super(`replication slot is active for PID ${pid}`);
+  }
+}
+
+/** The pid of the walsender holding the slot, when `error` is PostgreSQL refusing a slot in use (55006). */
+export function slotHolderPid(error: unknown): number | undefined {
+  if (error instanceof SlotHeldError) return error.pid;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = 'code' in error ? error.code : undefined;
+  const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
+  const pid = /is active for PID (\d+)/.exec(message)?.[1];
+  if (pid !== undefined) return Number(pid);
+  return code === '55006' ? 0 : undefined;
+}

@@ -24,9 +24,18 @@ const kafka = createKafka({
 const publisher = new CommitPublisher(config, { kafka, logger, metrics: cdcMetrics(registry), standbyRetryMs: own.standbyRetryMs });
 cdcActiveGauge(registry, () => publisher.role === 'active' && publisher.isReady());
 
+const service = {
+  async stop() {
+    await publisher.stop();
+    await admin.close();
+  },
+};
+
 // The admin port first: /healthz answers while the slot is still being waited for.
 const admin = await startAdminServer({ port: config.adminPorts.cdc, registry, readiness: () => publisher.readiness() });
 logger.info({ adminPort: admin.port }, 'admin port listening');
+// Signals are handled from here on: a standby waits in start() until it takes the slot, and SIGTERM must stop it gracefully there too.
+const stopped = runUntilSignal(logger, service, { shutdownGraceMs: config.shutdownGraceMs });
 try {
   await publisher.start();
 } catch (error) {
@@ -34,18 +43,13 @@ try {
   await admin.close();
   process.exit(1);
 }
-logger.info({ slot: config.pipeline.slotName, topic: config.pipeline.commitsTopic }, 'cdc running');
+// start() also returns when a signal stopped it while it stood by.
+if (publisher.isReady()) logger.info({ slot: config.pipeline.slotName, topic: config.pipeline.commitsTopic }, 'cdc running');
 
-const service = {
-  async stop() {
-    await publisher.stop();
-    await admin.close();
-  },
-};
 // A row that cannot become a valid event halts the publisher: publish and acknowledge what came before it, then exit non-zero.
 void publisher.whenFailed().then(async (error) => {
   logger.fatal({ err: error }, 'cdc halted');
   await service.stop().catch(() => undefined);
   process.exit(1);
 });
-await runUntilSignal(logger, service, { shutdownGraceMs: config.shutdownGraceMs });
+await stopped;

@@ -149,3 +149,16 @@ export async function readSlot(pool: Pool, slotName: string): Promise<{ position
   if (!slot.same_database) throw new ReplicationSetupError('slot', slotName, 'it belongs to another database');
   return { position: slot.confirmed_flush_lsn ? lsnToBigInt(slot.confirmed_flush_lsn) : undefined };
 }
+
+// serves: no index: pg_replication_slots is the max_replication_slots entries in shared memory
+const slotHolderSql = 'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1';
+
+/**
+ * The pid of the walsender streaming the slot, undefined when none does (or
+ * there is no slot). Asked before connecting, so a standby does not make
+ * PostgreSQL log a refused replication connection every retry.
+ */
+export async function slotHolder(pool: Pool, slotName: string): Promise<number | undefined> {
+  const { rows } = await pool.query<{ active_pid: number | null }>(slotHolderSql, [slotName]);
+  return rows[0]?.active_pid ?? undefined;
+}

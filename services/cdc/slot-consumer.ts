@@ -24,8 +24,9 @@ import { dropRowFromMessage, type SlotRow } from './drop-row.ts';
 import type { FlushPosition } from './flush-position.ts';
 import type { PublisherLifecycle } from './publisher-state.ts';
 import { ReplicationStream } from './replication-stream.ts';
-import { readSlot } from './setup.ts';
-import { replaceSlot, slotHolderPid, slotLoss } from './slot-loss.ts';
+import { readSlot, slotHolder } from './setup.ts';
+import { SlotHeldError, slotHolderPid } from './errors.ts';
+import { replaceSlot, slotLoss } from './slot-loss.ts';
 import { InternalError } from '../../shared/errors/index.ts';
 
 export interface SlotConsumerOptions {
@@ -51,7 +52,6 @@ export interface SlotConsumerOptions {
 
 /** `connecting`: not yet refused nor streaming; `standby`: another walsender holds the slot; `active`: this one streams it. */
 export type CdcRole = 'connecting' | 'standby' | 'active';
-
 
 /** The first wait after a failure that is not a held slot; each next one doubles, up to reconnectMaxBackoffMs. */
 const firstBackoffMs = 100;
@@ -161,14 +161,31 @@ export class SlotConsumer {
     let backoffMs = firstBackoffMs;
     while (!this.lifecycle.stopping) {
       try {
+        // Held by another walsender: stand by without a refused connection (PostgreSQL would log each one).
+        const held = this.currentRole === 'standby' ? await slotHolder(this.options.pool, pipeline.slotName) : undefined;
+        if (held !== undefined) throw new SlotHeldError(held);
         const stream = await this.openStream();
         if (this.currentRole === 'standby') logger.info({ slot: pipeline.slotName, lsn: this.flush.lsn }, 'taking over: the slot is free');
         this.currentRole = 'active';
-        await this.options.onStreamStart(this.flush.current);
+        await this.options.onStreamStart(this.flush.current).catch(async (error: unknown) => {
+          // Not streamed from: given back, to be opened again.
+          this.flush.detach();
+          this.stream = undefined;
+          await stream.close();
+          throw error;
+        });
         return stream;
       } catch (error) {
         if (this.lifecycle.stopping) return undefined;
-        if (await this.replaceLostSlot(error)) continue;
+        const loss = slotLoss(error);
+        if (loss !== undefined) {
+          // Gone or invalidated: created anew (slot-loss.ts); onStreamStart publishes what it missed.
+          const position = await replaceSlot(this.options.pool, pipeline.slotName, loss, logger).catch((setupError: unknown) => logger.warn({ err: setupError }, 'could not create the slot again'));
+          if (position === undefined) await this.waitFor(1000);
+          else this.resumeFrom(position);
+          if (position !== undefined) this.options.onSlotRecreated?.();
+          continue;
+        }
         const holder = slotHolderPid(error);
         if (holder !== undefined) {
           if (this.currentRole !== 'standby' || holder !== this.holder) {
@@ -188,21 +205,6 @@ export class SlotConsumer {
       }
     }
     return undefined;
-  }
-
-  /** A slot gone or invalidated is created anew (slot-loss.ts); what it missed is published by onStreamStart. */
-  private async replaceLostSlot(error: unknown): Promise<boolean> {
-    const { pool, pipeline, logger } = this.options;
-    const loss = slotLoss(error);
-    if (loss === undefined) return false;
-    try {
-      this.resumeFrom(await replaceSlot(pool, pipeline.slotName, loss, logger));
-      this.options.onSlotRecreated?.();
-    } catch (setupError) {
-      logger.warn({ err: setupError }, 'could not create the replication slot again; retrying');
-      await this.waitFor(1000);
-    }
-    return true;
   }
 
   /** A wait that a stop ends at once. */

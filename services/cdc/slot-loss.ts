@@ -11,15 +11,6 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { ensureSlot } from './setup.ts';
 
-/** The pid of the walsender holding the slot, when `error` is PostgreSQL refusing a slot in use (55006). */
-export function slotHolderPid(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = 'code' in error ? error.code : undefined;
-  const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
-  const pid = /is active for PID (\d+)/.exec(message)?.[1];
-  if (pid !== undefined) return Number(pid);
-  return code === '55006' ? 0 : undefined;
-}
 
 export type SlotLoss = 'missing' | 'invalidated';
 

@@ -188,6 +188,12 @@ describeWithEnv('several instances of every service', (env) => {
     expect(standby.process.output.some((line) => line.includes('taking over: the slot is free'))).to.equal(true);
     await commitEach(1);
     await headsCaughtUp(30_000);
+    // A new instance stands by behind the new holder, and stops gracefully on SIGTERM while it waits.
+    const another = { plan: { ...active.plan, label: 'cdc#3', env: { ...active.plan.env, DELTAMETA_INSTANCE: 'cdc#3' } }, process: ServiceProcess.spawn('cdc', { env: { ...environment, ...active.plan.env, DELTAMETA_INSTANCE: 'cdc#3' } }) };
+    running.push(another);
+    await another.process.waitReady(60_000);
+    expect((await readyz(another)).body).to.deep.include({ role: 'standby', streaming: false });
+    expect((await another.process.terminate(20_000)).code).to.equal(0);
   });
 
   it('moves a SIGKILLed invalidator\'s partitions to the others; commits keep becoming visible', async function () {
