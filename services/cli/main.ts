@@ -8,6 +8,7 @@
 import { Command } from 'commander';
 import { exitCodeFor } from '../../shared/errors/index.ts';
 import { registerBenchCommand } from './bench-command.ts';
+import { registerChaosCommand } from './chaos-command.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerDropCommand } from './drop-command.ts';
 import { registerLogCommands } from './log-commands.ts';
@@ -25,6 +26,7 @@ registerLogCommands(program);
 registerTableKindCommands(program);
 registerPublishCommand(program);
 registerPipelineCommands(program);
+registerChaosCommand(program);
 registerDropCommand(program);
 registerTailCommand(program);
 registerBenchCommand(program);

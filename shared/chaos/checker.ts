@@ -89,34 +89,8 @@ export class Checker {
     return problems;
   }
 
-  /** An answer of a reader instance older than one it completed before the request started. */
   private backward(answers: readonly Answer[]): string[] {
-    const problems: string[] = [];
-    const groups = new Map<string, Answer[]>();
-    for (const answer of answers) {
-      const key = `${answer.instance} ${answer.table}`;
-      groups.set(key, [...(groups.get(key) ?? []), answer]);
-    }
-    for (const [key, group] of groups) {
-      const all = [...(this.lastSeen.get(key) ?? []), ...group];
-      const byEnd = [...all].sort((a, b) => a.endedAt - b.endedAt);
-      const byStart = [...group].sort((a, b) => a.startedAt - b.startedAt);
-      let index = 0;
-      let highest = -1;
-      let highestAnswer: Answer | undefined;
-      for (const answer of byStart) {
-        while (index < byEnd.length && (byEnd[index]?.endedAt ?? Infinity) < answer.startedAt) {
-          const done = byEnd[index++];
-          if (done && done.version > highest) {
-            highest = done.version;
-            highestAnswer = done;
-          }
-        }
-        if (answer.version < highest) problems.push(`${key}: v${answer.version} (${answer.mode}) after v${highest} (${highestAnswer?.mode}) was answered ${answer.startedAt - (highestAnswer?.endedAt ?? 0)} ms before`);
-      }
-      this.lastSeen.set(key, byEnd.slice(-20));
-    }
-    return problems;
+    return backwardViolations(this.lastSeen, answers);
   }
 
   checkEvents(recorder: EventRecorder, heads: ReadonlyMap<string, TableHeads>): string[] {
@@ -151,4 +125,36 @@ export class Checker {
       }
     }
   }
+}
+
+/**
+ * An answer of a reader instance older than one that instance completed
+ * before the request started ("no head moved backward as seen by a
+ * reader"). `lastSeen` carries each (instance, table)'s latest answers from
+ * round to round and is updated.
+ */
+export function backwardViolations(lastSeen: Map<string, Answer[]>, answers: readonly Answer[]): string[] {
+  const problems: string[] = [];
+  const groups = new Map<string, Answer[]>();
+  for (const answer of answers) {
+    const key = `${answer.instance} ${answer.table}`;
+    groups.set(key, [...(groups.get(key) ?? []), answer]);
+  }
+  for (const [key, group] of groups) {
+    const byEnd = [...(lastSeen.get(key) ?? []), ...group].sort((a, b) => a.endedAt - b.endedAt);
+    const byStart = [...group].sort((a, b) => a.startedAt - b.startedAt);
+    let index = 0;
+    let highest: Answer | undefined;
+    for (const answer of byStart) {
+      while (index < byEnd.length && (byEnd[index]?.endedAt ?? Infinity) < answer.startedAt) {
+        const done = byEnd[index++];
+        if (done && done.version > (highest?.version ?? -1)) highest = done;
+      }
+      if (highest && answer.version < highest.version) {
+        problems.push(`${key}: v${answer.version} (${answer.mode}) after v${highest.version} (${highest.mode}) was answered ${answer.startedAt - highest.endedAt} ms before`);
+      }
+    }
+    lastSeen.set(key, byEnd.slice(-20));
+  }
+  return problems;
 }

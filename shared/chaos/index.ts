@@ -2,4 +2,6 @@
 export { defaultInstances, formatChaosReport, runChaos, type ChaosOptions, type ChaosReport } from './run.ts';
 export { faultKinds, type FaultKind } from './faults.ts';
 export { eventViolations } from './events.ts';
+export { backwardViolations } from './checker.ts';
+export { digestLines, type Answer } from './readers.ts';
 export type { InstanceCounts } from './fleet.ts';
