@@ -4,6 +4,8 @@ import { TimedOutError } from '../errors/index.ts';
 
 /** How long a fresh broker may take to report a just-created topic with leaders. */
 const settleTimeoutMs = 60_000;
+/** How long fewer brokers than configured (DELTAMETA_KAFKA_BROKERS, or the local cluster's nodes) are taken for a view still filling in. */
+const fullViewTimeoutMs = 10_000;
 
 function isRetriable(error: unknown): boolean {
   const kafkaError = error as { retriable?: boolean; type?: string };
@@ -31,7 +33,9 @@ function commitTopicReplication(liveBrokers: number): { replicationFactor: numbe
 /**
  * Creates the commits topic and its dead-letter topic when missing (both the
  * CDC and the invalidator call it, so either may start first), replicated
- * as `commitTopicReplication` says for the brokers live at that moment. Idempotent:
+ * as `commitTopicReplication` says for the brokers live at that moment
+ * (fewer than the configured bootstrap brokers are waited on for up to
+ * `fullViewTimeoutMs`: a node down at creation costs a replica for good). Idempotent:
  * a topic that exists, or that another process creates at the same moment,
  * is fine. Returns once both have leaders. A broker that has only just
  * started (KRaft) may answer the creation's leader wait with
@@ -44,21 +48,30 @@ export async function ensureCommitTopics(kafka: Kafka, config: Config): Promise<
   const topics = [config.pipeline.commitsTopic, config.pipeline.deadLetterTopic];
   const created: string[] = [];
   const deadline = Date.now() + settleTimeoutMs;
+  const fullViewDeadline = Date.now() + fullViewTimeoutMs;
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        const replication = commitTopicReplication((await admin.describeCluster()).brokers.length);
-        const specs = [
-          { topic: config.pipeline.commitsTopic, numPartitions: config.pipeline.commitsTopicPartitions, ...replication },
-          { topic: config.pipeline.deadLetterTopic, numPartitions: 1, ...replication },
-        ];
         const existing = new Set(await admin.listTopics());
-        for (const spec of specs.filter(({ topic }) => !existing.has(topic))) {
-          try {
-            if (await admin.createTopics({ topics: [spec], waitForLeaders: true })) created.push(spec.topic);
-          } catch (error) {
-            // TOPIC_ALREADY_EXISTS from a concurrent creator is success.
-            if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+        if (topics.some((topic) => !existing.has(topic))) {
+          const live = (await admin.describeCluster()).brokers.length;
+          if (live < Math.min(3, config.kafkaBrokers.length) && Date.now() < fullViewDeadline) {
+            // A cluster just started (or a node just back) may be listed partially for a moment: a topic's replication is for good.
+            await new Promise((resolve) => setTimeout(resolve, 250));
+            continue;
+          }
+          const replication = commitTopicReplication(live);
+          const specs = [
+            { topic: config.pipeline.commitsTopic, numPartitions: config.pipeline.commitsTopicPartitions, ...replication },
+            { topic: config.pipeline.deadLetterTopic, numPartitions: 1, ...replication },
+          ];
+          for (const spec of specs.filter(({ topic }) => !existing.has(topic))) {
+            try {
+              if (await admin.createTopics({ topics: [spec], waitForLeaders: true })) created.push(spec.topic);
+            } catch (error) {
+              // TOPIC_ALREADY_EXISTS from a concurrent creator is success.
+              if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+            }
           }
         }
         if (await haveLeaders(admin, topics)) return created;

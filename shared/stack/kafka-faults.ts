@@ -58,7 +58,7 @@ export async function killKafkaNode(config: Config, nodeId: number, signal: Node
 export async function startKafkaNode(config: Config, nodeId: number): Promise<void> {
   const { node, nodes } = nodeOf(config, nodeId);
   const pid = livePid(node.pidFile);
-  if (pid !== undefined) await waitNodeReady(config, node, pid);
+  if (pid !== undefined) await waitNodeReady(config, node, pid, nodes);
   else await startFormattedNode(config, node, nodes);
 }
 

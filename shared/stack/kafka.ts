@@ -66,7 +66,7 @@ export class KafkaService implements StackService {
     // A node still starting (another `stack up` racing us) gets the chance to finish, like the ones just started.
     await Promise.all(nodes.map(async (node) => {
       const pid = livePid(node.pidFile);
-      if (pid !== undefined) await waitNodeReady(this.config, node, pid);
+      if (pid !== undefined) await waitNodeReady(this.config, node, pid, nodes);
     }));
     return this.status();
   }
@@ -153,14 +153,24 @@ function spawnNode(java: string, libDir: string, node: KafkaNodeLayout, nodes: r
 export async function startFormattedNode(config: Config, node: KafkaNodeLayout, nodes: readonly KafkaNodeLayout[]): Promise<number> {
   if (formattedClusterId(node) === undefined) throw new StackError('kafka', `node ${node.nodeId} is not formatted: run \`deltameta stack up\` first`);
   const pid = spawnNode(await ensureJava(), await ensureKafkaJars(config.cacheDir), node, nodes);
-  await waitNodeReady(config, node, pid);
+  await waitNodeReady(config, node, pid, nodes);
   return pid;
 }
 
-/** Until the node answers and the cluster's metadata, as it serves it, lists it as a live (unfenced) broker. */
-export async function waitNodeReady(config: Config, node: KafkaNodeLayout, pid: number): Promise<void> {
+/**
+ * Until the node answers and the cluster's metadata, as it and every other
+ * running node that answers serve it, lists it as a live (unfenced) broker:
+ * a client asking any of them then sees the whole cluster.
+ */
+export async function waitNodeReady(config: Config, node: KafkaNodeLayout, pid: number, nodes: readonly KafkaNodeLayout[] = [node]): Promise<void> {
+  const listed = async (): Promise<boolean> => {
+    if (!(await kafkaAnswers([node.address], node.nodeId))) return false;
+    const peers = nodes.filter((peer) => peer.nodeId !== node.nodeId && livePid(peer.pidFile) !== undefined);
+    const views = await Promise.all(peers.map((peer) => liveBrokerIds(peer.address)));
+    return views.every((ids) => ids === undefined || ids.includes(node.nodeId));
+  };
   try {
-    await waitUntil(`kafka node ${node.nodeId} on ${node.address}`, () => kafkaAnswers([node.address], node.nodeId), {
+    await waitUntil(`kafka node ${node.nodeId} on ${node.address}`, listed, {
       timeoutMs: config.stackStartTimeoutMs,
       intervalMs: 500,
       whileAlive: () => isAlive(pid),
@@ -214,16 +224,22 @@ export async function ensureKafkaJars(cacheDir: string): Promise<string> {
 
 /** A broker that answers a metadata request with at least one live broker (and, given `nodeId`, that one among them). */
 export async function kafkaAnswers(brokers: readonly string[], nodeId?: number): Promise<boolean> {
-  const [host, port] = (brokers[0] ?? '').split(':');
-  if (!(await tcpAnswers(Number(port), host))) return false;
+  const ids = await liveBrokerIds(brokers[0] ?? '', brokers);
+  return ids !== undefined && ids.length > 0 && (nodeId === undefined || ids.includes(nodeId));
+}
+
+/** The live brokers the metadata served at `address` lists; undefined when it does not answer. */
+async function liveBrokerIds(address: string, brokers: readonly string[] = [address]): Promise<number[] | undefined> {
+  const [host, port] = address.split(':');
+  if (!(await tcpAnswers(Number(port), host))) return undefined;
   const kafka = createKafka({ clientId: 'deltameta-health', brokers, connectionTimeoutMs: 1000, requestTimeoutMs: 2000, retry: { retries: 0 } });
   const admin = kafka.admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null && (nodeId === undefined || cluster.brokers.some((broker) => broker.nodeId === nodeId));
+    return cluster.controller === null ? [] : cluster.brokers.map((broker) => broker.nodeId);
   } catch {
-    return false;
+    return undefined;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

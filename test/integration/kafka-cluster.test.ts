@@ -106,21 +106,25 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
   it('creates the commits and dead-letter topics with 3 replicas and min.insync.replicas 2', async function () {
     await ensureCommitTopics(kafka, config);
     const topics = [config.pipeline.commitsTopic, config.pipeline.deadLetterTopic];
-    const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-    expect(metadata.map((topic) => topic.partitions.length)).to.deep.equal([config.pipeline.commitsTopicPartitions, 1]);
+    // Every broker knows the topics once they have leaders on one: asked of any of them, metadata may lag a moment.
+    const { topics: metadata } = await eventually('the topics\' metadata', () => admin.fetchTopicMetadata({ topics }).catch(() => undefined), 30_000);
+    expect(topics.map((name) => metadata.find((topic) => topic.name === name)?.partitions.length)).to.deep.equal([config.pipeline.commitsTopicPartitions, 1]);
     for (const topic of metadata) for (const partition of topic.partitions) expect(partition.replicas, `${topic.name}/${partition.partitionId}`).to.have.length(3);
     const described = await admin.describeConfigs({
       includeSynonyms: false,
       resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })),
     });
-    expect(described.resources.map((resource) => resource.configEntries.find((entry) => entry.configName === 'min.insync.replicas')?.configValue)).to.deep.equal(['2', '2']);
+    expect(topics.map((name) => described.resources.find((resource) => resource.resourceName === name)?.configEntries.find((entry) => entry.configName === 'min.insync.replicas')?.configValue)).to.deep.equal(['2', '2']);
   });
 
   it('keeps producing (acks -1) and consuming across SIGKILL of the partition leader and of the active controller; each comes back', async function () {
     const topic = config.pipeline.commitsTopic;
+    await ensureCommitTopics(kafka, config);
     // As the CDC's producer: idempotent, one request in flight, acks -1 on every send, a failed send retried until Kafka has it.
     const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50 });
+    // A consumer whose group coordinator dies retries that broker until kafkajs gives up (~7 s), then restarts and rejoins
+    // as a new member: the group waits out the old member's session timeout (kafkajs' default 30 s: 25-35 s without reads, measured).
+    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50, sessionTimeout: 10_000, heartbeatInterval: 1000 });
     const acked: number[] = [];
     const seen = new Set<number>();
     const failures: string[] = [];
@@ -171,27 +175,29 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
         const elected = await eventually('a new active controller', () => kafkaController(config), 30_000);
         expect(elected).to.not.equal(controller);
       });
+      await eventually('every acknowledged write read', () => acked.every((value) => seen.has(value)), 30_000);
     } finally {
       producing = false;
       await loop;
       await producer.disconnect();
+      await consumer.disconnect();
     }
-    await eventually('every acknowledged write read', () => acked.every((value) => seen.has(value)), 30_000);
-    await consumer.disconnect();
     console.log(`      ${acked.length} writes acknowledged and read; ${failures.length} sends retried (${[...new Set(failures)].join(', ')})`);
   });
 
   it('refuses a write with NOT_ENOUGH_REPLICAS when two nodes are down, and takes it again once they are back', async function () {
     const topic = config.pipeline.commitsTopic;
+    await ensureCommitTopics(kafka, config);
     const controller = kafkaController(config);
     expect(controller).to.be.oneOf([1, 2, 3]);
+    const survivor = kafkaNodes(config).find((node) => node.nodeId === controller);
+    const alone = createKafka({ clientId: 'deltameta-test-cluster-alone', brokers: [survivor?.address ?? ''], requestTimeoutMs: 10_000, retry: { retries: 1, initialRetryTime: 100 } });
+    // Connected before, as the CDC's producer is: a new idempotent producer needs a producer id, which the lost quorum cannot give.
+    const producer = alone.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
     // Stopped while the quorum stands (the controller stays), so their leaving every ISR is committed before the second goes.
     const stopped = [1, 2, 3].filter((nodeId) => nodeId !== controller);
     for (const nodeId of stopped) await killKafkaNode(config, nodeId, 'SIGTERM');
-    const survivor = kafkaNodes(config).find((node) => node.nodeId === controller);
-    const alone = createKafka({ clientId: 'deltameta-test-cluster-alone', brokers: [survivor?.address ?? ''], requestTimeoutMs: 10_000, retry: { retries: 1, initialRetryTime: 100 } });
-    const producer = alone.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
     let refused: unknown;
     try {
       await producer.send({ topic, acks: -1, timeout: 10_000, messages: [{ key: 'table-0', value: 'refused' }] });
