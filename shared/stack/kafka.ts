@@ -236,8 +236,15 @@ async function liveBrokerIds(address: string, brokers: readonly string[] = [addr
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.controller === null ? [] : cluster.brokers.map((broker) => broker.nodeId);
+    // kafkajs asks a random broker of the metadata it got from `address`: one that just died fails the request, the next try may not.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const cluster = await admin.describeCluster();
+        return cluster.controller === null ? [] : cluster.brokers.map((broker) => broker.nodeId);
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
   } catch {
     return undefined;
   } finally {
