@@ -51,6 +51,8 @@ export class BatchSender {
   private producerConnected = false;
   private sending: Promise<void> | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** the commits topic's partition count (read at the first send and after a failed one) */
+  private partitions: number | undefined;
   /** while `publishFirst` runs: rows from the stream wait */
   private gated = false;
 
@@ -193,7 +195,8 @@ export class BatchSender {
       const event = commitEventFromRow(row, table, commitEndLsn);
       messages.push({ key: event.table, value: encodeCommitEvent(event) });
     }
-    const sent = messages.length === 0 || (await withBackoff('publishing to Kafka', () => this.send(messages), retry));
+    const done = new Set<number>();
+    const sent = messages.length === 0 || (await withBackoff('publishing to Kafka', () => this.send(messages, done), retry));
     if (!sent) return false;
     this.options.published.note(batch.rows.flatMap(({ row }) => (isDropRow(row) ? [] : [{ tableId: row.tableId, version: row.version }])));
     this.options.metrics.eventsTotal.inc(messages.length - drops);
@@ -202,7 +205,20 @@ export class BatchSender {
     return true;
   }
 
-  private async send(messages: Message[]): Promise<true> {
+  /**
+   * One producer.send per partition, side by side. A single send whose
+   * messages go to several brokers loses messages in kafkajs 2.2.4 when a
+   * partition's leader moves, during the send, to a broker that already
+   * answered for its own partitions: the retry skips brokers that answered,
+   * and send() resolves without the moved partition's messages (kafkajs
+   * #1303, PR #1798; found by the chaos suite killing a partition leader on a
+   * three-broker cluster: two acknowledged events never reached the topic).
+   * A send to one partition has one leader: its retry goes to the new one.
+   * Partitions are chosen as the default partitioner would (murmur2 of the
+   * key), so keys keep their partitions. Partitions acknowledged in an
+   * earlier attempt of this batch (`done`) are not sent again.
+   */
+  private async send(messages: Message[], done = new Set<number>()): Promise<true> {
     if (!this.producerConnected) {
       // kafkajs gave up after its own retries: start over with a new producer (new producer id, fresh sequences).
       await this.producer.disconnect().catch(() => undefined);
@@ -210,14 +226,50 @@ export class BatchSender {
       await this.producer.connect();
       this.producerConnected = true;
     }
+    const topic = this.pipeline.commitsTopic;
+    this.partitions ??= await this.partitionCount(topic);
+    const byPartition = groupByPartition(topic, messages, this.partitions);
     const endTimer = this.options.metrics.publishDurationSeconds.startTimer();
-    try {
-      await this.producer.send({ topic: this.pipeline.commitsTopic, acks: -1, messages });
-    } catch (error) {
+    const results = await Promise.allSettled([...byPartition].filter(([partition]) => !done.has(partition)).map(async ([partition, group]) => {
+      await this.producer.send({ topic, acks: -1, messages: group });
+      done.add(partition);
+    }));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) {
       this.producerConnected = false;
-      throw error;
+      // The topic may have grown: read its partitions again before the retry.
+      this.partitions = undefined;
+      throw failed.reason;
     }
     endTimer();
     return true;
   }
+
+  private async partitionCount(topic: string): Promise<number> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const count = topics[0]?.partitions.length ?? 0;
+      if (count === 0) throw new Error(`topic ${topic} has no partitions in the metadata yet`);
+      return count;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
+const keyPartitioner = Partitioners.DefaultPartitioner();
+
+/** The messages by the partition the default partitioner gives their key, in order, each with its partition set. */
+function groupByPartition(topic: string, messages: readonly Message[], partitions: number): Map<number, Message[]> {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [], isr: [] }));
+  const groups = new Map<number, Message[]>();
+  for (const message of messages) {
+    const partition = keyPartitioner({ topic, partitionMetadata, message });
+    const group = groups.get(partition);
+    if (group) group.push({ ...message, partition });
+    else groups.set(partition, [{ ...message, partition }]);
+  }
+  return groups;
 }
