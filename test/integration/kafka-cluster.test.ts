@@ -110,10 +110,10 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const { topics: metadata } = await eventually('the topics\' metadata', () => admin.fetchTopicMetadata({ topics }).catch(() => undefined), 30_000);
     expect(topics.map((name) => metadata.find((topic) => topic.name === name)?.partitions.length)).to.deep.equal([config.pipeline.commitsTopicPartitions, 1]);
     for (const topic of metadata) for (const partition of topic.partitions) expect(partition.replicas, `${topic.name}/${partition.partitionId}`).to.have.length(3);
-    const described = await admin.describeConfigs({
+    const described = await eventually('the topics\' configuration', () => admin.describeConfigs({
       includeSynonyms: false,
       resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })),
-    });
+    }).catch(() => undefined), 30_000);
     expect(topics.map((name) => described.resources.find((resource) => resource.resourceName === name)?.configEntries.find((entry) => entry.configName === 'min.insync.replicas')?.configValue)).to.deep.equal(['2', '2']);
   });
 
@@ -124,7 +124,7 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     // A consumer whose group coordinator dies retries that broker until kafkajs gives up (~7 s), then restarts and rejoins
     // as a new member: the group waits out the old member's session timeout (kafkajs' default 30 s: 25-35 s without reads, measured).
-    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50, sessionTimeout: 6000, heartbeatInterval: 500 });
     const acked: number[] = [];
     const seen = new Set<number>();
     const failures: string[] = [];
