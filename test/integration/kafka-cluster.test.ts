@@ -65,7 +65,8 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const base = await freePortBlock();
     env = { ...process.env, DELTAMETA_STACK_DIR: stackDir, DELTAMETA_KAFKA_PORT: String(base), DELTAMETA_KAFKA_CONTROLLER_PORT: String(base + 1), DELTAMETA_KAFKA_BROKERS: undefined };
     const started = Date.now();
-    await stackUp(loadConfig(env), ['kafka'], { kafkaBrokers: 3 });
+    config = loadConfig(env); // for `after`, should the start fail half-way
+    await stackUp(config, ['kafka'], { kafkaBrokers: 3 });
     console.log(`      3-node cluster on ports ${base}..${base + 5} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     // Read after the start: the clients' default brokers follow the recorded cluster.
     config = loadConfig(env);
