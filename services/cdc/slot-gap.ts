@@ -15,7 +15,15 @@
  * its original, which the pipeline drops (head pointers only move forward).
  *
  * A slot seen for the first time (no records) gets a row per table at its
- * head: history from before the pipeline is not replayed.
+ * head: history from before the pipeline is not replayed. It also gets the
+ * row of table_id 0 (no table has it: identities start at 1), version -1,
+ * which says "this slot has published" even when there was no table yet:
+ * without it, a slot lost before the first acknowledged versions were
+ * written (half a second) had no records, so no gap was marked and the
+ * commits between the loss and the new slot were never published; and each
+ * reconnect of such a slot recorded the heads again, ahead of Kafka. A
+ * table without a row has had nothing recorded: all its versions are in
+ * the gap.
  */
 import type { Message } from 'kafkajs';
 import type { Pool } from '../../shared/db/index.ts';
@@ -23,12 +31,16 @@ import { encodeCommitEvent } from '../../shared/contracts/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { commitEventFromRow, type CommitRow } from './commit-row.ts';
 
+/** The row that marks a slot as seen (no table has id 0). */
+const slotSeenTableId = 0;
+
 // serves: cdc_published primary key (slot_name, table_id); delta_commit primary key for the heads
 const baselineSql = `
   INSERT INTO deltameta.cdc_published (slot_name, table_id, version)
   SELECT $1, t.table_id, (SELECT max(version) FROM deltameta.delta_commit c WHERE c.table_id = t.table_id)
     FROM deltameta.delta_table t
    WHERE EXISTS (SELECT 1 FROM deltameta.delta_commit c WHERE c.table_id = t.table_id)
+  UNION ALL SELECT $1, ${slotSeenTableId}, -1
   ON CONFLICT (slot_name, table_id) DO NOTHING`;
 
 // serves: delta_commit primary key (table_id, version) range per table, cdc_published primary key
@@ -125,7 +137,7 @@ export async function publishUnpublished(options: {
   const { rows: known } = await pool.query('SELECT 1 FROM deltameta.cdc_published WHERE slot_name = $1 LIMIT 1', [slotName]);
   if (known.length === 0) {
     const { rowCount } = await pool.query(baselineSql, [slotName]);
-    options.logger.info({ slot: slotName, tables: rowCount }, 'first start of this slot: published versions recorded at the heads');
+    options.logger.info({ slot: slotName, tables: (rowCount ?? 1) - 1 }, 'first start of this slot: published versions recorded at the heads');
     return 0;
   }
   const { rows: marked } = await pool.query('SELECT 1 FROM deltameta.cdc_slot_gap WHERE slot_name = $1', [slotName]);

@@ -11,14 +11,19 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { ensureSlot } from './setup.ts';
 
-
 export type SlotLoss = 'missing' | 'invalidated';
 
-/** Whether `error` says the slot is gone or can no longer stream. */
+/**
+ * Whether `error` says the slot is gone or can no longer stream. PostgreSQL
+ * 13-15 say an invalidated slot "cannot read from logical replication slot"
+ * and only the detail says why ("This slot has been invalidated because it
+ * exceeded the maximum reserved size."); 16+ say "can no longer get changes".
+ */
 export function slotLoss(error: unknown): SlotLoss | undefined {
   const message = error instanceof Error ? error.message : String(error);
+  const detail = typeof error === 'object' && error !== null && 'detail' in error && typeof error.detail === 'string' ? error.detail : '';
   if (/replication slot ".*" does not exist/.test(message)) return 'missing';
-  if (/can no longer get changes from replication slot|has been invalidated/.test(message)) return 'invalidated';
+  if (/can no longer get changes from replication slot|has been invalidated/.test(`${message}\n${detail}`)) return 'invalidated';
   return undefined;
 }
 

@@ -127,6 +127,12 @@ export interface ReaderConfig {
   readonly shadowMaxFiles: number;
   /** Sampled checks waiting at most; more are dropped. DELTAMETA_READER_SHADOW_QUEUE, default 4. */
   readonly shadowQueue: number;
+  /** Delta Sharing (services/reader/sharing, docs/delta-sharing.md) served beside /v1. DELTAMETA_READER_SHARING=on|off, default on. */
+  readonly sharingEnabled: boolean;
+  /** Where the Delta Sharing endpoints live: a path starting with '/', no trailing '/'. DELTAMETA_READER_SHARING_PREFIX, default /delta-sharing. */
+  readonly sharingPrefix: string;
+  /** The sharing configuration (shares, recipients) is re-read from PostgreSQL when older than this. DELTAMETA_READER_SHARING_RELOAD_MS, default 2000. */
+  readonly sharingReloadMs: number;
 }
 
 const read = readVariable;
@@ -137,6 +143,7 @@ const nonNegativeInt = z.coerce.number().int().min(0, 'must be zero or a positiv
 const trueFalse = z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).transform((value) => value === 'true');
 /** Hosts whose listener only this machine can reach. */
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
+const sharingPrefix = z.string().regex(/^(\/[A-Za-z0-9._~-]+)+$/, "must be a path like /delta-sharing: segments of letters, digits, '.', '_', '~', '-', no trailing '/'").refine((value) => value !== '/v1' && !value.startsWith('/v1/'), 'must not be under /v1');
 const postgresUrl = z.string().refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
 
 export function loadReaderConfig(env: Env = process.env): ReaderConfig {
@@ -190,5 +197,8 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     maxFilters: read(env, 'DELTAMETA_READER_MAX_FILTERS', positiveInt, 32),
     maxQueryBytes: read(env, 'DELTAMETA_READER_MAX_QUERY_BYTES', positiveInt, 8192),
     l2WriteBudgetBytes: read(env, 'DELTAMETA_READER_L2_WRITE_BUDGET_BYTES', positiveInt, 128 * 1024 * 1024),
+    sharingEnabled: read(env, 'DELTAMETA_READER_SHARING', onOff, true),
+    sharingPrefix: read(env, 'DELTAMETA_READER_SHARING_PREFIX', sharingPrefix, '/delta-sharing'),
+    sharingReloadMs: read(env, 'DELTAMETA_READER_SHARING_RELOAD_MS', positiveInt, 2000),
   };
 }

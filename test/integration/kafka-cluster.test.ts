@@ -65,7 +65,8 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const base = await freePortBlock();
     env = { ...process.env, DELTAMETA_STACK_DIR: stackDir, DELTAMETA_KAFKA_PORT: String(base), DELTAMETA_KAFKA_CONTROLLER_PORT: String(base + 1), DELTAMETA_KAFKA_BROKERS: undefined };
     const started = Date.now();
-    await stackUp(loadConfig(env), ['kafka'], { kafkaBrokers: 3 });
+    config = loadConfig(env); // for `after`, should the start fail half-way
+    await stackUp(config, ['kafka'], { kafkaBrokers: 3 });
     console.log(`      3-node cluster on ports ${base}..${base + 5} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     // Read after the start: the clients' default brokers follow the recorded cluster.
     config = loadConfig(env);
@@ -110,10 +111,10 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const { topics: metadata } = await eventually('the topics\' metadata', () => admin.fetchTopicMetadata({ topics }).catch(() => undefined), 30_000);
     expect(topics.map((name) => metadata.find((topic) => topic.name === name)?.partitions.length)).to.deep.equal([config.pipeline.commitsTopicPartitions, 1]);
     for (const topic of metadata) for (const partition of topic.partitions) expect(partition.replicas, `${topic.name}/${partition.partitionId}`).to.have.length(3);
-    const described = await admin.describeConfigs({
+    const described = await eventually('the topics\' configuration', () => admin.describeConfigs({
       includeSynonyms: false,
       resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })),
-    });
+    }).catch(() => undefined), 30_000);
     expect(topics.map((name) => described.resources.find((resource) => resource.resourceName === name)?.configEntries.find((entry) => entry.configName === 'min.insync.replicas')?.configValue)).to.deep.equal(['2', '2']);
   });
 
@@ -124,7 +125,7 @@ describe('kafka cluster (stack up --kafka-brokers 3)', function () {
     const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     // A consumer whose group coordinator dies retries that broker until kafkajs gives up (~7 s), then restarts and rejoins
     // as a new member: the group waits out the old member's session timeout (kafkajs' default 30 s: 25-35 s without reads, measured).
-    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    const consumer: Consumer = kafka.consumer({ groupId: 'deltameta-test-cluster', maxWaitTimeInMs: 50, sessionTimeout: 6000, heartbeatInterval: 500 });
     const acked: number[] = [];
     const seen = new Set<number>();
     const failures: string[] = [];

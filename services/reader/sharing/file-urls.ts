@@ -1,0 +1,199 @@
+/**
+ * Signed file URLs for Delta Sharing: the `url` of each `file` line is
+ * something a recipient fetches WITHOUT its bearer token, so the URL itself
+ * is the credential, short-lived and bound to one file of one table.
+ *
+ * `FileUrlSigner` is the pluggable part. The default, `HmacFileUrlSigner`,
+ * issues URLs served by the reader itself (file-route.ts):
+ * `<baseUrl>/files/<token>`, where the token carries the table id, the
+ * file's path relative to the table location and the expiry, plus an
+ * HMAC-SHA256 over them. The reader looks the location up again when the URL
+ * is fetched, so a token names no filesystem path the reader has not
+ * been told about, and a table moved or dropped stops serving its URLs.
+ *
+ * An object-store signer implements the same interface without the reader
+ * in the data path: an S3 presigner would turn `tableLocation`
+ * (`s3://bucket/prefix`) plus `path` into a bucket and key, and return
+ * `getSignedUrl(s3, new GetObjectCommand({ Bucket, Key }), { expiresIn:
+ * ceil((expiresAtMs - now) / 1000) })` (@aws-sdk/s3-request-presigner);
+ * GCS and Azure (SAS) likewise. The encoder takes whatever string it returns.
+ *
+ * The key, DELTAMETA_READER_SHARING_URL_KEY, must be at least 32 bytes.
+ * Unset, each process draws a random key: fine for ONE reader (its URLs are
+ * checked by the process that issued them, and a restart only invalidates
+ * URLs that live minutes anyway), wrong for several readers behind a load
+ * balancer: a URL issued by one would be refused (403) by the others, so
+ * they must all be given the same key.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { readVariable, type Env } from '../../../shared/config/index.ts';
+
+/** What a signer is told about one file. `path` is the Delta action's path: relative (URL-encoded) or an absolute URI. */
+export interface SignableFile {
+  readonly tableId: string;
+  readonly tableLocation: string;
+  readonly path: string;
+  readonly size: number;
+}
+
+/** Turns a file of a table into a URL a client can fetch until `expiresAtMs` (ms since the epoch). */
+export interface FileUrlSigner {
+  sign(file: SignableFile, expiresAtMs: number): Promise<string>;
+}
+
+/** What a token grants: one file of one table until an instant. */
+export interface FileClaims {
+  readonly tableId: string;
+  /** relative to the table location, decoded (a filesystem path with `/` separators) */
+  readonly path: string;
+  readonly expiresAtMs: number;
+}
+
+export type FileTokenProblem = 'malformed' | 'signature' | 'expired' | 'path';
+
+/** A token that grants nothing: malformed, signed with another key or altered, expired, or naming a path outside the table. */
+export class FileTokenError extends Error {
+  constructor(readonly problem: FileTokenProblem, message: string) {
+    super(message);
+    this.name = 'FileTokenError';
+  }
+}
+
+export const sharingUrlKeyVariable = 'DELTAMETA_READER_SHARING_URL_KEY';
+const minimumKeyBytes = 32;
+
+const keySchema = z.string().refine((text) => Buffer.byteLength(text, 'utf8') >= minimumKeyBytes, {
+  message: `must be at least ${minimumKeyBytes} bytes`,
+});
+
+/** One random key per process when none is configured (see the module comment for why only one reader may rely on it). */
+const processKey = randomBytes(minimumKeyBytes);
+
+/**
+ * The HMAC key: DELTAMETA_READER_SHARING_URL_KEY (UTF-8 bytes, at least 32;
+ * a shorter one is a ConfigError naming the variable), else this process's
+ * random key.
+ */
+export function sharingUrlKey(env: Env): Buffer {
+  const configured = readVariable<string | undefined>(env, sharingUrlKeyVariable, keySchema, undefined);
+  return configured === undefined ? processKey : Buffer.from(configured, 'utf8');
+}
+
+/** The directory a table location names: a filesystem path or a `file:` URL. Anything else is not served by the reader. */
+export function locationDirectory(location: string): string {
+  if (/^file:/i.test(location)) return fileURLToPath(location);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new FileTokenError('path', `table location ${location} is not on local or mounted storage`);
+  }
+  return location;
+}
+
+/**
+ * Checks a decoded relative path: not empty, not absolute, no `.`/`..`/empty
+ * segment, no NUL, no backslash (a Windows separator). Returns it
+ * normalised to `/` separators; FileTokenError('path') otherwise.
+ */
+export function checkedRelativePath(relative: string): string {
+  const segments = relative.split('/');
+  const bad = relative === '' || relative.startsWith('/') || relative.includes('\0') || relative.includes('\\')
+    || segments.some((segment) => segment === '' || segment === '.' || segment === '..');
+  if (bad) throw new FileTokenError('path', `file path ${JSON.stringify(relative)} is not inside the table location`);
+  return relative;
+}
+
+/**
+ * The decoded path of a Delta action's `path`, relative to the table
+ * location: a relative path is URL-decoded (the Delta protocol stores it
+ * RFC 2396-encoded); an absolute `file:` URI must lie under the location.
+ */
+export function relativeFilePath(tableLocation: string, actionPath: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(actionPath)) {
+    if (!/^file:/i.test(actionPath)) throw new FileTokenError('path', `file ${actionPath} is not on local or mounted storage`);
+    const absolute = path.resolve(fileURLToPath(actionPath));
+    const root = path.resolve(locationDirectory(tableLocation));
+    const relative = path.relative(root, absolute);
+    if (relative.startsWith('..') || path.isAbsolute(relative)) {
+      throw new FileTokenError('path', `file ${actionPath} is not inside the table location`);
+    }
+    return checkedRelativePath(relative.split(path.sep).join('/'));
+  }
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(actionPath);
+  } catch {
+    throw new FileTokenError('path', `file path ${JSON.stringify(actionPath)} is not valid URL encoding`);
+  }
+  return checkedRelativePath(decoded);
+}
+
+const tokenVersion = 'f1';
+const claimsSchema = z.tuple([z.literal(tokenVersion), z.string().min(1), z.string().min(1), z.number().int()]);
+
+function mac(key: Buffer, payload: string): Buffer {
+  return createHmac('sha256', key).update(payload, 'utf8').digest();
+}
+
+/** `<payload>.<mac>`, both base64url; the payload is `["f1", tableId, path, expiresAtMs]` as JSON. */
+export function issueFileToken(key: Buffer, claims: FileClaims): string {
+  const payload = Buffer.from(JSON.stringify([tokenVersion, claims.tableId, claims.path, claims.expiresAtMs]), 'utf8').toString('base64url');
+  return `${payload}.${mac(key, payload).toString('base64url')}`;
+}
+
+/**
+ * The claims of a token, verified: the MAC first (constant-time, so an
+ * altered token learns nothing from timing), then the expiry, then the path
+ * shape. FileTokenError naming the problem otherwise.
+ */
+export function openFileToken(key: Buffer, token: string, nowMs: number): FileClaims {
+  const dot = token.indexOf('.');
+  if (dot <= 0 || dot !== token.lastIndexOf('.')) throw new FileTokenError('malformed', 'the file URL is malformed');
+  const payload = token.slice(0, dot);
+  const given = Buffer.from(token.slice(dot + 1), 'base64url');
+  const expected = mac(key, payload);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new FileTokenError('signature', 'the file URL has a bad signature: it was altered, or issued with another key');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw new FileTokenError('malformed', 'the file URL is malformed');
+  }
+  const claims = claimsSchema.safeParse(parsed);
+  if (!claims.success) throw new FileTokenError('malformed', 'the file URL is malformed');
+  const [, tableId, relative, expiresAtMs] = claims.data;
+  if (nowMs >= expiresAtMs) {
+    throw new FileTokenError('expired', `the file URL expired at ${new Date(expiresAtMs).toISOString()}`);
+  }
+  return { tableId, path: checkedRelativePath(relative), expiresAtMs };
+}
+
+export interface HmacFileUrlSignerOptions {
+  /** where file-route.ts is mounted, as clients reach it: `https://host/delta-sharing` (no trailing slash needed) */
+  readonly baseUrl: string;
+  readonly key: Buffer;
+}
+
+/** The default signer: URLs served by the reader's own `/files/:token` route. */
+export class HmacFileUrlSigner implements FileUrlSigner {
+  private readonly baseUrl: string;
+  private readonly key: Buffer;
+
+  constructor(options: HmacFileUrlSignerOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.key = options.key;
+  }
+
+  sign(file: SignableFile, expiresAtMs: number): Promise<string> {
+    try {
+      locationDirectory(file.tableLocation);
+      const relative = relativeFilePath(file.tableLocation, file.path);
+      return Promise.resolve(`${this.baseUrl}/files/${issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs })}`);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}
