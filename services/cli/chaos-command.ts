@@ -74,11 +74,20 @@ export function registerChaosCommand(program: Command): void {
       const pool = createPool(config.postgresUrl, { max: 6, applicationName: 'deltameta-chaos' });
       const run = `chaos${Date.now().toString(36)}`;
       const started = Date.now();
+      // Ctrl-C: the run ends after the step under way, reports and cleans up (a second Ctrl-C is the default: exit at once).
+      const stop = new AbortController();
+      const onSignal = (): void => {
+        process.stderr.write('stopping after the step under way (again to quit at once)\n');
+        stop.abort();
+        process.off('SIGINT', onSignal);
+      };
+      process.on('SIGINT', onSignal);
+      process.once('SIGTERM', () => stop.abort());
       try {
         await migrate(pool);
         const report = await runChaos({
           rounds: options.rounds, seconds: options.seconds, faultsPerRound: options.faultsPerRound, kinds, tables: options.tables, readerClients: options.readers,
-          instances, postgresUrl: config.postgresUrl, pool, stack: config, run,
+          instances, postgresUrl: config.postgresUrl, pool, stack: config, run, signal: stop.signal,
           log: (line) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}\n`),
         });
         console.log(options.json ? JSON.stringify(report, null, 2) : formatChaosReport(report));

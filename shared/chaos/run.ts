@@ -39,6 +39,8 @@ export interface ChaosOptions {
   readonly convergeTimeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: (line: string) => void;
+  /** ends the run after the step under way (Ctrl-C): the report covers the rounds done */
+  readonly signal?: AbortSignal;
 }
 
 export interface ChaosReport {
@@ -92,6 +94,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const convergeMsByKind: Partial<Record<FaultKind, number>> = {};
   const violations: string[] = [];
   options.pool.on('error', () => undefined);
+  let roundsDone = 0;
   const plan = schedule(options.kinds.length > 0 ? options.kinds : faultKinds, options.rounds * options.faultsPerRound);
   try {
     await fleet.start();
@@ -100,10 +103,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await workload.create();
     workload.start();
     readers.start(options.readerClients);
-    for (let round = 1; round <= options.rounds; round++) {
+    for (let round = 1; round <= options.rounds && !options.signal?.aborted; round++) {
       const kinds = plan.slice((round - 1) * options.faultsPerRound, round * options.faultsPerRound);
       const roundEnd = Date.now() + options.seconds * 1000;
       for (const kind of kinds) {
+        if (options.signal?.aborted) break;
         // Faults at random moments of the round, one after the other.
         const slack = Math.max(0, roundEnd - Date.now()) / (kinds.length + 1);
         await new Promise((resolve) => setTimeout(resolve, Math.random() * slack));
@@ -128,6 +132,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       violations.push(...problems);
       log(`round ${round}: converged in ${converged.ms} ms; commits ${workload.counts.commits}, answers checked ${checker.answersChecked}, violations ${problems.length}`);
       for (const problem of problems.slice(0, 5)) log(`  ${problem}`);
+      roundsDone = round;
       workload.start();
     }
   } finally {
@@ -139,7 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   const convergeValues = Object.values(convergeMsByKind);
   return {
-    rounds: options.rounds, faults, faultsTotal: Object.values(faults).reduce((sum, count) => sum + count, 0),
+    rounds: roundsDone, faults, faultsTotal: Object.values(faults).reduce((sum, count) => sum + count, 0),
     commits: workload.counts.commits, commitsByKind: workload.counts.byKind, commitsByPath: workload.counts.byPath, failedCommitAttempts: workload.counts.failed,
     answersChecked: checker.answersChecked, unanswered: readers.unanswered, events: recorder.events, violations,
     convergeMsByKind, longestConvergeMs: Math.max(0, ...convergeValues), seconds: Math.round((Date.now() - started) / 1000),
