@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import type { AddAction, MetadataAction, ProtocolAction } from '../../shared/delta/index.ts';
 import {
-  changeLine, chooseFormat, endStreamLine, fileId, fileLine, metadataLine, parseCapabilities, protocolLine, SharingResponseError, wantsEndStream,
+  changeLine, chooseFormat, endStreamLine, fileId, fileLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, SharingResponseError, wantsEndStream,
 // eslint-disable-next-line deltameta/module-boundaries -- services/reader/index.ts does not export the sharing pieces until the lead wires them
 } from '../../services/reader/sharing/responses.ts';
 
@@ -53,6 +53,8 @@ describe('sharing: response lines and format negotiation', () => {
     expect(parseCapabilities(undefined).readerFeatures).to.equal(undefined);
     expect(parseCapabilities(['responseformat=delta', 'readerfeatures=x']).responseFormats).to.deep.equal(['delta']);
     expect(wantsEndStream(parseCapabilities('responseformat=parquet'))).to.equal(false);
+    expect(responseCapabilities('delta', true)).to.equal('responseformat=delta;includeendstreamaction=true');
+    expect(parseCapabilities(responseCapabilities('parquet', false)).responseFormats).to.deep.equal(['parquet']);
   });
 
   it('chooses parquet without a header, the one format asked, parquet for both when the table allows it', () => {

@@ -255,3 +255,12 @@ export function endStreamLine(end: EndStream): string {
 export function wantsEndStream(capabilities: Capabilities): boolean {
   return capabilities.all.get('includeendstreamaction')?.includes('true') === true;
 }
+
+/**
+ * The `delta-sharing-capabilities` header of a table response: the format
+ * the lines are in (clients parse by it: a parquet client getting delta must
+ * fail), and `includeendstreamaction=true` when the last line is one.
+ */
+export function responseCapabilities(format: ResponseFormat, endStream: boolean): string {
+  return endStream ? `responseformat=${format};includeendstreamaction=true` : `responseformat=${format}`;
+}
