@@ -97,6 +97,7 @@ describeWithEnv('delta sharing discovery', (env) => {
       [['recipient', 'carol', '--share', 'retail,nope', '--profile', path.join(dir, 'carol.share')], /no share named nope/],
       [['recipient', 'carol', '--share', 'retail', '--profile', path.join(dir, 'carol.share'), '--expires-in', '5x'], /--expires-in must be/],
       [['recipient', 'carol', '--share', 'retail', '--profile', path.join(dir, 'carol.share'), '--endpoint', 'ftp://x'], /--endpoint must be an http\(s\) URL/],
+      [['recipient', 'carol', '--share', 'retail', '--profile', path.join(dir, 'v1-tokens.json')], /cannot write the profile .*: it exists \(a profile is never overwritten\)/],
       [['unshare', 'retail', 'world', 'sales_zz*'], /has no table or prefix "sales_zz\*"/],
       [['revoke', 'nobody'], /no recipient named nobody/],
     ];
@@ -109,6 +110,7 @@ describeWithEnv('delta sharing discovery', (env) => {
     }
     expect(existsSync(path.join(dir, 'carol.share'))).to.equal(false);
     expect((await cli('list', '--json')).stdout).to.equal(before);
+    expect(readFileSync(path.join(dir, 'v1-tokens.json'), 'utf8')).not.to.contain('bearerToken');
 
     endpoint = `${reader.base}/delta-sharing`;
     for (const [name, shares] of [['alice', 'retail,hr'], ['bob', 'hr'], ['eve', 'retail']] as const) {
