@@ -61,7 +61,7 @@ export function describeSharing(config: SharingConfig): SharingDescription {
       })),
     })),
     recipients: config.recipients.map((recipient) => ({
-      name: recipient.name, shares: recipient.shareIds.map((id) => shareName.get(id) ?? id),
+      name: recipient.name, shares: recipient.shareIds.map((id) => shareName.get(id) ?? id).sort(),
       createdAt: recipient.createdAt.toISOString(), expiresAt: recipient.expiresAt?.toISOString() ?? null, revoked: recipient.revoked,
     })),
   };

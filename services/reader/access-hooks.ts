@@ -10,6 +10,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { AccessControl, TokenGrant } from './auth.ts';
+import { isSharingRoute } from './sharing/index.ts';
 
 /** The table a matched route is about: its decoded `:name` parameter. */
 function tableParamOf(request: FastifyRequest): string | undefined {
@@ -29,9 +30,11 @@ export class RequestAccess {
    * onRequest hook (reader-app.ts), which runs after routing: the matched
    * route and its decoded parameters are known. With access control off
    * there is nothing to decide, and the hot path pays nothing for it.
+   * Delta Sharing's routes (config `sharing: true`) authenticate their
+   * recipients themselves (services/reader/sharing/auth.ts): skipped here.
    */
   admit(request: FastifyRequest): void {
-    if (!this.access.enabled || request.is404) return;
+    if (!this.access.enabled || request.is404 || isSharingRoute(request)) return;
     const grant = this.access.authenticate(request.headers.authorization);
     if (grant) this.grants.set(request, grant);
     const table = tableParamOf(request);

@@ -25,6 +25,7 @@ import { queryTooLong } from './request-params.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { RouteContext } from './route-context.ts';
 import type { ShadowVerifier } from './shadow.ts';
+import { sharingPlugin } from './sharing/index.ts';
 import { watchedUntilClosed } from './snapshot-scope.ts';
 import { tableCommitsRoute } from './table-commits-route.ts';
 import { tableFilesRoute } from './table-files-route.ts';
@@ -151,5 +152,6 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   void app.register(tableSummaryRoute, context);
   void app.register(tableFilesRoute, context);
   void app.register(tableCommitsRoute, context);
+  if (deps.config.sharingEnabled) void app.register(sharingPlugin, { prefix: deps.config.sharingPrefix, pool: deps.pool, logger: deps.logger, pageTokens: context.pageTokens, reloadMs: deps.config.sharingReloadMs });
   return app;
 }

@@ -65,6 +65,7 @@ describe('sharing: signed file URLs served by the reader', () => {
   const tableId = 'b8a1c3f2-0000-4000-8000-000000000001';
   let app: FastifyInstance;
   let baseUrl: string;
+  let cappedBaseUrl: string;
   let location: string;
   let dataFile: string;
   let signer: HmacFileUrlSigner;
@@ -87,8 +88,16 @@ describe('sharing: signed file URLs served by the reader', () => {
       key,
       resolveLocation: (id: string) => Promise.resolve(id === tableId ? location : undefined),
     });
+    // the same route with a cap on range bodies
+    await app.register(sharingFileRoute, {
+      prefix: '/capped',
+      key,
+      maxRangeBytes: 4,
+      resolveLocation: (id: string) => Promise.resolve(id === tableId ? location : undefined),
+    });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `${address}/delta-sharing`;
+    cappedBaseUrl = `${address}/capped`;
     signer = new HmacFileUrlSigner({ baseUrl, key });
   });
 
@@ -129,6 +138,15 @@ describe('sharing: signed file URLs served by the reader', () => {
     const beyond = await fetch(url, { headers: { range: `bytes=${onDisk.length + 10}-` } });
     expect(beyond.status).to.equal(416);
     await beyond.arrayBuffer();
+  });
+
+  it('maxRangeBytes cuts a longer range short, with the true Content-Range', async () => {
+    const size = readFileSync(path.join(location, dataFile)).length;
+    const url = await new HmacFileUrlSigner({ baseUrl: cappedBaseUrl, key }).sign({ tableId, tableLocation: location, path: dataFile, size }, Date.now() + 60_000);
+    const response = await fetch(url, { headers: { range: 'bytes=0-99' } });
+    expect(response.status).to.equal(206);
+    expect(response.headers.get('content-range')).to.equal(`bytes 0-3/${size}`);
+    expect(await response.text()).to.equal('PAR1');
   });
 
   it('answers HEAD with the headers of GET and no body', async () => {

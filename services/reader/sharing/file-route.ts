@@ -1,8 +1,8 @@
 /**
  * GET and HEAD `/files/<token>`: the files behind the signed URLs of
  * file-urls.ts. No bearer token: the URL is the credential, so the route is
- * marked by its config (`signedFileUrl`) and the reader's access hook must
- * skip it (isSignedFileRequest). Refusals, as `{"errorCode","message"}`
+ * marked by its config (`sharing: true`, which the reader's /v1 access hook
+ * skips) and authenticates nobody. Refusals, as `{"errorCode","message"}`
  * (no body for HEAD):
  * - 403 PERMISSION_DENIED: an expired token, an altered one (or one signed
  *   with another key), a malformed one, or one naming a path outside the
@@ -37,8 +37,13 @@ export interface SharingFileRouteOptions {
   readonly now?: () => number;
 }
 
-/** The route config that marks the signed-file route: no bearer token needed. */
-const signedFileConfig = { signedFileUrl: true };
+/**
+ * The route config: `sharing: true` is what the reader's /v1 access hook
+ * skips (isSharingRoute in index.ts, used by access-hooks.ts), and unlike
+ * the other sharing routes this one never asks for a recipient's token;
+ * `signedFileUrl: true` names it (isSignedFileRequest).
+ */
+const signedFileConfig = { sharing: true, signedFileUrl: true };
 
 /** Whether the request matched the signed-file route (the access hook lets it through without a token). */
 export function isSignedFileRequest(request: FastifyRequest): boolean {
