@@ -93,6 +93,7 @@ export function registerSharingCommand(program: Command): void {
     .description('Delta Sharing on the reader: shares, schemas, tables and recipients (docs/delta-sharing.md)')
     // Commander's own usage errors (a missing argument, an unknown option) exit 2 like every other bad input.
     .exitOverride((error) => {
+      if (error.code === 'commander.help') throw new DeltametaError('BAD_INPUT', 'name a subcommand: share, unshare, recipient, revoke or list');
       if (error.exitCode !== 0) throw new DeltametaError('BAD_INPUT', error.message.replace(/^error: /, ''));
     });
 
