@@ -13,10 +13,8 @@ import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
-// eslint-disable-next-line deltameta/module-boundaries -- services/reader/index.ts does not export the sharing pieces until the lead wires them
-import { sharingFileRoute } from '../../services/reader/sharing/file-route.ts';
-// eslint-disable-next-line deltameta/module-boundaries -- as above
-import { HmacFileUrlSigner, issueFileToken } from '../../services/reader/sharing/file-urls.ts';
+import { sharingFileRoute } from '../../services/reader/index.ts';
+import { HmacFileUrlSigner, issueFileToken } from '../../services/reader/index.ts';
 import { ensureDeltaRs } from '../support/deltars.ts';
 import { TempDirs } from '../support/tables.ts';
 

@@ -6,8 +6,7 @@
  */
 import { expect } from 'chai';
 import { ConfigError } from '../../shared/errors/index.ts';
-// eslint-disable-next-line deltameta/module-boundaries -- services/reader/index.ts does not export the sharing pieces until the lead wires them
-import { FileTokenError, HmacFileUrlSigner, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey } from '../../services/reader/sharing/file-urls.ts';
+import { FileTokenError, HmacFileUrlSigner, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey } from '../../services/reader/index.ts';
 
 const key = Buffer.from('k'.repeat(32));
 const now = 1_800_000_000_000;

@@ -8,8 +8,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-// eslint-disable-next-line deltameta/module-boundaries -- services/reader/index.ts does not export the sharing pieces until the lead wires them
-import { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from '../../services/reader/sharing/predicate-hints.ts';
+import { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from '../../services/reader/index.ts';
 
 const col = (name: string, valueType = 'int'): PredicateNode => ({ op: 'column', name, valueType });
 const lit = (value: string, valueType = 'int'): PredicateNode => ({ op: 'literal', value, valueType });

@@ -9,8 +9,7 @@ import { expect } from 'chai';
 import type { AddAction, MetadataAction, ProtocolAction } from '../../shared/delta/index.ts';
 import {
   changeLine, chooseFormat, endStreamLine, fileId, fileLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, SharingResponseError, wantsEndStream,
-// eslint-disable-next-line deltameta/module-boundaries -- services/reader/index.ts does not export the sharing pieces until the lead wires them
-} from '../../services/reader/sharing/responses.ts';
+} from '../../services/reader/index.ts';
 
 const metadata: MetadataAction = {
   id: 'f8d5c169-3d01-4ca3-ad9e-7dc3355aedb2',
