@@ -57,6 +57,8 @@ const tableIdSql = (lock: '' | 'FOR UPDATE'): string => `SELECT table_id FROM de
 const perTableTables = [
   'file_page', 'file_page_state', 'file_index', 'partition_summary', 'table_state',
   'delta_add', 'delta_remove', 'delta_cdc', 'delta_metadata', 'delta_protocol', 'delta_txn', 'delta_domain_metadata', 'delta_commit',
+  // what the CDC recorded as published for it (services/cdc/slot-gap.ts)
+  'cdc_published',
 ] as const;
 
 const deleteRowsSql = (table: (typeof perTableTables)[number]): string => `DELETE FROM deltameta.${table} WHERE table_id = $1`;

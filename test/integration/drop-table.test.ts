@@ -169,7 +169,9 @@ describeWithEnv('deltameta drop', (env) => {
     expect(dropped.stdout).to.match(/dropped gone_t/);
 
     expect(Object.entries(await rowsOf(goneId)).filter(([, count]) => count > 0)).to.deep.equal([]);
-    expect(await rowsOf(keptId)).to.deep.equal(keptBefore);
+    // The CDC's record of what it published (cdc_published) is written asynchronously after Kafka acknowledged: not compared.
+    const withoutCdcRecord = (rows: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(rows).filter(([name]) => name !== 'cdc_published'));
+    expect(withoutCdcRecord(await rowsOf(keptId))).to.deep.equal(withoutCdcRecord(keptBefore));
     expect(await redis.exists(keys.head('gone_t'))).to.equal(0);
     expect(await cacheRedis.exists(keys.summary('gone_t', goneId, 1)), 'the warmed summary, in the cache instance').to.equal(0);
     expect(await redis.zscore(keys.hotTables, 'gone_t')).to.equal(null);

@@ -27,6 +27,8 @@ function standInKafka(script: Script): { kafka: Kafka; calls: string[] } {
       return Promise.resolve();
     },
     listTopics: () => Promise.resolve([...topics]),
+    // One live broker, as the local stack has (replication 1).
+    describeCluster: () => Promise.resolve({ brokers: [{ nodeId: 1, host: '127.0.0.1', port: 9092 }], controller: 1, clusterId: 'stand-in' }),
     createTopics: ({ topics: specs }: { topics: Array<{ topic: string }> }) => {
       calls.push(`create ${specs.map((spec) => spec.topic).join(',')}`);
       for (const spec of specs) topics.add(spec.topic);
