@@ -7,16 +7,14 @@
  * slot, publication and topics on the suite's database.
  */
 import { expect } from 'chai';
-import type { Consumer, Kafka } from 'kafkajs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CommitPublisher } from '../../services/cdc/index.ts';
 import type { Config } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
 import { parseCommitEvent, type CommitEvent } from '../../shared/contracts/index.ts';
-import { createLogger } from '../../shared/logging/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
-import { cdcMetrics, createRegistry, type CdcMetrics } from '../../shared/metrics/index.ts';
+import type { CdcMetrics } from '../../shared/metrics/index.ts';
+import { CdcSuite } from '../support/cdc-suite.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -48,66 +46,13 @@ async function counterValue(counter: CdcMetrics['slotsRecreatedTotal']): Promise
 }
 
 describeWithEnv('cdc slot loss', (env) => {
-  const logger = createLogger('cdc', 'silent');
   let pool: Pool;
-  let counter = 0;
-  const publishers: CommitPublisher[] = [];
-  const consumers: Consumer[] = [];
-  const slots: string[] = [];
-
-  /** A config with its own slot, publication and topics (the suite's database). */
-  function isolatedConfig(): Config {
-    const n = ++counter;
-    const slotName = `s_${env.id}_${n}`.toLowerCase().slice(0, 63);
-    slots.push(slotName);
-    return {
-      ...env.config,
-      pipeline: {
-        ...env.config.pipeline,
-        slotName,
-        publicationName: `p_${env.id}_${n}`.toLowerCase().slice(0, 63),
-        commitsTopic: env.topic(`commits-${n}`),
-        deadLetterTopic: env.topic(`dlq-${n}`),
-        reconnectMaxBackoffMs: 200,
-      },
-    };
-  }
-
-  async function startPublisher(config: Config, kafka: Kafka = env.kafka()): Promise<{ publisher: CommitPublisher; metrics: CdcMetrics }> {
-    const metrics = cdcMetrics(createRegistry('cdc'));
-    const publisher = new CommitPublisher(config, { logger, metrics, kafka });
-    publishers.push(publisher);
-    await publisher.start();
-    return { publisher, metrics };
-  }
-
+  const suite = new CdcSuite(env);
+  const isolatedConfig = (): Config => suite.isolatedConfig({ reconnectMaxBackoffMs: 200 });
+  const startPublisher = (config: Config): ReturnType<CdcSuite['startPublisher']> => suite.startPublisher(config);
   /** Everything on a topic from the beginning, as it arrives. */
-  async function readTopic(topic: string): Promise<CommitEvent[]> {
-    const consumer = env.kafka().consumer({ groupId: `${topic}-reader`, maxWaitTimeInMs: 20 });
-    consumers.push(consumer);
-    const received: CommitEvent[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        received.push(parseCommitEvent(message.value));
-        return Promise.resolve();
-      },
-    });
-    return received;
-  }
-
-  /** How many events the broker holds on `topic` (no consumer group to join: seen as soon as they are acknowledged). */
-  async function messagesOnTopic(topic: string): Promise<number> {
-    const admin = env.kafka().admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets.reduce((sum, partition) => sum + Number(partition.high) - Number(partition.low), 0);
-    } finally {
-      await admin.disconnect();
-    }
-  }
+  const readTopic = (topic: string): Promise<CommitEvent[]> => suite.readTopic(topic, (message) => parseCommitEvent(message.value));
+  const messagesOnTopic = (topic: string): Promise<number> => suite.messagesOnTopic(topic);
 
   async function appendVersions(table: string, count: number): Promise<void> {
     for (let index = 0; index < count; index++) await commit(pool, { table, actions: appendActions(`part-${index}.parquet`) });
@@ -125,14 +70,9 @@ describeWithEnv('cdc slot loss', (env) => {
   });
 
   afterEach(async () => {
-    await Promise.all(publishers.splice(0).map((publisher) => publisher.abort()));
-    await Promise.all(consumers.splice(0).map((consumer) => consumer.disconnect()));
+    await suite.release();
     // Released slots go at once: a later test's server-wide WAL limit must find no slot but its own.
-    await eventually('the test slots to be released', async () => {
-      const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = ANY($1)', [slots]);
-      return rows.every((row) => !row.active);
-    });
-    await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1)', [slots]);
+    await suite.dropSlots(pool);
   });
 
   after(async () => {

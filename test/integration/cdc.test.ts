@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Consumer, Kafka, ProducerRecord } from 'kafkajs';
+import type { Kafka, ProducerRecord } from 'kafkajs';
 import { CdcRowError, CommitPublisher, ReplicationSetupError } from '../../services/cdc/index.ts';
 import { projectRoot, type Config, type PipelineConfig } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
@@ -19,6 +19,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { cdcMetrics, createRegistry, type CdcMetrics } from '../../shared/metrics/index.ts';
 import { compareLsn } from '../../shared/replication/index.ts';
+import { CdcSuite } from '../support/cdc-suite.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -111,64 +112,15 @@ async function histogramCount(metrics: CdcMetrics): Promise<number> {
 describeWithEnv('cdc', (env) => {
   const logger = createLogger('cdc', 'silent');
   let pool: Pool;
-  let counter = 0;
-  const publishers: CommitPublisher[] = [];
-  const consumers: Consumer[] = [];
+  const suite = new CdcSuite(env);
+  const { publishers } = suite;
   const children: ChildProcess[] = [];
-  const slots: string[] = [];
-
-  /** A config with its own slot, publication and topics (the suite's database). */
-  function isolatedConfig(overrides: Partial<PipelineConfig> = {}): Config {
-    const n = ++counter;
-    const slotName = `s_${env.id}_${n}`.toLowerCase().slice(0, 63);
-    slots.push(slotName);
-    return {
-      ...env.config,
-      pipeline: {
-        ...env.config.pipeline,
-        slotName,
-        publicationName: `p_${env.id}_${n}`.toLowerCase().slice(0, 63),
-        commitsTopic: env.topic(`commits-${n}`),
-        deadLetterTopic: env.topic(`dlq-${n}`),
-        ...overrides,
-      },
-    };
-  }
-
-  async function startPublisher(config: Config, kafka: Kafka = env.kafka()): Promise<{ publisher: CommitPublisher; metrics: CdcMetrics }> {
-    const metrics = cdcMetrics(createRegistry('cdc'));
-    const publisher = new CommitPublisher(config, { logger, metrics, kafka });
-    publishers.push(publisher);
-    await publisher.start();
-    return { publisher, metrics };
-  }
-
+  const isolatedConfig = (overrides: Partial<PipelineConfig> = {}): Config => suite.isolatedConfig(overrides);
+  const startPublisher = (config: Config, kafka?: Kafka): ReturnType<CdcSuite['startPublisher']> => suite.startPublisher(config, kafka);
   /** Everything on a topic from the beginning, as it arrives. */
-  async function readTopic(topic: string): Promise<Received[]> {
-    const consumer = env.kafka().consumer({ groupId: `${topic}-reader`, maxWaitTimeInMs: 20 });
-    consumers.push(consumer);
-    const received: Received[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message, partition }) => {
-        received.push({ key: message.key?.toString() ?? '', partition, event: parseCommitEvent(message.value) });
-        return Promise.resolve();
-      },
-    });
-    return received;
-  }
-
-  async function messagesOnTopic(topic: string): Promise<number> {
-    const admin = env.kafka().admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets.reduce((sum, partition) => sum + Number(partition.high) - Number(partition.low), 0);
-    } finally {
-      await admin.disconnect();
-    }
-  }
+  const readTopic = (topic: string): Promise<Received[]> =>
+    suite.readTopic(topic, (message, partition) => ({ key: message.key?.toString() ?? '', partition, event: parseCommitEvent(message.value) }));
+  const messagesOnTopic = (topic: string): Promise<number> => suite.messagesOnTopic(topic);
 
   async function slotFlushLsn(slotName: string): Promise<string> {
     const { rows } = await pool.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
@@ -301,16 +253,11 @@ describeWithEnv('cdc', (env) => {
 
   afterEach(async () => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all(publishers.splice(0).map((publisher) => publisher.abort()));
-    await Promise.all(consumers.splice(0).map((consumer) => consumer.disconnect()));
+    await suite.release();
   });
 
   after(async () => {
-    await eventually('the test slots to be released', async () => {
-      const { rows } = await pool.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = ANY($1)', [slots]);
-      return rows.every((row) => !row.active);
-    });
-    await pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1)', [slots]);
+    await suite.dropSlots(pool);
     await pool.end();
   });
 
