@@ -152,6 +152,11 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   void app.register(tableSummaryRoute, context);
   void app.register(tableFilesRoute, context);
   void app.register(tableCommitsRoute, context);
-  if (deps.config.sharingEnabled) void app.register(sharingPlugin, { prefix: deps.config.sharingPrefix, pool: deps.pool, logger: deps.logger, pageTokens: context.pageTokens, reloadMs: deps.config.sharingReloadMs });
+  if (deps.config.sharingEnabled) {
+    void app.register(sharingPlugin, {
+      prefix: deps.config.sharingPrefix, pool: deps.pool, streamPool: deps.streamPool, logger: deps.logger, pageTokens: context.pageTokens,
+      reloadMs: deps.config.sharingReloadMs, versions: context.versions, config: deps.config,
+    });
+  }
   return app;
 }

@@ -133,6 +133,20 @@ export interface ReaderConfig {
   readonly sharingPrefix: string;
   /** The sharing configuration (shares, recipients) is re-read from PostgreSQL when older than this. DELTAMETA_READER_SHARING_RELOAD_MS, default 2000. */
   readonly sharingReloadMs: number;
+  /** How long a signed Delta Sharing file URL lives. DELTAMETA_READER_SHARING_URL_TTL_MS, default 900000 (15 minutes). */
+  readonly sharingUrlTtlMs: number;
+  /**
+   * HMAC key of the signed file URLs (at least 32 bytes). DELTAMETA_READER_SHARING_URL_KEY, default a random key per
+   * process: readers behind one balancer need the same key (services/reader/sharing/file-urls.ts).
+   */
+  readonly sharingUrlKey: string | undefined;
+  /**
+   * The URL recipients reach the sharing prefix at, for the file URLs (`https://host/delta-sharing`).
+   * DELTAMETA_READER_SHARING_PUBLIC_URL, default: the request's own scheme, Host and prefix.
+   */
+  readonly sharingPublicUrl: string | undefined;
+  /** Files per query or changes response at most; a request asking for more (or none) gets pages (maxFiles). DELTAMETA_READER_SHARING_MAX_FILES, default 100000. */
+  readonly sharingMaxFiles: number;
 }
 
 const read = readVariable;
@@ -200,5 +214,9 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     sharingEnabled: read(env, 'DELTAMETA_READER_SHARING', onOff, true),
     sharingPrefix: read(env, 'DELTAMETA_READER_SHARING_PREFIX', sharingPrefix, '/delta-sharing'),
     sharingReloadMs: read(env, 'DELTAMETA_READER_SHARING_RELOAD_MS', positiveInt, 2000),
+    sharingUrlTtlMs: read(env, 'DELTAMETA_READER_SHARING_URL_TTL_MS', positiveInt, 900_000),
+    sharingUrlKey: read<string | undefined>(env, 'DELTAMETA_READER_SHARING_URL_KEY', z.string().refine((text) => Buffer.byteLength(text, 'utf8') >= 32, 'must be at least 32 bytes'), undefined),
+    sharingPublicUrl: read<string | undefined>(env, 'DELTAMETA_READER_SHARING_PUBLIC_URL', z.string().url('must be a URL like https://host/delta-sharing'), undefined),
+    sharingMaxFiles: read(env, 'DELTAMETA_READER_SHARING_MAX_FILES', positiveInt, 100_000),
   };
 }

@@ -5,16 +5,22 @@
  * DELTAMETA_READER_SHARING is on. Its recipients authenticate with their own
  * bearer tokens (auth.ts), never the /v1 ones; its errors are the protocol's
  * JSON (errors.ts), never problem+json. The configuration is cached
- * (config-cache.ts). So far the discovery endpoints (routes.ts); the table
- * endpoints and file URLs come next.
+ * (config-cache.ts). The discovery endpoints (routes.ts), the table
+ * endpoints (table-routes.ts) and the signed file URLs they hand out
+ * (file-urls.ts), served by the reader itself (file-route.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ReaderConfig } from '../../../shared/config/index.ts';
 import type { Pool } from '../../../shared/db/index.ts';
 import type { Logger } from '../../../shared/logging/index.ts';
 import type { PageTokens } from '../page-token.ts';
+import type { VersionResolver } from '../version-resolution.ts';
 import { SharingConfigCache } from './config-cache.ts';
 import { sharingErrorFor } from './errors.ts';
+import { sharingFileRoute } from './file-route.ts';
+import { sharingUrlKey, type FileUrlSigner } from './file-urls.ts';
 import { registerSharingRoutes } from './routes.ts';
+import { registerSharingTableRoutes } from './table-routes.ts';
 
 export { SharingCatalog } from './catalog.ts';
 export { SharingConfigCache } from './config-cache.ts';
@@ -28,6 +34,12 @@ export interface SharingPluginOptions {
   readonly pageTokens: PageTokens;
   /** DELTAMETA_READER_SHARING_RELOAD_MS */
   readonly reloadMs: number;
+  /** the reader's stream pool (streamed query and changes answers) */
+  readonly streamPool: Pool;
+  readonly versions: VersionResolver;
+  readonly config: ReaderConfig;
+  /** another signer (an object store's presigner) instead of the reader's own signed URLs */
+  readonly signer?: FileUrlSigner;
 }
 
 /** Whether the matched route is a sharing route (its config says `sharing: true`): the /v1 access hook leaves it alone. */
@@ -49,5 +61,18 @@ export function sharingPlugin(app: FastifyInstance, options: SharingPluginOption
     return reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
   });
   registerSharingRoutes(app, { pool: options.pool, configs, pageTokens: options.pageTokens });
+  const urlKey = sharingUrlKey({ DELTAMETA_READER_SHARING_URL_KEY: options.config.sharingUrlKey });
+  registerSharingTableRoutes(app, {
+    pool: options.pool, streamPool: options.streamPool, configs, versions: options.versions, pageTokens: options.pageTokens, config: options.config, urlKey,
+    ...(options.signer ? { signer: options.signer } : {}),
+  });
+  // The files behind the URLs: located by the table id the URL carries, while the table exists.
+  void sharingFileRoute(app, {
+    key: urlKey,
+    resolveLocation: async (tableId) => {
+      const { rows } = await options.pool.query<{ location: string | null }>('SELECT location FROM deltameta.delta_table WHERE table_id = $1', [tableId]);
+      return rows[0]?.location ?? undefined;
+    },
+  });
   done();
 }
