@@ -42,6 +42,12 @@ export interface SignableFile {
 /** Turns a file of a table into a URL a client can fetch until `expiresAtMs` (ms since the epoch). */
 export interface FileUrlSigner {
   sign(file: SignableFile, expiresAtMs: number): Promise<string>;
+  /**
+   * Set when the URL of a file is a function of the file, the expiry and this
+   * text only (no randomness, no clock): answers signed by it may then be
+   * kept in the cache levels under it. A signer without it is never cached.
+   */
+  readonly cacheKey?: string;
 }
 
 /** What a token grants: one file of one table until an instant. */
@@ -181,10 +187,13 @@ export interface HmacFileUrlSignerOptions {
 export class HmacFileUrlSigner implements FileUrlSigner {
   private readonly baseUrl: string;
   private readonly key: Buffer;
+  readonly cacheKey: string;
 
   constructor(options: HmacFileUrlSignerOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.key = options.key;
+    // The key named without being revealed: readers with other keys sign other URLs.
+    this.cacheKey = `${this.baseUrl} ${createHmac('sha256', options.key).update('cache key id').digest('base64url').slice(0, 16)}`;
   }
 
   sign(file: SignableFile, expiresAtMs: number): Promise<string> {

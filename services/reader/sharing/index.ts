@@ -14,6 +14,7 @@ import type { ReaderConfig } from '../../../shared/config/index.ts';
 import type { Pool } from '../../../shared/db/index.ts';
 import type { Logger } from '../../../shared/logging/index.ts';
 import type { PageTokens } from '../page-token.ts';
+import type { TableResponder } from '../table-responder.ts';
 import type { VersionResolver } from '../version-resolution.ts';
 import { SharingConfigCache } from './config-cache.ts';
 import { sharingErrorFor } from './errors.ts';
@@ -38,6 +39,8 @@ export interface SharingPluginOptions {
   readonly streamPool: Pool;
   readonly versions: VersionResolver;
   readonly config: ReaderConfig;
+  /** the /v1 routes' responder: small query and changes answers go through the same cache levels */
+  readonly responder?: TableResponder;
   /** another signer (an object store's presigner) instead of the reader's own signed URLs */
   readonly signer?: FileUrlSigner;
 }
@@ -65,6 +68,7 @@ export function sharingPlugin(app: FastifyInstance, options: SharingPluginOption
   registerSharingTableRoutes(app, {
     pool: options.pool, streamPool: options.streamPool, configs, versions: options.versions, pageTokens: options.pageTokens, config: options.config, urlKey,
     ...(options.signer ? { signer: options.signer } : {}),
+    ...(options.responder ? { responder: options.responder } : {}),
   });
   // The files behind the URLs: located by the table id the URL carries, while the table exists.
   void sharingFileRoute(app, {

@@ -3,24 +3,22 @@
  * `GET …/version` (and the deprecated `HEAD` of the table), `GET …/metadata`,
  * `POST …/query` and `GET …/changes`. Versions are resolved as /v1 resolves
  * them (table-context.ts); the answer's lines are read in one REPEATABLE
- * READ snapshot — a small one (version, metadata) on the main pool, a
- * streamed one (query, changes) on the reader's stream pool, cut off when
- * not sent within DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS, gzipped for a
- * client that accepts it. The response format (parquet or delta) follows
+ * READ snapshot: version and metadata on the main pool, query and changes
+ * through the cache levels when small, else streamed (answers.ts). The
+ * response format (parquet or delta) follows
  * the `delta-sharing-capabilities` header (responses.ts); `maxFiles` pages
  * with a signed `nextPageToken` in the endStreamAction, bound to the
  * recipient, the table and the request, and pinning the version.
  */
-import { Readable, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PoolClient } from '../../../shared/db/index.ts';
 import { tableHeader } from '../../../shared/log-store/index.ts';
-import { acceptsGzip } from '../accept-encoding.ts';
 import type { PageBinding } from '../page-token.ts';
 import { inSnapshot, planInSnapshot } from '../snapshot-scope.ts';
-import { boundSendTime, endingWith, inStreamSnapshot } from '../whole-list-stream.ts';
+import type { TableResponder } from '../table-responder.ts';
+import type { ResolvedVersion } from '../version-resolution.ts';
+import { bucketedExpiry, cachedAnswerMaxFiles, rangeActionCount, sendAnswer, watermarkFileCount } from './answers.ts';
 import { checkChangeDataFeed, versionAtOrAfter } from './changes-source.ts';
 import { invalidParameter } from './errors.ts';
 import { parseJsonPredicate } from './predicate-hints.ts';
@@ -29,10 +27,9 @@ import {
 } from './responses.ts';
 import { sharingRouteConfig } from './routes.ts';
 import { resolveShared, sharedTableOf, signerFor, type SharingTableContext, type TableParams } from './table-context.ts';
-import { changeLines, snapshotFileLines, type PageEnd, type SigningContext } from './table-lines.ts';
+import { changeLines, snapshotFileLines, type PageEnd } from './table-lines.ts';
 import { parseChangesQuery, parseMetadataQuery, parseQueryBody, parseVersionQuery } from './table-requests.ts';
 import type { SharedTable } from './tables.ts';
-import type { ResolvedVersion } from '../version-resolution.ts';
 
 type TableRequest = FastifyRequest<{ Params: TableParams }>;
 
@@ -51,55 +48,17 @@ function bindingOf(recipientId: string, table: SharedTable, request: unknown): P
   return { route: 'files', table: `delta-sharing ${recipientId} ${table.id}`, filters: JSON.stringify(request) };
 }
 
-/** What a streamed answer needs besides its lines. */
-interface Streamed {
-  readonly version: number;
-  readonly format: ResponseFormat;
-  readonly level: string;
-  readonly endStream: boolean;
-  readonly stream: Readable;
+/** The header lines, the body lines, then the endStreamAction when there is one (it says where the page ended). */
+async function* answerLines(header: readonly string[], body: AsyncGenerator<string>, last: () => string | undefined): AsyncGenerator<string> {
+  yield* header;
+  yield* body;
+  const end = last();
+  if (end !== undefined) yield end;
 }
 
-function sendStreamed(request: FastifyRequest, reply: FastifyReply, context: SharingTableContext, streamed: Streamed, startedMs: number): FastifyReply {
-  void reply.header('content-type', ndjson)
-    .header('delta-table-version', String(streamed.version))
-    .header('delta-sharing-capabilities', responseCapabilities(streamed.format, streamed.endStream))
-    .header('cache-status', `deltameta; fwd=miss; detail=${streamed.level}`)
-    .header('server-timing', `${streamed.level};dur=${(performance.now() - startedMs).toFixed(3)};desc="delta sharing, streamed"`);
-  let body: Readable = streamed.stream;
-  if (acceptsGzip(request.headers['accept-encoding'])) {
-    const gzip = createGzip({ level: 1 });
-    pipeline(streamed.stream, gzip, () => undefined);
-    body = gzip;
-    void reply.header('content-encoding', 'gzip');
-  }
-  const bounded = boundSendTime(context.config.streamSendTimeoutMs, () => reply.raw.destroy());
-  pipeline(body, bounded, () => undefined);
-  return reply.send(bounded);
-}
+export type SharingTableRoutesContext = SharingTableContext & { readonly responder?: TableResponder };
 
-/** Lines batched into chunks of ~256 KiB, the snapshot ended when they end (or the stream is destroyed). */
-function linesStream(first: readonly string[], rest: AsyncGenerator<string>, last: () => string | undefined, finish: () => Promise<void>): Readable {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    try {
-      let pending = first.join('');
-      for await (const line of rest) {
-        pending += line;
-        if (pending.length >= 256 * 1024) {
-          yield Buffer.from(pending, 'utf8');
-          pending = '';
-        }
-      }
-      pending += last() ?? '';
-      if (pending !== '') yield Buffer.from(pending, 'utf8');
-    } finally {
-      await finish();
-    }
-  }
-  return endingWith(Readable.from(chunks()), finish);
-}
-
-export function registerSharingTableRoutes(app: FastifyInstance, context: SharingTableContext): void {
+export function registerSharingTableRoutes(app: FastifyInstance, context: SharingTableRoutesContext): void {
   const config = sharingRouteConfig as FastifyContextConfig;
   const schema = { hide: true };
   const base = '/shares/:share/schemas/:schema/tables/:table';
@@ -133,74 +92,70 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
   });
 
   app.post<{ Params: TableParams }>(`${base}/query`, { config, schema }, async (request, reply) => {
-    const startedMs = performance.now();
     const { recipient, table } = await sharedTableOf(context, request);
     const query = parseQueryBody(request.body);
     const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
     const maxFiles = query.maxFiles === undefined ? undefined : Math.min(query.maxFiles, context.config.sharingMaxFiles);
     const endStream = wantsEndStream(capabilities) || maxFiles !== undefined;
-    const expiresAtMs = Date.now() + context.config.sharingUrlTtlMs;
+    const expiresAtMs = bucketedExpiry(Date.now(), context.config.sharingUrlTtlMs);
     const signer = signerFor(context, request);
-    const binding = bindingOf(recipient.id, table, { mode: query.mode, hints: query.jsonPredicateHints ?? null, limit: query.limitHint ?? null, formats: capabilities.responseFormats });
+    const shape = { mode: query.mode, hints: query.jsonPredicateHints ?? null, limit: query.limitHint ?? null, formats: capabilities.responseFormats, all: [...capabilities.all] };
+    const binding = bindingOf(recipient.id, table, shape);
     const end: PageEnd = { next: undefined };
-    const endLine = (): string | undefined => {
-      if (!endStream) return undefined;
-      const next = end.next;
-      const nextPageToken = next === undefined ? undefined
-        : 'path' in next ? context.pageTokens.issue(binding, streamedVersion, { p: next.path, d: next.dvId })
-          : context.pageTokens.issue(binding, streamedVersion, { f: changesFrom, v: next.version, o: next.ordinal });
-      return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
-    };
-    let streamedVersion = 0;
-    let changesFrom = 0;
+    const cacheKey = (small: boolean, ...more: unknown[]): unknown[] | undefined => (small && signer.cacheKey !== undefined ? [shape, maxFiles ?? null, signer.cacheKey ?? null, expiresAtMs, ...more] : undefined);
     if (query.mode.kind === 'snapshot') {
       const token = query.pageToken === undefined ? undefined : context.pageTokens.open('pageToken', query.pageToken, binding, snapshotPosition);
-      const at = token ? { version: token.version } : query.mode.at;
-      const resolved = await resolveShared(context, table, at);
-      streamedVersion = resolved.version;
+      const resolved = await resolveShared(context, table, token ? { version: token.version } : query.mode.at);
+      const after = token ? { path: token.position.p, dvId: token.position.d } : undefined;
       const timeTravel = query.mode.at !== undefined;
-      const streamed = await inStreamSnapshot(context.streamPool, async ({ client, finish }) => {
-        const { format, lines } = await headerAt(client, resolved, capabilities);
-        const plan = await planInSnapshot(client, resolved.table, resolved.version, context.config.l3Enabled, context.config.maxTailActions);
-        const signing: SigningContext = { signer, table: resolved.table, expiresAtMs, format };
-        const files = snapshotFileLines(client, plan, signing, {
-          version: resolved.version, timeTravel, predicate: parseJsonPredicate(query.jsonPredicateHints), limitHint: query.limitHint, maxFiles,
-          after: token ? { path: token.position.p, dvId: token.position.d } : undefined,
-        }, end);
-        return { version: resolved.version, format, level: plan.level, endStream, stream: linesStream(lines, files, endLine, finish) };
+      const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : ((await watermarkFileCount(context.pool, table.tableId)) ?? Infinity) <= cachedAnswerMaxFiles;
+      const endLine = (): string | undefined => {
+        if (!endStream) return undefined;
+        const next = end.next !== undefined && 'path' in end.next ? end.next : undefined;
+        const nextPageToken = next === undefined ? undefined : context.pageTokens.issue(binding, resolved.version, { p: next.path, d: next.dvId });
+        return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
+      };
+      return sendAnswer(request, reply, context, {
+        resolved, endStream, cacheKey: cacheKey(small, after ?? null),
+        build: async (client) => {
+          const { format, lines } = await headerAt(client, resolved, capabilities);
+          const plan = await planInSnapshot(client, resolved.table, resolved.version, context.config.l3Enabled, context.config.maxTailActions);
+          const files = snapshotFileLines(client, plan, { signer, table: resolved.table, expiresAtMs, format }, {
+            version: resolved.version, timeTravel, predicate: parseJsonPredicate(query.jsonPredicateHints), limitHint: query.limitHint, maxFiles, after,
+          }, end);
+          const header = timeTravel ? [lines[0] as string, metadataAtVersion(lines[1] as string, resolved.version)] : lines;
+          return { format, level: plan.level, lines: answerLines(header, files, endLine) };
+        },
       });
-      return sendStreamed(request, reply, context, streamed, startedMs);
     }
     const token = query.pageToken === undefined ? undefined : context.pageTokens.open('pageToken', query.pageToken, binding, changesPosition);
     const latest = await resolveShared(context, table, token ? { version: token.version } : undefined);
     const from = query.mode.startingVersion;
     const to = token?.version ?? query.mode.endingVersion ?? latest.version;
-    if (to > latest.version) throw invalidParameter(`endingVersion ${to} is after the latest version ${latest.version}`);
-    if (from > to) throw invalidParameter(`startingVersion ${from} is after the latest version ${to}`);
-    if (from < latest.table.logStartVersion) throw invalidParameter(`startingVersion ${from} is before the oldest version retained (${latest.table.logStartVersion})`);
-    streamedVersion = to;
-    changesFrom = from;
-    const streamed = await inStreamSnapshot(context.streamPool, async ({ client, finish }) => {
-      const { format, lines } = await headerAt(client, { table: latest.table, version: to }, capabilities);
-      const signing: SigningContext = { signer, table: latest.table, expiresAtMs, format };
-      const changes = changeLines(client, signing, {
-        from, to, feed: 'data-changes', metadata: true, maxFiles, after: token ? { version: token.position.v, ordinal: token.position.o } : undefined,
-      }, end);
-      return { version: from, format, level: 'l4', endStream, stream: linesStream(lines, changes, endLine, finish) };
+    checkRange(from, to, latest);
+    const after = token ? { version: token.position.v, ordinal: token.position.o } : undefined;
+    const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : (await rangeActionCount(context.pool, table.tableId, from, to)) <= cachedAnswerMaxFiles;
+    const endLine = changesEndLine(context, binding, endStream, end, from, to, expiresAtMs);
+    return sendAnswer(request, reply, context, {
+      resolved: { table: latest.table, version: from }, endStream, cacheKey: cacheKey(small, from, to, after ?? null),
+      build: async (client) => {
+        const { format, lines } = await headerAt(client, { table: latest.table, version: to }, capabilities);
+        const changes = changeLines(client, { signer, table: latest.table, expiresAtMs, format }, { from, to, feed: 'data-changes', metadata: true, maxFiles, after }, end);
+        return { format, level: 'l4', lines: answerLines(lines, changes, endLine) };
+      },
     });
-    return sendStreamed(request, reply, context, streamed, startedMs);
   });
 
   app.get<{ Params: TableParams }>(`${base}/changes`, { config, schema }, async (request, reply) => {
-    const startedMs = performance.now();
     const { recipient, table } = await sharedTableOf(context, request);
     const changes = parseChangesQuery(request.query);
     const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
     const maxFiles = changes.maxFiles === undefined ? undefined : Math.min(changes.maxFiles, context.config.sharingMaxFiles);
     const endStream = wantsEndStream(capabilities) || maxFiles !== undefined;
-    const expiresAtMs = Date.now() + context.config.sharingUrlTtlMs;
+    const expiresAtMs = bucketedExpiry(Date.now(), context.config.sharingUrlTtlMs);
     const signer = signerFor(context, request);
-    const binding = bindingOf(recipient.id, table, { changes: true, start: changes.start, end: changes.end ?? null, history: changes.includeHistoricalMetadata, formats: capabilities.responseFormats });
+    const shape = { changes: true, start: changes.start, end: changes.end ?? null, history: changes.includeHistoricalMetadata, formats: capabilities.responseFormats, all: [...capabilities.all] };
+    const binding = bindingOf(recipient.id, table, shape);
     const token = changes.pageToken === undefined ? undefined : context.pageTokens.open('pageToken', changes.pageToken, binding, changesPosition);
     const latest = await resolveShared(context, table, token ? { version: token.version } : undefined);
     const range = token ? { from: token.position.f, to: token.version } : await inSnapshot(context.pool, async (client) => {
@@ -210,27 +165,44 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
         : 'version' in changes.end ? changes.end.version : (await resolveShared(context, table, changes.end)).version;
       return { from, to };
     });
-    if (range.to > latest.version) throw invalidParameter(`endingVersion ${range.to} is after the latest version ${latest.version}`);
-    if (range.from > range.to) throw invalidParameter(`the start (version ${range.from}) is after the end (version ${range.to})`);
-    if (range.from < latest.table.logStartVersion) throw invalidParameter(`startingVersion ${range.from} is before the oldest version retained (${latest.table.logStartVersion})`);
+    checkRange(range.from, range.to, latest);
+    const after = token ? { version: token.position.v, ordinal: token.position.o } : undefined;
+    const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : (await rangeActionCount(context.pool, table.tableId, range.from, range.to)) <= cachedAnswerMaxFiles;
     const end: PageEnd = { next: undefined };
-    const endLine = (): string | undefined => {
-      if (!endStream) return undefined;
-      const next = end.next;
-      const nextPageToken = next === undefined || 'path' in next ? undefined
-        : context.pageTokens.issue(binding, range.to, { f: range.from, v: next.version, o: next.ordinal });
-      return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
-    };
-    const streamed = await inStreamSnapshot(context.streamPool, async ({ client, finish }) => {
-      await checkChangeDataFeed(client, table.tableId, range.from, range.to);
-      const { format, lines } = await headerAt(client, { table: latest.table, version: range.to }, capabilities);
-      const signing: SigningContext = { signer, table: latest.table, expiresAtMs, format };
-      const feed = changeLines(client, signing, {
-        from: range.from, to: range.to, feed: 'cdf', metadata: changes.includeHistoricalMetadata, maxFiles,
-        after: token ? { version: token.position.v, ordinal: token.position.o } : undefined,
-      }, end);
-      return { version: range.from, format, level: 'l4', endStream, stream: linesStream(lines, feed, endLine, finish) };
+    const endLine = changesEndLine(context, binding, endStream, end, range.from, range.to, expiresAtMs);
+    return sendAnswer(request, reply, context, {
+      resolved: { table: latest.table, version: range.from }, endStream,
+      cacheKey: small && signer.cacheKey !== undefined ? [shape, maxFiles ?? null, signer.cacheKey ?? null, expiresAtMs, range.from, range.to, after ?? null] : undefined,
+      build: async (client) => {
+        await checkChangeDataFeed(client, table.tableId, range.from, range.to);
+        const { format, lines } = await headerAt(client, { table: latest.table, version: range.to }, capabilities);
+        const feed = changeLines(client, { signer, table: latest.table, expiresAtMs, format }, {
+          from: range.from, to: range.to, feed: 'cdf', metadata: changes.includeHistoricalMetadata, maxFiles, after,
+        }, end);
+        return { format, level: 'l4', lines: answerLines(lines, feed, endLine) };
+      },
     });
-    return sendStreamed(request, reply, context, streamed, startedMs);
   });
+}
+
+/** A range of versions a changes answer may cover: within the retained log, the start not after the end. */
+function checkRange(from: number, to: number, latest: ResolvedVersion): void {
+  if (to > latest.version) throw invalidParameter(`the end (version ${to}) is after the latest version ${latest.version}`);
+  if (from > to) throw invalidParameter(`the start (version ${from}) is after the end (version ${to})`);
+  if (from < latest.table.logStartVersion) throw invalidParameter(`the start (version ${from}) is before the oldest version retained (${latest.table.logStartVersion})`);
+}
+
+function changesEndLine(context: SharingTableContext, binding: PageBinding, endStream: boolean, end: PageEnd, from: number, to: number, expiresAtMs: number): () => string | undefined {
+  return () => {
+    if (!endStream) return undefined;
+    const next = end.next !== undefined && 'version' in end.next ? end.next : undefined;
+    const nextPageToken = next === undefined ? undefined : context.pageTokens.issue(binding, to, { f: from, v: next.version, o: next.ordinal });
+    return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
+  };
+}
+
+/** The metaData line of a version or timestamp query carries the version (PROTOCOL.md, "Metadata"). */
+function metadataAtVersion(line: string, version: number): string {
+  const parsed = JSON.parse(line) as { metaData: Record<string, unknown> };
+  return `${JSON.stringify({ metaData: { ...parsed.metaData, version } })}\n`;
 }
