@@ -23,3 +23,6 @@ export { FileTokenError, HmacFileUrlSigner, issueFileToken, openFileToken, relat
 export { sharingFileRoute } from './sharing/file-route.ts';
 export * from './sharing/responses.ts';
 export { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from './sharing/predicate-hints.ts';
+export { parseChangesQuery, parseMetadataQuery, parseQueryBody, parseSharingTimestamp, parseVersionQuery } from './sharing/table-requests.ts';
+export { bucketedExpiry } from './sharing/answers.ts';
+export { sharingErrorFor } from './sharing/errors.ts';
