@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import {
-  bucketedExpiry, sharingErrorFor, parseChangesQuery, parseMetadataQuery, parseQueryBody, parseSharingTimestamp, parseVersionQuery,
+  bucketedExpiry, deletionVectorPath, sharingErrorFor, parseChangesQuery, parseMetadataQuery, parseQueryBody, parseSharingTimestamp, parseVersionQuery,
 } from '../../services/reader/index.ts';
 
 function refusal(action: () => unknown): { status: number; errorCode: string; message: string } {
@@ -110,5 +110,15 @@ describe('delta sharing: table request parameters', () => {
     expect(bucketedExpiry(expiry - ttl + 1, ttl)).to.be.above(expiry);
     // A TTL of a few seconds still gets whole-second buckets.
     expect(bucketedExpiry(1500, 2000)).to.equal(4000);
+  });
+
+  it('finds a deletion vector\'s file as the Delta protocol names it (its own example), for its signed URL', () => {
+    expect(deletionVectorPath({ storageType: 'u', pathOrInlineDv: 'ab^-aqEH.-t@S}K{vb[*k^', offset: 4, sizeInBytes: 40, cardinality: 6 }))
+      .to.equal('ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin');
+    expect(deletionVectorPath({ storageType: 'u', pathOrInlineDv: '^-aqEH.-t@S}K{vb[*k^', sizeInBytes: 40, cardinality: 6 }))
+      .to.equal('deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin');
+    expect(deletionVectorPath({ storageType: 'p', pathOrInlineDv: 'file:/data/t/dv.bin', sizeInBytes: 40, cardinality: 6 })).to.equal('file:/data/t/dv.bin');
+    expect(deletionVectorPath({ storageType: 'i', pathOrInlineDv: 'wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L', sizeInBytes: 40, cardinality: 6 })).to.equal(undefined);
+    expect(() => deletionVectorPath({ storageType: 'u', pathOrInlineDv: 'short', sizeInBytes: 1, cardinality: 1 })).to.throw(/Z85 UUID/);
   });
 });

@@ -17,6 +17,7 @@ import { fileLines } from '../files-source.ts';
 import type { Plan, TableRef } from '../snapshot-scope.ts';
 import { versionChanges, type ChangesQuery } from './changes-source.ts';
 import type { FileUrlSigner } from './file-urls.ts';
+import { deletionVectorPath } from './deletion-vector-path.ts';
 import { fileMayMatch, type PredicateNode } from './predicate-hints.ts';
 import { changeLine, fileLine, metadataLine, SharingResponseError, type ResponseFormat } from './responses.ts';
 
@@ -32,11 +33,18 @@ export interface SigningContext {
   readonly format: ResponseFormat;
 }
 
-function checkNoStoredDeletionVector(dv: DeletionVectorDescriptor | null | undefined): void {
-  // A stored deletion vector's file would need a URL of its own; not served yet (docs/delta-sharing.md).
-  if (dv && dv.storageType !== 'i') {
-    throw new SharingResponseError('UNSUPPORTED_OPERATION', 'the table has files with deletion vectors stored in files; deltameta does not sign deletion vector files yet');
-  }
+/**
+ * The signed URL of a deletion vector's file (delta format: the client reads
+ * it to skip rows); undefined for none or an inline one. Parquet format never
+ * gets here: it refuses tables with deletion vectors (responses.ts).
+ */
+async function deletionVectorUrl(context: SigningContext, dv: DeletionVectorDescriptor | null | undefined): Promise<string | undefined> {
+  if (!dv) return undefined;
+  const stored = deletionVectorPath(dv);
+  if (stored === undefined) return undefined;
+  // A Delta action path is URL-encoded; the DV's relative path is not.
+  const actionPath = dv.storageType === 'u' ? stored.split('/').map(encodeURIComponent).join('/') : stored;
+  return sign(context, actionPath, dv.sizeInBytes);
 }
 
 function sign(context: SigningContext, path: string, size: number): Promise<string> {
@@ -68,9 +76,11 @@ export async function* snapshotFileLines(client: PoolClient, plan: Plan, context
       end.next = last;
       return;
     }
-    if (context.format === 'delta') checkNoStoredDeletionVector(add.deletionVector);
     const url = await sign(context, add.path, add.size);
-    yield fileLine(context.format, { add, url, expirationTimestamp: context.expiresAtMs, ...(query.timeTravel ? { version: query.version } : {}) });
+    const dvUrl = await deletionVectorUrl(context, add.deletionVector);
+    yield fileLine(context.format, {
+      add, url, expirationTimestamp: context.expiresAtMs, ...(query.timeTravel ? { version: query.version } : {}), ...(dvUrl !== undefined ? { deletionVectorUrl: dvUrl } : {}),
+    });
     sent++;
     last = { path: file.path, dvId: file.dvId };
     if (query.limitHint !== undefined) {
@@ -100,9 +110,9 @@ export async function* changeLines(client: PoolClient, context: SigningContext, 
       yield metadataLine(context.format, change.action, { version: change.version });
       continue;
     }
-    if (context.format === 'delta' && change.kind !== 'cdc') checkNoStoredDeletionVector(change.action.deletionVector);
     const url = await sign(context, change.action.path, change.action.size ?? 0);
-    const facts = { url, expirationTimestamp: context.expiresAtMs, version: change.version, timestamp: change.timestampMs };
+    const dvUrl = change.kind === 'cdc' ? undefined : await deletionVectorUrl(context, change.action.deletionVector);
+    const facts = { url, expirationTimestamp: context.expiresAtMs, version: change.version, timestamp: change.timestampMs, ...(dvUrl !== undefined ? { deletionVectorUrl: dvUrl } : {}) };
     yield change.kind === 'add' ? changeLine(context.format, { kind: 'add', action: change.action }, facts)
       : change.kind === 'remove' ? changeLine(context.format, { kind: 'remove', action: change.action }, facts)
         : changeLine(context.format, { kind: 'cdc', action: change.action }, facts);
