@@ -24,6 +24,7 @@ export { sharingFileRoute } from './sharing/file-route.ts';
 export * from './sharing/responses.ts';
 export { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from './sharing/predicate-hints.ts';
 export { parseChangesQuery, parseMetadataQuery, parseQueryBody, parseSharingTimestamp, parseVersionQuery } from './sharing/table-requests.ts';
+export { partitionEqualities } from './sharing/predicate-pushdown.ts';
 export { bucketedExpiry } from './sharing/answers.ts';
 export { deletionVectorPath } from './sharing/deletion-vector-path.ts';
 export { sharingErrorFor } from './sharing/errors.ts';

@@ -8,7 +8,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from '../../services/reader/index.ts';
+import { fileMayMatch, parseJsonPredicate, partitionEqualities, type PredicateNode, type PrunableFile } from '../../services/reader/index.ts';
 
 const col = (name: string, valueType = 'int'): PredicateNode => ({ op: 'column', name, valueType });
 const lit = (value: string, valueType = 'int'): PredicateNode => ({ op: 'literal', value, valueType });
@@ -177,5 +177,21 @@ describe('sharing: jsonPredicateHints pruning', () => {
       const anyMatch = values.some((v) => evaluate(predicate, v) === true);
       return !anyMatch || fileMayMatch(predicate, file);
     }), { numRuns: 3000 });
+  });
+
+  it('pushes into SQL only partition equalities whose literal is the stored text: top level or under top-level ands', () => {
+    const date = (value: string): PredicateNode => cmp('equal', col('d', 'date'), lit(value, 'date'));
+    expect(partitionEqualities(date('2026-01-05'), ['d'])).to.deep.equal([{ column: 'd', value: '2026-01-05' }]);
+    expect(partitionEqualities(cmp('equal', lit('eu', 'string'), col('region', 'string')), ['region'])).to.deep.equal([{ column: 'region', value: 'eu' }]);
+    const both: PredicateNode = { op: 'and', children: [date('2026-01-05'), { op: 'and', children: [cmp('equal', col('n'), lit('7')), cmp('lessThan', col('x'), lit('3'))] }] };
+    expect(partitionEqualities(both, ['d', 'n'])).to.deep.equal([{ column: 'd', value: '2026-01-05' }, { column: 'n', value: '7' }]);
+    // Not pushed: under or/not, a data column, another spelling of the value, a type the text does not fix, a mismatch of types.
+    expect(partitionEqualities({ op: 'or', children: [date('2026-01-05'), date('2026-01-06')] }, ['d'])).to.deep.equal([]);
+    expect(partitionEqualities(not(date('2026-01-05')), ['d'])).to.deep.equal([]);
+    expect(partitionEqualities(date('2026-01-05'), ['other'])).to.deep.equal([]);
+    expect(partitionEqualities(cmp('equal', col('n'), lit('07')), ['n'])).to.deep.equal([]);
+    expect(partitionEqualities(cmp('equal', col('t', 'timestamp'), lit('2026-01-05T00:00:00Z', 'timestamp')), ['t'])).to.deep.equal([]);
+    expect(partitionEqualities(cmp('equal', col('d', 'string'), lit('2026-01-05', 'date')), ['d'])).to.deep.equal([]);
+    expect(partitionEqualities(undefined, ['d'])).to.deep.equal([]);
   });
 });

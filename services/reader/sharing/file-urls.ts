@@ -48,6 +48,8 @@ export interface FileUrlSigner {
    * kept in the cache levels under it. A signer without it is never cached.
    */
   readonly cacheKey?: string;
+  /** `sign` without a promise, for signers that need no I/O (a long list signs faster) */
+  signNow?(file: SignableFile, expiresAtMs: number): string;
 }
 
 /** What a token grants: one file of one table until an instant. */
@@ -198,11 +200,16 @@ export class HmacFileUrlSigner implements FileUrlSigner {
 
   sign(file: SignableFile, expiresAtMs: number): Promise<string> {
     try {
-      locationDirectory(file.tableLocation);
-      const relative = relativeFilePath(file.tableLocation, file.path);
-      return Promise.resolve(`${this.baseUrl}/files/${issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs })}`);
+      return Promise.resolve(this.signNow(file, expiresAtMs));
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /** The same, synchronously: a list of a million files signs without a promise per file. */
+  signNow(file: SignableFile, expiresAtMs: number): string {
+    locationDirectory(file.tableLocation);
+    const relative = relativeFilePath(file.tableLocation, file.path);
+    return `${this.baseUrl}/files/${issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs })}`;
   }
 }

@@ -12,7 +12,7 @@
  */
 import type { PoolClient } from '../../../shared/db/index.ts';
 import { recordsInStats, type AddAction, type DeletionVectorDescriptor } from '../../../shared/delta/index.ts';
-import { noFilters } from '../file-filters.ts';
+import { noFilters, type FileFilters } from '../file-filters.ts';
 import { fileLines } from '../files-source.ts';
 import type { Plan, TableRef } from '../snapshot-scope.ts';
 import { versionChanges, type ChangesQuery } from './changes-source.ts';
@@ -47,11 +47,15 @@ async function deletionVectorUrl(context: SigningContext, dv: DeletionVectorDesc
   return sign(context, actionPath, dv.sizeInBytes);
 }
 
-function sign(context: SigningContext, path: string, size: number): Promise<string> {
+function sign(context: SigningContext, path: string, size: number): string | Promise<string> {
   const location = context.table.location;
   if (location === null) throw new SharingResponseError('UNSUPPORTED_OPERATION', `table ${context.table.name} has no location the reader can serve its files from`);
-  return context.signer.sign({ tableId: String(context.table.tableId), tableLocation: location, path, size }, context.expiresAtMs);
+  const file = { tableId: String(context.table.tableId), tableLocation: location, path, size };
+  return context.signer.signNow ? context.signer.signNow(file, context.expiresAtMs) : context.signer.sign(file, context.expiresAtMs);
 }
+
+/** Lines joined into batches: one yield per ~64 KiB instead of one per file, through every generator downstream. */
+const batchChars = 64 * 1024;
 
 export interface SnapshotLinesQuery {
   readonly version: number;
@@ -61,6 +65,8 @@ export interface SnapshotLinesQuery {
   readonly limitHint: number | undefined;
   readonly maxFiles: number | undefined;
   readonly after: { readonly path: string; readonly dvId: string } | undefined;
+  /** partition equalities the predicate implies, pushed into SQL (predicate-pushdown.ts); the predicate still judges each file */
+  readonly filters?: FileFilters;
 }
 
 /** The `file` lines of a version: pruned, limited, paged. */
@@ -68,27 +74,35 @@ export async function* snapshotFileLines(client: PoolClient, plan: Plan, context
   let sent = 0;
   let records = 0;
   let last: { path: string; dvId: string } | undefined;
-  const lines = fileLines(client, context.table, plan, { version: query.version, filters: noFilters, after: query.after, limit: undefined });
+  let batch = '';
+  const lines = fileLines(client, context.table, plan, { version: query.version, filters: query.filters ?? noFilters, after: query.after, limit: undefined });
   for await (const file of lines) {
     const add = (JSON.parse(file.line) as { add: AddAction }).add;
     if (!fileMayMatch(query.predicate, add)) continue;
     if (query.maxFiles !== undefined && sent === query.maxFiles) {
       end.next = last;
+      if (batch !== '') yield batch;
       return;
     }
-    const url = await sign(context, add.path, add.size);
-    const dvUrl = await deletionVectorUrl(context, add.deletionVector);
-    yield fileLine(context.format, {
+    const signed = sign(context, add.path, add.size);
+    const url = typeof signed === 'string' ? signed : await signed;
+    const dvUrl = add.deletionVector ? await deletionVectorUrl(context, add.deletionVector) : undefined;
+    batch += fileLine(context.format, {
       add, url, expirationTimestamp: context.expiresAtMs, ...(query.timeTravel ? { version: query.version } : {}), ...(dvUrl !== undefined ? { deletionVectorUrl: dvUrl } : {}),
     });
+    if (batch.length >= batchChars) {
+      yield batch;
+      batch = '';
+    }
     sent++;
     last = { path: file.path, dvId: file.dvId };
     if (query.limitHint !== undefined) {
       // Files without a record count count as none: a hint is never met early by a guess.
       records += recordsInStats(add.stats);
-      if (records >= query.limitHint) return;
+      if (records >= query.limitHint) break;
     }
   }
+  if (batch !== '') yield batch;
   end.next = undefined;
 }
 
@@ -111,6 +125,7 @@ export async function* changeLines(client: PoolClient, context: SigningContext, 
       continue;
     }
     const url = await sign(context, change.action.path, change.action.size ?? 0);
+    // (one line per yield: a range's changes are far fewer than a snapshot's files)
     const dvUrl = change.kind === 'cdc' ? undefined : await deletionVectorUrl(context, change.action.deletionVector);
     const facts = { url, expirationTimestamp: context.expiresAtMs, version: change.version, timestamp: change.timestampMs, ...(dvUrl !== undefined ? { deletionVectorUrl: dvUrl } : {}) };
     yield change.kind === 'add' ? changeLine(context.format, { kind: 'add', action: change.action }, facts)

@@ -14,6 +14,7 @@ import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyReques
 import { z } from 'zod';
 import type { PoolClient } from '../../../shared/db/index.ts';
 import { tableHeader } from '../../../shared/log-store/index.ts';
+import { physicalFiltersAt } from '../column-filters.ts';
 import type { PageBinding } from '../page-token.ts';
 import { inSnapshot, planInSnapshot } from '../snapshot-scope.ts';
 import type { TableResponder } from '../table-responder.ts';
@@ -22,6 +23,7 @@ import { bucketedExpiry, cachedAnswerMaxFiles, rangeActionCount, sendAnswer, wat
 import { checkChangeDataFeed, versionAtOrAfter } from './changes-source.ts';
 import { invalidParameter } from './errors.ts';
 import { parseJsonPredicate } from './predicate-hints.ts';
+import { partitionEqualities } from './predicate-pushdown.ts';
 import {
   chooseFormat, endStreamLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, wantsEndStream, type Capabilities, type ResponseFormat,
 } from './responses.ts';
@@ -120,8 +122,11 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
         build: async (client) => {
           const { format, lines } = await headerAt(client, resolved, capabilities);
           const plan = await planInSnapshot(client, resolved.table, resolved.version, context.config.l3Enabled, context.config.maxTailActions);
+          const predicate = parseJsonPredicate(query.jsonPredicateHints);
+          const partitions = partitionEqualities(predicate, partitionColumnsOf(lines[1] as string));
+          const filters = await physicalFiltersAt(client, resolved.table.tableId, resolved.version, { partitions, stats: [] });
           const files = snapshotFileLines(client, plan, { signer, table: resolved.table, expiresAtMs, format }, {
-            version: resolved.version, timeTravel, predicate: parseJsonPredicate(query.jsonPredicateHints), limitHint: query.limitHint, maxFiles, after,
+            version: resolved.version, timeTravel, predicate, limitHint: query.limitHint, maxFiles, after, filters,
           }, end);
           const header = timeTravel ? [lines[0] as string, metadataAtVersion(lines[1] as string, resolved.version)] : lines;
           return { format, level: plan.level, lines: answerLines(header, files, endLine) };
@@ -205,4 +210,10 @@ function changesEndLine(context: SharingTableContext, binding: PageBinding, endS
 function metadataAtVersion(line: string, version: number): string {
   const parsed = JSON.parse(line) as { metaData: Record<string, unknown> };
   return `${JSON.stringify({ metaData: { ...parsed.metaData, version } })}\n`;
+}
+
+/** The partition columns a metaData line names (parquet format: metaData.partitionColumns; delta: metaData.deltaMetadata.partitionColumns). */
+function partitionColumnsOf(line: string): string[] {
+  const parsed = JSON.parse(line) as { metaData: { partitionColumns?: string[]; deltaMetadata?: { partitionColumns?: string[] } } };
+  return parsed.metaData.partitionColumns ?? parsed.metaData.deltaMetadata?.partitionColumns ?? [];
 }
