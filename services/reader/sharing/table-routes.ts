@@ -94,13 +94,8 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
   });
 
   app.post<{ Params: TableParams }>(`${base}/query`, { config, schema }, async (request, reply) => {
-    const { recipient, table } = await sharedTableOf(context, request);
     const query = parseQueryBody(request.body);
-    const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
-    const maxFiles = query.maxFiles === undefined ? undefined : Math.min(query.maxFiles, context.config.sharingMaxFiles);
-    const endStream = wantsEndStream(capabilities) || maxFiles !== undefined;
-    const expiresAtMs = bucketedExpiry(Date.now(), context.config.sharingUrlTtlMs);
-    const signer = signerFor(context, request);
+    const { recipient, table, capabilities, maxFiles, endStream, expiresAtMs, signer } = await answerTerms(context, request, query.maxFiles);
     const shape = { mode: query.mode, hints: query.jsonPredicateHints ?? null, limit: query.limitHint ?? null, formats: capabilities.responseFormats, all: [...capabilities.all] };
     const binding = bindingOf(recipient.id, table, shape);
     const end: PageEnd = { next: undefined };
@@ -152,13 +147,8 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
   });
 
   app.get<{ Params: TableParams }>(`${base}/changes`, { config, schema }, async (request, reply) => {
-    const { recipient, table } = await sharedTableOf(context, request);
     const changes = parseChangesQuery(request.query);
-    const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
-    const maxFiles = changes.maxFiles === undefined ? undefined : Math.min(changes.maxFiles, context.config.sharingMaxFiles);
-    const endStream = wantsEndStream(capabilities) || maxFiles !== undefined;
-    const expiresAtMs = bucketedExpiry(Date.now(), context.config.sharingUrlTtlMs);
-    const signer = signerFor(context, request);
+    const { recipient, table, capabilities, maxFiles, endStream, expiresAtMs, signer } = await answerTerms(context, request, changes.maxFiles);
     const shape = { changes: true, start: changes.start, end: changes.end ?? null, history: changes.includeHistoricalMetadata, formats: capabilities.responseFormats, all: [...capabilities.all] };
     const binding = bindingOf(recipient.id, table, shape);
     const token = changes.pageToken === undefined ? undefined : context.pageTokens.open('pageToken', changes.pageToken, binding, changesPosition);
@@ -188,6 +178,24 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
       },
     });
   });
+}
+
+/**
+ * What a query or changes request is answered with besides its lines: the
+ * recipient and table (authenticated, resolved), the capabilities, the page
+ * size (at most DELTAMETA_READER_SHARING_MAX_FILES), whether an
+ * endStreamAction ends it, the URLs' expiry and their signer.
+ */
+async function answerTerms(context: SharingTableContext, request: TableRequest, askedMaxFiles: number | undefined) {
+  const { recipient, table } = await sharedTableOf(context, request);
+  const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
+  const maxFiles = askedMaxFiles === undefined ? undefined : Math.min(askedMaxFiles, context.config.sharingMaxFiles);
+  return {
+    recipient, table, capabilities, maxFiles,
+    endStream: wantsEndStream(capabilities) || maxFiles !== undefined,
+    expiresAtMs: bucketedExpiry(Date.now(), context.config.sharingUrlTtlMs),
+    signer: signerFor(context, request),
+  };
 }
 
 /** A range of versions a changes answer may cover: within the retained log, the start not after the end. */
