@@ -22,6 +22,7 @@ const scripts: Record<string, string[]> = {
   import: quick ? ['--files', '10000'] : ['--files', '100000'],
   follow: quick ? ['--commits', '30'] : ['--commits', '100'],
   'commit-api': quick ? ['--seconds', '2'] : ['--seconds', '5'],
+  sharing: quick ? ['--files', '10000'] : ['--files', '1000000'],
 };
 
 for (const [name, args] of Object.entries(scripts)) {
@@ -155,6 +156,19 @@ if (commitApi) {
     '| scenario | writers | commits | failed | commits/s | p50 ms | p99 ms | 409 by type |', '|---|---|---|---|---|---|---|---|',
     ...commitApi.rows.map((row) => `| ${row.scenario} | ${row.writers} | ${row.commits} | ${row.failures} | ${row.perSecond.toFixed(0)} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.conflicts || '-'} |`), '',
     'One table\'s rate is bounded by its commits queueing on the table\'s row (one version at a time); tables commit side by side.', '');
+}
+interface SharingResults {
+  measuredAt: string; command: string; files: number; layout: string; partition: string; version: number; importSeconds: number; pagesSeconds: number;
+  rows: Array<{ name: string; call: string; format: string; files: number; deltaRsFiles?: number; coldMs: number; warmMs: number; hotMs: number; serverMs: number; deltaRsCall: string; deltaRsMs: number; coldVsDeltaRs: number; hotVsDeltaRs: number }>;
+}
+const sharing = read<SharingResults>('sharing.json');
+if (sharing) {
+  const times = (value: number): string => (Number.isFinite(value) ? `${value >= 10 ? Math.round(value) : value.toFixed(2)}×` : '-');
+  const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(value >= 100 ? 0 : 1) : '-');
+  sections.push('## Delta Sharing: a connector\'s query vs delta-rs', '', `\`${sharing.command}\` (${sharing.measuredAt}); ${sharing.files.toLocaleString('en-US')} files, ${sharing.layout}, version ${sharing.version}; imported as \`deltameta import\` does in ${sharing.importSeconds} s (+ pages and segments ${sharing.pagesSeconds} s)`, '',
+    'The official Python connector (`delta-sharing` 1.4.2, `delta_sharing.rest_client.DataSharingRestClient(profile)`, timed in Python, parsing included: the parquet format\'s lines become protocol, metadata and `AddFile` objects; the delta format\'s lines are `json.loads`\'ed) against a reader process, next to delta-rs loading the same `_delta_log` from local disk (a fresh `DeltaTable(path)` per run, the load included; median of the runs). `cold`: the first call of a fresh reader (empty L1 and L2); `warm`: the first call of a second reader on the L2 the first filled; `hot`: the median of the calls after the first in the first reader; `server ms`: the same request through the connector\'s session, the body read and nothing parsed. Each side\'s file count is checked equal (the run fails otherwise); `limitHint` has no delta-rs counterpart, so it is set against `file_uris()`.', '',
+    '| call | format | files | cold ms | warm ms | hot ms | server ms | delta-rs ms | delta-rs / cold | delta-rs / hot | delta-rs call |', '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...sharing.rows.map((row) => `| \`${row.call}\` | ${row.format} | ${row.files.toLocaleString('en-US')} | ${ms(row.coldMs)} | ${ms(row.warmMs)} | ${ms(row.hotMs)} | ${ms(row.serverMs)} | ${ms(row.deltaRsMs)} | ${times(row.coldVsDeltaRs)} | ${times(row.hotVsDeltaRs)} | \`${row.deltaRsCall}\` |`), '');
 }
 writeFileSync(path.join(projectRoot, 'docs', 'benchmarks.md'), `${sections.join('\n')}\n`);
 console.error('\nwrote docs/benchmarks.md and docs/bench/*.svg');
