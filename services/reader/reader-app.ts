@@ -155,7 +155,7 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
   if (deps.config.sharingEnabled) {
     void app.register(sharingPlugin, {
       prefix: deps.config.sharingPrefix, pool: deps.pool, streamPool: deps.streamPool, logger: deps.logger, pageTokens: context.pageTokens,
-      reloadMs: deps.config.sharingReloadMs, versions: context.versions, config: deps.config, responder: context.responder,
+      reloadMs: deps.config.sharingReloadMs, versions: context.versions, config: deps.config, responder: context.responder, metrics: deps.metrics,
     });
   }
   return app;

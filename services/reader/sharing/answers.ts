@@ -122,6 +122,7 @@ export async function sendAnswer(request: FastifyRequest, reply: FastifyReply, c
     const built = await answer.build(client);
     return { stream: linesStream(built.lines, finish), format: built.format, level: built.level };
   });
+  context.metrics?.cacheRequestsTotal.inc({ level, result: 'hit' });
   void reply.header('content-type', ndjson)
     .header('delta-table-version', String(answer.resolved.version))
     .header('delta-sharing-capabilities', responseCapabilities(format, answer.endStream))

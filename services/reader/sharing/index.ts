@@ -12,6 +12,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ReaderConfig } from '../../../shared/config/index.ts';
 import type { Pool } from '../../../shared/db/index.ts';
+import type { ReaderMetrics } from '../../../shared/metrics/index.ts';
 import type { Logger } from '../../../shared/logging/index.ts';
 import type { PageTokens } from '../page-token.ts';
 import type { TableResponder } from '../table-responder.ts';
@@ -41,6 +42,7 @@ export interface SharingPluginOptions {
   readonly config: ReaderConfig;
   /** the /v1 routes' responder: small query and changes answers go through the same cache levels */
   readonly responder?: TableResponder;
+  readonly metrics?: ReaderMetrics;
   /** another signer (an object store's presigner) instead of the reader's own signed URLs */
   readonly signer?: FileUrlSigner;
 }
@@ -69,6 +71,7 @@ export function sharingPlugin(app: FastifyInstance, options: SharingPluginOption
     pool: options.pool, streamPool: options.streamPool, configs, versions: options.versions, pageTokens: options.pageTokens, config: options.config, urlKey,
     ...(options.signer ? { signer: options.signer } : {}),
     ...(options.responder ? { responder: options.responder } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   // The files behind the URLs: located by the table id the URL carries, while the table exists.
   void sharingFileRoute(app, {

@@ -10,6 +10,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ReaderConfig } from '../../../shared/config/index.ts';
 import type { Pool } from '../../../shared/db/index.ts';
+import type { ReaderMetrics } from '../../../shared/metrics/index.ts';
 import type { SharingRecipient } from '../../../shared/sharing/index.ts';
 import type { PageTokens } from '../page-token.ts';
 import type { ResolvedVersion, VersionResolver } from '../version-resolution.ts';
@@ -31,6 +32,8 @@ export interface SharingTableContext {
   readonly urlKey: Buffer;
   /** a signer of another kind (an object store's presigner); default: the reader's own HMAC URLs */
   readonly signer?: FileUrlSigner;
+  /** the reader's metrics: streamed answers count in deltameta_reader_cache_requests_total by the level that produced them, as /v1's */
+  readonly metrics?: ReaderMetrics;
 }
 
 export interface TableParams {
