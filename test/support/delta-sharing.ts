@@ -98,3 +98,32 @@ export async function runSharingClient(profile: string, action: string, ...args:
   const { stdout } = await promisify(execFile)(python, ['-c', clientScript, profile, action, ...args], { cwd: projectRoot, encoding: 'utf8', timeout: 120_000 });
   return JSON.parse(stdout) as SharingClientAnswer;
 }
+
+const connectorScript = path.join(projectRoot, 'test', 'support', 'sharing_connector.py');
+
+/** What test/support/sharing_connector.py prints: rows in sharing_rows.py's comparable form, a version, or the server's refusal. */
+export interface ConnectorAnswer {
+  readonly count?: number;
+  readonly columns?: string[];
+  readonly rows?: Array<Record<string, unknown>>;
+  readonly version?: number;
+  readonly error?: number;
+  readonly message?: string;
+}
+
+/**
+ * One call of the official connector's data API through sharing_connector.py:
+ * `load <url> [--version V] [--timestamp T] [--limit N] [--predicate JSON] [--delta] [--count-only]`,
+ * `changes <url> --start S --end E`, `version <url> [--starting-timestamp T]`;
+ * `url` is `<profile>#<share>.<schema>.<table>`.
+ */
+export async function runSharingConnector(args: readonly string[], timeoutMs = 170_000): Promise<ConnectorAnswer> {
+  const python = await ensureDeltaSharingVenv();
+  try {
+    const { stdout } = await promisify(execFile)(python, [connectorScript, ...args], { cwd: projectRoot, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024 });
+    return JSON.parse(stdout) as ConnectorAnswer;
+  } catch (error) {
+    const stderr = error instanceof Error && 'stderr' in error && typeof error.stderr === 'string' ? error.stderr.trimEnd().slice(-4000) : '';
+    throw new Error(`sharing_connector.py ${args.join(' ')} failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}\n${stderr}`, { cause: error });
+  }
+}
