@@ -120,6 +120,21 @@ describeWithEnv('delta sharing: the official connector reads shared tables', (en
     expect(versionFrom.version, 'the earliest version at or after the timestamp').to.equal(3);
   });
 
+  it('get_table_metadata answers the metadata the log holds; the metadata endpoint time-travels with version=', async function () {
+    this.timeout(60_000);
+    const logLines = readFileSync(path.join(events, '_delta_log', '00000000000000000000.json'), 'utf8').split('\n').filter((line) => line !== '');
+    const logged = logLines.map((line) => JSON.parse(line) as { metaData?: { id: string; schemaString: string; partitionColumns: string[] } }).find((action) => action.metaData)?.metaData;
+    const answer = await runSharingConnector(['metadata', suite.url('alice', 'sq_events')]);
+    expect(answer.error, answer.message).to.equal(undefined);
+    expect(answer.metadata?.id).to.equal(logged?.id);
+    expect(answer.metadata?.partitionColumns).to.deep.equal(['region']);
+    expect(JSON.parse(answer.metadata?.schemaString ?? 'null')).to.deep.equal(JSON.parse(logged?.schemaString ?? ''));
+    const atOne = await suite.get('sq_events', 'metadata?version=1');
+    expect(atOne.status, atOne.text).to.equal(200);
+    expect(atOne.headers.get('delta-table-version')).to.equal('1');
+    expect(atOne.lines[1]?.['metaData']).to.include({ id: logged?.id, version: 1 });
+  });
+
   it('limit= returns exactly that many rows, all rows of the table; the limitHint response covers the limit', async function () {
     this.timeout(120_000);
     const [latest, limited] = await Promise.all([deltaRsRows(events), load('--limit', '25')]);

@@ -107,6 +107,7 @@ export interface ConnectorAnswer {
   readonly columns?: string[];
   readonly rows?: Array<Record<string, unknown>>;
   readonly version?: number;
+  readonly metadata?: { id: string; schemaString: string; partitionColumns: string[]; configuration: Record<string, string> };
   readonly error?: number;
   readonly message?: string;
 }
@@ -114,7 +115,7 @@ export interface ConnectorAnswer {
 /**
  * One call of the official connector's data API through sharing_connector.py:
  * `load <url> [--version V] [--timestamp T] [--limit N] [--predicate JSON] [--delta] [--count-only]`,
- * `changes <url> --start S --end E`, `version <url> [--starting-timestamp T]`;
+ * `changes <url> --start S --end E`, `version <url> [--starting-timestamp T]`, `metadata <url>`;
  * `url` is `<profile>#<share>.<schema>.<table>`.
  */
 export async function runSharingConnector(args: readonly string[], timeoutMs = 170_000): Promise<ConnectorAnswer> {

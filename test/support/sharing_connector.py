@@ -9,6 +9,7 @@ server refused (the connector's HTTPError).
     load <url> [--version V] [--timestamp T] [--limit N] [--predicate JSON] [--delta] [--batches] [--count-only]
     changes <url> --start S --end E [--delta]
     version <url> [--starting-timestamp T]
+    metadata <url>     get_table_metadata: {"metadata": {id, schemaString, partitionColumns, configuration}}
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ def main() -> None:
                 frame = delta_sharing.load_table_changes_as_pandas(
                     args.url, starting_version=args.start, ending_version=args.end, use_delta_format=True if args.delta else None
                 )
+            elif args.command == "metadata":
+                frame = None
+                found = delta_sharing.get_table_metadata(args.url)
+                version = None
             elif args.command == "version":
                 frame = None
                 version = delta_sharing.get_table_version(args.url, starting_timestamp=args.starting_timestamp)
@@ -78,6 +83,10 @@ def main() -> None:
                 raise SystemExit(f"unknown command {args.command}")
     except HTTPError as error:
         emit({"error": error.response.status_code if error.response is not None else None, "message": str(error)})
+        return
+    if args.command == "metadata":
+        fields = {"id": found.id, "schemaString": found.schema_string, "partitionColumns": list(found.partition_columns), "configuration": dict(found.configuration)}
+        emit({"metadata": fields})
         return
     if frame is None:
         emit({"version": version})
