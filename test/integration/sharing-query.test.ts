@@ -109,6 +109,11 @@ describeWithEnv('delta sharing: the official connector reads shared tables', (en
     expect(sharedThree.rows).to.deep.equal(atThree.rows);
     expect(sharedAt.error, sharedAt.message).to.equal(undefined);
     expect(sharedAt.rows).to.deep.equal(atTwo.rows);
+    // The protocol's own timestamp form (`yyyy-mm-dd hh:mm:ss`, UTC here): the metaData and each file say version 2.
+    const raw = await suite.query('sq_events', { timestamp: timestamp.replace('T', ' ').replace('Z', '') });
+    expect(raw.status, raw.text).to.equal(200);
+    expect(raw.lines[1]?.['metaData']?.['version']).to.equal(2);
+    expect(new Set(filesOf(raw).map((file) => file['version']))).to.deep.equal(new Set([2]));
     // The versions differ (the fixture changes rows at each version): the comparisons above are not vacuous.
     expect(new Set([latest, atOne, atTwo, atThree].map((answer) => answer.count)).size).to.equal(4);
 
