@@ -85,7 +85,7 @@ describeWithEnv('delta sharing: the official connector reads the delta response 
     expect(sharedOne.rows).to.deep.equal(atOne.rows);
   });
 
-  defect('includeHistoricalMetadata=true (what the connector\'s delta path asks): every metaData line carries its version, the first the starting one', async function () {
+  it('includeHistoricalMetadata=true (what the connector\'s delta path asks): every metaData line carries its version, the first the starting one', async function () {
     this.timeout(30_000);
     for (const capabilities of [kernelCapabilities, 'responseformat=parquet']) {
       const answer = await suite.get('sd_changes', 'changes?startingVersion=1&endingVersion=4&includeHistoricalMetadata=true', { capabilities });

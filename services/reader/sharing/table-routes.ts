@@ -170,7 +170,10 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
       cacheKey: small && signer.cacheKey !== undefined ? [shape, maxFiles ?? null, signer.cacheKey ?? null, expiresAtMs, range.from, range.to, after ?? null] : undefined,
       build: async (client) => {
         await checkChangeDataFeed(client, table.tableId, range.from, range.to);
-        const { format, lines } = await headerAt(client, { table: latest.table, version: range.to }, capabilities);
+        // With historical metadata the header is the metaData as of the start, saying its version (PROTOCOL.md, "Metadata").
+        const headerVersion = changes.includeHistoricalMetadata ? range.from : range.to;
+        const { format, lines: header } = await headerAt(client, { table: latest.table, version: headerVersion }, capabilities);
+        const lines = changes.includeHistoricalMetadata ? [header[0] as string, metadataAtVersion(header[1] as string, headerVersion)] : header;
         const feed = changeLines(client, { signer, table: latest.table, expiresAtMs, format }, {
           from: range.from, to: range.to, feed: 'cdf', metadata: changes.includeHistoricalMetadata, maxFiles, after,
         }, end);
