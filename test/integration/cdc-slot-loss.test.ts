@@ -97,8 +97,11 @@ describeWithEnv('cdc slot loss', (env) => {
     let attempts = 0;
     for (let dropped = false; !dropped; attempts++) {
       if (attempts >= 100) throw new Error(`the slot could not be dropped in ${attempts} attempts`);
-      await pool.query('SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slotName]);
-      dropped = await pool.query('SELECT pg_drop_replication_slot($1)', [slotName]).then(() => true, (error: unknown) => {
+      // Terminate and drop in one server-side block: no client round trip between them for the CDC's reconnect to win.
+      dropped = await pool.query(`DO $$ BEGIN
+          PERFORM pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = '${slotName}' AND active_pid IS NOT NULL;
+          PERFORM pg_drop_replication_slot('${slotName}');
+        END $$`).then(() => true, (error: unknown) => {
         if (!/is active for PID/.test(String(error))) throw error;
         return false;
       });
