@@ -133,7 +133,7 @@ async function formatNode(java: string, libDir: string, node: KafkaNodeLayout, n
     if (formatted !== clusterId) throw new StackError('kafka', `node ${node.nodeId} (${node.dataDir}) belongs to cluster ${formatted}, not ${clusterId}: after \`deltameta stack down kafka\`, remove ${nodes[0]?.dir ?? node.dir} and start again`);
     return;
   }
-  const format = () => run(java, [...jvmOptions(libDir, nodes.length), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', node.propertiesPath, '--ignore-formatted']);
+  const format = () => run(java, [...jvmOptions(libDir, nodes.length), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', node.propertiesPath, '--ignore-formatted']);
   try {
     // Once more after a failure: seen to fail once on a fresh clone (cause not recorded then; the message now carries it).
     await format().catch(format);

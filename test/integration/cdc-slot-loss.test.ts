@@ -101,8 +101,10 @@ describeWithEnv('cdc slot loss', (env) => {
       dropped = await pool.query(`DO $$ BEGIN
           PERFORM pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = '${slotName}' AND active_pid IS NOT NULL;
           PERFORM pg_drop_replication_slot('${slotName}');
-        END $$`).then(() => true, (error: unknown) => {
+        END $$`).then(() => true, async (error: unknown) => {
         if (!/is active for PID/.test(String(error))) throw error;
+        // Let the CDC's reconnect back-off grow a little between attempts, so one falls between its reconnects.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(attempts, 20) * 5));
         return false;
       });
     }
