@@ -8,6 +8,7 @@
  */
 import { expect } from 'chai';
 import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
 import type { Config } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
@@ -93,23 +94,37 @@ describeWithEnv('cdc slot loss', (env) => {
     // Seen on the broker, not through the consumer (its group join takes seconds): the drop follows the acknowledgements closely.
     await eventually('v0..v3 on the topic', async () => (await messagesOnTopic(config.pipeline.commitsTopic)) >= 4);
 
-    // The CDC reconnects within milliseconds of losing its walsender: terminate and drop until a drop falls between.
+    // The CDC reconnects within milliseconds of losing its walsender, so a plain pg_drop_replication_slot loses the race
+    // to it (CI saw 100 losses in a row). The replication protocol's DROP_REPLICATION_SLOT … WAIT queues on the slot
+    // inside the server and takes it the moment the walsender releases it: terminate until that wait is over.
+    // `replication` is a libpq startup parameter pg passes through; its ClientConfig type does not list it.
+    const dropper = new pg.Client({ connectionString: env.config.postgresUrl, replication: 'database' } as pg.ClientConfig);
+    await dropper.connect();
+    // A logical slot becomes consistent only once every transaction running when it was created has ended: this open
+    // transaction holds the CDC's new slot back until the five commits below are in, so they are its gap for certain.
+    const blocker = await pool.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT pg_current_xact_id()');
     let attempts = 0;
-    for (let dropped = false; !dropped; attempts++) {
-      if (attempts >= 100) throw new Error(`the slot could not be dropped in ${attempts} attempts`);
-      // Terminate and drop in one server-side block: no client round trip between them for the CDC's reconnect to win.
-      dropped = await pool.query(`DO $$ BEGIN
-          PERFORM pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = '${slotName}' AND active_pid IS NOT NULL;
-          PERFORM pg_drop_replication_slot('${slotName}');
-        END $$`).then(() => true, async (error: unknown) => {
-        if (!/is active for PID/.test(String(error))) throw error;
-        // Let the CDC's reconnect back-off grow a little between attempts, so one falls between its reconnects.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(attempts, 20) * 5));
-        return false;
-      });
+    try {
+      let dropped = false;
+      const dropping = dropper.query(`DROP_REPLICATION_SLOT "${slotName}" WAIT`).then(() => { dropped = true; });
+      while (!dropped) {
+        if (attempts >= 100) throw new Error(`the slot was not dropped after ${attempts} terminations of its walsender`);
+        attempts++;
+        await pool.query('SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slotName]);
+        await Promise.race([dropping, delay(200)]);
+      }
+    } finally {
+      await dropper.end();
     }
-    // Right away: some of these commit between the drop and the new slot, which never decodes them.
-    await appendVersions('dropped', 5);
+    try {
+      // Committed between the drop and the new slot's consistent point: the new slot never decodes them.
+      await appendVersions('dropped', 5);
+    } finally {
+      await blocker.query('COMMIT');
+      blocker.release();
+    }
     // Often none yet: acknowledged versions are written half a second late (the slot's row of table_id 0 marks the gap then).
     const { rows: recorded } = await pool.query<{ version: string }>('SELECT version FROM deltameta.cdc_published WHERE slot_name = $1 AND table_id <> 0', [slotName]);
 
