@@ -17,6 +17,7 @@ import type { Pool } from '../../shared/db/index.ts';
 import { generateTable } from '../../shared/delta/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { importMaterialized } from '../../shared/materialized/index.ts';
+import { fileTokenOfUrl } from '../../services/reader/index.ts';
 import { createRecipient, shareTables } from '../../shared/sharing/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { startTestReader, type RunningReader } from '../support/reader.ts';
@@ -104,7 +105,7 @@ describeWithEnv('delta sharing answers: cache levels, signed URLs, push-down, pa
   it('a signed URL serves the file and its byte ranges; a Host that is not a host name is refused before any URL is made', async () => {
     const [file] = files((await post('answers_a', {})).lines);
     expect(file).to.not.equal(undefined);
-    const token64 = file?.url.split('/files/')[1] ?? '';
+    const token64 = fileTokenOfUrl(file?.url ?? '');
     const relative = (JSON.parse(Buffer.from(token64.split('.')[0] ?? '', 'base64url').toString('utf8')) as [string, string, string, number])[2];
     const bytes = Buffer.from('PAR1 a generated file has no bytes: these stand in PAR1');
     mkdirSync(path.dirname(path.join(tableDir, relative)), { recursive: true });

@@ -8,20 +8,10 @@
  * The tables are sharing-query's partitioned table and sharing-changes's
  * CDF table, written by delta-rs.
  *
- * Known reader defects (found 2026-12-03 by these tests; services/reader/sharing). The tests that show
- * them are declared with `defect(...)`: registered only with DELTAMETA_TEST_SHARING_DEFECTS=1 until the
- * reader is fixed (an `it.skip` would fail the whole run: .mocharc forbids pending tests). Fixed, turn
- * `defect(` back into `it(`.
- * 1. The file URLs (`<prefix>/files/<token>`, no query string) are not fetched by delta-kernel-rs, which
- *    the connector reads responseformat=delta with (delta_kernel_rust_sharing_wrapper 0.3.3): it takes
- *    an http(s) path for a presigned URL only when its query carries a known signature parameter
- *    (X-Amz-Signature, sp, X-Goog-Credential, X-Databricks-Signature...), and otherwise reads the URL's
- *    path from the local filesystem: "Object at location /delta-sharing/files/<token> not found". The
- *    same URLs with `?X-Databricks-Signature=1` appended (ignored by the reader) read 430 rows, delta-rs's.
- * 2. `GET …/changes?includeHistoricalMetadata=true` (what the connector's delta path sends): the metaData
- *    line has no `version`, in both formats. PROTOCOL.md (Metadata): `version` is returned for "cdf query
- *    with includeHistoricalMetadata set to true"; the reference server sends the metadata as of the
- *    starting version with version = startingVersion. Connector 1.4.2: KeyError 'version' (reader.py 335).
+ * The file URLs carry their MAC in the `X-Databricks-Signature` query parameter: delta-kernel-rs
+ * (delta_kernel_rust_sharing_wrapper, the connector's delta path) fetches an http(s) `path` only when
+ * its query has a signature parameter it knows, and otherwise reads the URL's path from the local
+ * filesystem ("Object at location /delta-sharing/files/<token> not found" before the parameter).
  */
 import { expect } from 'chai';
 import { ensureDeltaSharingVenv, runSharingConnector } from '../support/delta-sharing.ts';
@@ -31,11 +21,6 @@ import { deltaRsChanges, deltaRsRows, writeSharingTable } from '../support/shari
 import { TempDirs } from '../support/tables.ts';
 
 const kernelCapabilities = 'responseformat=delta;readerfeatures=deletionvectors,columnmapping';
-
-/** A test of a known reader defect (see the top): run only with DELTAMETA_TEST_SHARING_DEFECTS=1 until it is fixed. */
-function defect(title: string, test: Mocha.AsyncFunc): void {
-  if (process.env['DELTAMETA_TEST_SHARING_DEFECTS'] === '1') it(title, test);
-}
 
 describeWithEnv('delta sharing: the official connector reads the delta response format', (env) => {
   const dirs = new TempDirs();
@@ -73,7 +58,7 @@ describeWithEnv('delta sharing: the official connector reads the delta response 
     }
   });
 
-  defect('load_as_pandas(use_delta_format=True) returns the rows delta-rs reads, latest and with version=', async function () {
+  it('load_as_pandas(use_delta_format=True) returns the rows delta-rs reads, latest and with version=', async function () {
     this.timeout(120_000);
     const [latest, atOne] = await Promise.all([deltaRsRows(events), deltaRsRows(events, 1)]);
     const [shared, sharedOne] = await Promise.all([
@@ -97,7 +82,7 @@ describeWithEnv('delta sharing: the official connector reads the delta response 
     }
   });
 
-  defect('load_table_changes_as_pandas(use_delta_format=True) equals delta-rs load_cdf', async function () {
+  it('load_table_changes_as_pandas(use_delta_format=True) equals delta-rs load_cdf', async function () {
     this.timeout(120_000);
     const [expected, shared] = await Promise.all([
       deltaRsChanges(changes, 1, 4), runSharingConnector(['changes', suite.url('alice', 'sd_changes'), '--start', '1', '--end', '4', '--delta']),

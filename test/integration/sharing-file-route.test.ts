@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sharingFileRoute } from '../../services/reader/index.ts';
-import { HmacFileUrlSigner, issueFileToken } from '../../services/reader/index.ts';
+import { fileTokenOfUrl, HmacFileUrlSigner, issueFileToken } from '../../services/reader/index.ts';
 import { ensureDeltaRs } from '../support/deltars.ts';
 import { TempDirs } from '../support/tables.ts';
 
@@ -162,12 +162,22 @@ describe('sharing: signed file URLs served by the reader', () => {
     expect(await expired.json()).to.deep.include({ errorCode: 'PERMISSION_DENIED' });
 
     const url = await sign(dataFile);
-    const token = url.slice(url.lastIndexOf('/') + 1);
+    const token = fileTokenOfUrl(url);
     const [payload = '', mac = ''] = token.split('.');
+    // the token whole in the path (URLs issued before the MAC moved to the query) is still served
+    const legacy = await fetch(`${baseUrl}/files/${token}`, { method: 'HEAD' });
+    expect(legacy.status).to.equal(200);
     // another file of the same table, under the original MAC
     const otherPayload = Buffer.from(JSON.stringify(['f1', tableId, '_delta_log/00000000000000000000.json', Date.now() + 60_000])).toString('base64url');
     const flipped = `${mac.slice(0, -2)}${mac.endsWith('AA') ? 'AB' : 'AA'}`;
-    for (const altered of [`${otherPayload}.${mac}`, `${payload}.${flipped}`, `${payload}x.${mac}`, 'garbage']) {
+    const sig = 'X-Databricks-Signature';
+    const alteredTails = [
+      `${otherPayload}.${mac}`, `${payload}.${flipped}`, `${payload}x.${mac}`, 'garbage',
+      `${otherPayload}?${sig}=${mac}`, `${payload}?${sig}=${flipped}`, `${payload}x?${sig}=${mac}`,
+      // no MAC at all, two of them, and one in both places
+      payload, `${payload}?${sig}=${mac}&${sig}=${mac}`, `${token}?${sig}=${mac}`,
+    ];
+    for (const altered of alteredTails) {
       const response = await fetch(`${baseUrl}/files/${altered}`);
       expect(response.status, altered).to.equal(403);
       expect(await response.json()).to.deep.include({ errorCode: 'PERMISSION_DENIED' });

@@ -1,5 +1,6 @@
 /**
- * GET and HEAD `/files/<token>`: the files behind the signed URLs of
+ * GET and HEAD `/files/<payload>?X-Databricks-Signature=<mac>` (and the
+ * older `/files/<payload>.<mac>`): the files behind the signed URLs of
  * file-urls.ts. No bearer token: the URL is the credential, so the route is
  * marked by its config (`sharing: true`, which the reader's /v1 access hook
  * skips) and authenticates nobody. Refusals, as `{"errorCode","message"}`
@@ -24,7 +25,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import send from '@fastify/send';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FileTokenError, locationDirectory, openFileToken } from './file-urls.ts';
+import { FileTokenError, fileSignatureParam, fileTokenOf, locationDirectory, openFileToken } from './file-urls.ts';
 
 export interface SharingFileRouteOptions {
   /** the HMAC key the URLs were signed with (sharingUrlKey in file-urls.ts) */
@@ -91,9 +92,11 @@ async function realFile(location: string, relative: string): Promise<string | Re
 }
 
 async function serve(request: FastifyRequest, reply: FastifyReply, options: SharingFileRouteOptions): Promise<FastifyReply> {
-  const token = (request.params as { '*'?: string })['*'] ?? '';
+  const signature = (request.query as Record<string, unknown> | undefined)?.[fileSignatureParam];
   let claims;
   try {
+    if (signature !== undefined && typeof signature !== 'string') throw new FileTokenError('malformed', 'the file URL is malformed');
+    const token = fileTokenOf((request.params as { '*'?: string })['*'] ?? '', signature);
     claims = openFileToken(options.key, token, (options.now ?? Date.now)());
   } catch (error) {
     if (error instanceof FileTokenError) return refuse(request, reply, denied(error.message));

@@ -5,9 +5,9 @@
  *
  * `FileUrlSigner` is the pluggable part. The default, `HmacFileUrlSigner`,
  * issues URLs served by the reader itself (file-route.ts):
- * `<baseUrl>/files/<token>`, where the token carries the table id, the
- * file's path relative to the table location and the expiry, plus an
- * HMAC-SHA256 over them. The reader looks the location up again when the URL
+ * `<baseUrl>/files/<payload>?X-Databricks-Signature=<mac>`, where the
+ * payload carries the table id, the file's path relative to the table
+ * location and the expiry, and the MAC is an HMAC-SHA256 over it. The reader looks the location up again when the URL
  * is fetched, so a token names no filesystem path the reader has not
  * been told about, and a table moved or dropped stops serving its URLs.
  *
@@ -179,6 +179,42 @@ export function openFileToken(key: Buffer, token: string, nowMs: number): FileCl
   return { tableId, path: checkedRelativePath(relative), expiresAtMs };
 }
 
+/**
+ * The query parameter that carries a token's MAC in a file URL:
+ * `<base>/files/<payload>?X-Databricks-Signature=<mac>`. The name is not
+ * ours to choose freely: delta-kernel-rs, which the official connector reads
+ * `responseformat=delta` answers with, fetches an http(s) `path` only when
+ * its query has a signature parameter it knows (X-Amz-Signature, sp,
+ * X-Goog-Credential, X-Databricks-Signature, …), and otherwise looks the
+ * URL's path up on the local filesystem. Of those names this is the one that
+ * claims no cloud object store. Clients treat the URL as opaque.
+ */
+export const fileSignatureParam = 'X-Databricks-Signature';
+
+/** The URL of a token under `baseUrl` (no trailing slash): the payload in the path, the MAC in fileSignatureParam. */
+export function fileTokenUrl(baseUrl: string, token: string): string {
+  const dot = token.indexOf('.');
+  return `${baseUrl}/files/${token.slice(0, dot)}?${fileSignatureParam}=${token.slice(dot + 1)}`;
+}
+
+/**
+ * The token of a file URL's path tail and MAC parameter: `<payload>` with the
+ * MAC as a parameter, or the whole token in the path (`<payload>.<mac>`, the
+ * form of URLs issued before the parameter; they live minutes, but a rolling
+ * upgrade serves some). Both at once, or neither MAC, is malformed.
+ */
+export function fileTokenOf(pathTail: string, signature: string | undefined): string {
+  const inPath = pathTail.includes('.');
+  if (inPath === (signature !== undefined)) throw new FileTokenError('malformed', 'the file URL is malformed');
+  return signature === undefined ? pathTail : `${pathTail}.${signature}`;
+}
+
+/** The token of a whole file URL issued by HmacFileUrlSigner (tests, tools). */
+export function fileTokenOfUrl(url: string): string {
+  const parsed = new URL(url);
+  return fileTokenOf(parsed.pathname.slice(parsed.pathname.lastIndexOf('/') + 1), parsed.searchParams.get(fileSignatureParam) ?? undefined);
+}
+
 export interface HmacFileUrlSignerOptions {
   /** where file-route.ts is mounted, as clients reach it: `https://host/delta-sharing` (no trailing slash needed) */
   readonly baseUrl: string;
@@ -195,7 +231,7 @@ export class HmacFileUrlSigner implements FileUrlSigner {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.key = options.key;
     // The key named without being revealed: readers with other keys sign other URLs.
-    this.cacheKey = `${this.baseUrl} ${createHmac('sha256', options.key).update('cache key id').digest('base64url').slice(0, 16)}`;
+    this.cacheKey = `${this.baseUrl}/files/?${fileSignatureParam} ${createHmac('sha256', options.key).update('cache key id').digest('base64url').slice(0, 16)}`;
   }
 
   sign(file: SignableFile, expiresAtMs: number): Promise<string> {
@@ -210,6 +246,6 @@ export class HmacFileUrlSigner implements FileUrlSigner {
   signNow(file: SignableFile, expiresAtMs: number): string {
     locationDirectory(file.tableLocation);
     const relative = relativeFilePath(file.tableLocation, file.path);
-    return `${this.baseUrl}/files/${issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs })}`;
+    return fileTokenUrl(this.baseUrl, issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs }));
   }
 }
