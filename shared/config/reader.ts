@@ -147,6 +147,13 @@ export interface ReaderConfig {
   readonly sharingPublicUrl: string | undefined;
   /** Files per query or changes response at most; a request asking for more (or none) gets pages (maxFiles). DELTAMETA_READER_SHARING_MAX_FILES, default 100000. */
   readonly sharingMaxFiles: number;
+  /**
+   * Files at most in a query or changes answer kept whole in L1/L2 (judged before it is made by the page size, the
+   * table's file count or the range's actions; a big table's answer narrowed by limitHint or predicate hints is kept
+   * when it comes out within this many files' worth of bytes, 1 KiB each). Bigger answers are streamed.
+   * DELTAMETA_READER_SHARING_KEEP_MAX_FILES, default 20000.
+   */
+  readonly sharingKeepMaxFiles: number;
 }
 
 const read = readVariable;
@@ -218,5 +225,6 @@ export function loadReaderConfig(env: Env = process.env): ReaderConfig {
     sharingUrlKey: read<string | undefined>(env, 'DELTAMETA_READER_SHARING_URL_KEY', z.string().refine((text) => Buffer.byteLength(text, 'utf8') >= 32, 'must be at least 32 bytes'), undefined),
     sharingPublicUrl: read<string | undefined>(env, 'DELTAMETA_READER_SHARING_PUBLIC_URL', z.string().url('must be a URL like https://host/delta-sharing'), undefined),
     sharingMaxFiles: read(env, 'DELTAMETA_READER_SHARING_MAX_FILES', positiveInt, 100_000),
+    sharingKeepMaxFiles: read(env, 'DELTAMETA_READER_SHARING_KEEP_MAX_FILES', positiveInt, 20_000),
   };
 }

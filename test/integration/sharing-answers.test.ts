@@ -141,6 +141,55 @@ describeWithEnv('delta sharing answers: cache levels, signed URLs, push-down, pa
     expect(pruned.map((file) => file.id).sort()).to.deep.equal(expected);
   });
 
+  it('a table beyond KEEP_MAX_FILES: its whole list streamed; an answer a limit or a predicate makes small kept, then from L1; one that stays big streamed', async function () {
+    this.timeout(30_000);
+    const all = files((await post('answers_a', {})).lines);
+    const column = Object.keys(all[0]?.partitionValues ?? {})[0] ?? '';
+    const value = all.map((file) => file.partitionValues[column]).find((candidate) => candidate !== null && candidate !== undefined) ?? '';
+    const equal = { op: 'equal', children: [{ op: 'column', name: column, valueType: 'string' }, { op: 'literal', value, valueType: 'string' }] };
+    // 300 files, 100 kept at most (100 KiB of lines): the table is big for this reader
+    const keeper = await startTestReader(env, { DELTAMETA_READER_SHARING_URL_TTL_MS: String(ttlMs), DELTAMETA_READER_SHARING_KEEP_MAX_FILES: '100' }, ':sharing-answers-keep');
+    const query = async (body: unknown): Promise<{ text: string; cacheStatus: string | null; timing: string | null; files: number }> => {
+      const response = await fetch(`${keeper.base}/delta-sharing${base}/answers_a/query`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      expect(response.status, text).to.equal(200);
+      return { text, cacheStatus: response.headers.get('cache-status'), timing: response.headers.get('server-timing'), files: text.split('\n').filter((line) => line.startsWith('{"file"')).length };
+    };
+    try {
+      for (let round = 0; round < 2; round++) {
+        const whole = await query({});
+        expect(whole.files).to.equal(300);
+        expect(whole.cacheStatus).to.equal('deltameta; fwd=miss; detail=l3');
+        expect(whole.timing).to.match(/desc="delta sharing, streamed"/);
+      }
+      const partition = all.filter((file) => file.partitionValues[column] === value).length;
+      expect(partition).to.be.below(100);
+      for (const body of [{ limitHint: 1 }, { jsonPredicateHints: JSON.stringify(equal) }]) {
+        const first = await query(body);
+        expect(first.cacheStatus, JSON.stringify(body)).to.match(/fwd=miss; stored; detail=l3/);
+        expect(first.files).to.equal('limitHint' in body ? 1 : partition);
+        const second = await query(body);
+        expect(second.cacheStatus, JSON.stringify(body)).to.equal('deltameta; hit; detail=l1');
+        expect(second.text).to.equal(first.text);
+      }
+      // equal OR NOT equal: every file with a partition value (NULL's is unknown: SQL drops it), >100 KiB of lines:
+      // made, found too big, streamed; then streamed at once
+      const everything = JSON.stringify({ op: 'or', children: [equal, { op: 'not', children: [equal] }] });
+      const valued = all.filter((file) => file.partitionValues[column] !== null).length;
+      expect(valued).to.be.above(150);
+      for (let round = 0; round < 2; round++) {
+        const big = await query({ jsonPredicateHints: everything });
+        expect(big.files).to.equal(valued);
+        expect(big.cacheStatus).to.equal('deltameta; fwd=miss; detail=l3');
+        expect(big.timing).to.match(/desc="delta sharing, streamed"/);
+      }
+    } finally {
+      await keeper.stop();
+    }
+  });
+
   it('maxFiles pages visit every file of the first page\'s version exactly once while commits land between them', async () => {
     const seen: string[] = [];
     let pageToken: string | undefined;
@@ -188,6 +237,32 @@ describeWithEnv('delta sharing answers: cache levels, signed URLs, push-down, pa
     const after = await get(`${base}/answers_plain/version?startingTimestamp=${encodeURIComponent(new Date(times[2]!.ms + 60_000).toISOString())}`);
     expect(after.status).to.equal(400);
     expect(JSON.parse(after.text)).to.deep.include({ errorCode: 'INVALID_PARAMETER_VALUE' });
+  });
+
+  it('metadata goes through the cache levels per version and format; version says where it came from (Server-Timing)', async () => {
+    const metadata = async (query: string, headers: Record<string, string> = {}): Promise<{ text: string; cacheStatus: string | null; version: string | null }> => {
+      const response = await fetch(`${endpoint}${base}/answers_plain/metadata${query}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+      const text = await response.text();
+      expect(response.status, text).to.equal(200);
+      return { text, cacheStatus: response.headers.get('cache-status'), version: response.headers.get('delta-table-version') };
+    };
+    const first = await metadata('');
+    expect(first.cacheStatus).to.match(/fwd=miss; stored; detail=l4/);
+    expect(first.version).to.equal('2');
+    const again = await metadata('');
+    expect(again.cacheStatus).to.equal('deltameta; hit; detail=l1');
+    expect(again.text).to.equal(first.text);
+    expect(JSON.parse(first.text.split('\n')[1] ?? '{}')).to.not.have.nested.property('metaData.version');
+    // another entry: the version asked (the line says it), the delta format
+    const atOne = await metadata('?version=1');
+    expect(atOne.cacheStatus).to.match(/fwd=miss; stored/);
+    expect(atOne.version).to.equal('1');
+    expect(JSON.parse(atOne.text.split('\n')[1] ?? '{}')).to.have.nested.property('metaData.version', 1);
+    const delta = await metadata('', { 'delta-sharing-capabilities': 'responseformat=delta' });
+    expect(delta.cacheStatus).to.match(/fwd=miss; stored/);
+    expect(JSON.parse(delta.text.split('\n')[1] ?? '{}')).to.have.nested.property('metaData.deltaMetadata');
+    expect((await get(`${base}/answers_plain/version`)).headers.get('server-timing')).to.match(/^head;dur=[\d.]+;desc="delta sharing version"$/);
+    expect((await get(`${base}/answers_plain/version?startingTimestamp=2000-01-01T00:00:00Z`)).headers.get('server-timing')).to.match(/^l4;dur=/);
   });
 
   it('bad requests are the protocol\'s errors, naming what was wrong', async () => {

@@ -1,16 +1,20 @@
 /**
  * How a Delta Sharing `query` or `changes` answer reaches the client.
  *
- * - Small answers (at most `cachedAnswerMaxFiles` files, judged before
+ * - Small answers (at most DELTAMETA_READER_SHARING_KEEP_MAX_FILES files, judged before
  *   reading: the page size asked, the table's file count at its watermark,
- *   or the actions of the range) go through the reader's cache levels like
+ *   or the actions of the range; or, for a big table's query narrowed by
+ *   `limitHint` or `jsonPredicateHints`, found small while it is made: at
+ *   most 1 KiB per file of that) go through the reader's cache levels like
  *   /v1 answers (TableResponder: ETag, L1 ▶ L2 ▶ produced in one snapshot,
  *   Cache-Status and Server-Timing saying which). Their file URLs expire at
  *   the end of a time bucket (`bucketedExpiry`), which is part of the cache
  *   key: within a bucket every request gets the same bytes, and no answer is
  *   served from a cache after its bucket — a URL always has at least
  *   DELTAMETA_READER_SHARING_URL_TTL_MS to live when handed out.
- * - Bigger ones are streamed from a snapshot on the reader's stream pool (a
+ * - Bigger ones are streamed from a snapshot (a narrowed answer found too
+ *   big is made again, streamed; the reader remembers which were, per
+ *   version, and streams them at once after that) on the reader's stream pool (a
  *   few connections of their own, so slow clients cannot take the ones
  *   cached answers are made from), gzipped for a client that accepts it,
  *   and cut off when not sent within DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS.
@@ -18,6 +22,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { Pool, PoolClient } from '../../../shared/db/index.ts';
 import { acceptsGzip } from '../accept-encoding.ts';
 import { encodeLines } from '../response-body.ts';
@@ -29,8 +34,26 @@ import { SharingError } from './errors.ts';
 import { responseCapabilities, type ResponseFormat } from './responses.ts';
 import type { SharingTableContext } from './table-context.ts';
 
-/** Files at most in an answer assembled whole and kept in L1/L2 (~0.5 kB a line with its URL: a few MB). */
-export const cachedAnswerMaxFiles = 20_000;
+/** Bytes (before compression) a line of a kept answer is reckoned at: ~0.7 kB with its URL and stats, rounded up. */
+const keptLineBytes = 1024;
+
+/** A narrowed answer found bigger than it may be kept while it was made: it is streamed instead. */
+class TooBigToKeep extends Error {}
+
+/**
+ * The narrowed answers (canonical key, table, version) found too big to
+ * keep: streamed at once the next time instead of made twice. Bounded (an
+ * LRU of 1,024 entries); a new version is tried again.
+ */
+export class OversizedAnswers {
+  private readonly seen = new LRUCache<string, true>({ max: 1024 });
+  has(key: string): boolean {
+    return this.seen.has(key);
+  }
+  add(key: string): void {
+    this.seen.set(key, true);
+  }
+}
 
 const ndjson = 'application/x-ndjson; charset=utf-8';
 
@@ -74,8 +97,20 @@ export interface SharingAnswer {
   readonly resolved: ResolvedVersion;
   /** what shapes the bytes besides the table and version; undefined: stream it */
   readonly cacheKey: unknown[] | undefined;
+  /** a big table's answer that limitHint or predicate hints may make small: kept only if it is (sharingKeepMaxFiles KiB) */
+  readonly narrowed?: boolean;
   readonly endStream: boolean;
   readonly build: (client: PoolClient) => Promise<BuiltAnswer>;
+}
+
+/** The lines until they pass `maxChars` in all (then TooBigToKeep: the answer is streamed instead). */
+async function* atMostChars(lines: AsyncGenerator<string>, maxChars: number): AsyncGenerator<string> {
+  let chars = 0;
+  for await (const line of lines) {
+    chars += line.length;
+    if (chars > maxChars) throw new TooBigToKeep();
+    yield line;
+  }
 }
 
 async function* withoutNewlines(lines: AsyncGenerator<string>): AsyncGenerator<string> {
@@ -102,21 +137,45 @@ function linesStream(lines: AsyncGenerator<string>, finish: () => Promise<void>)
   return endingWith(Readable.from(chunks()), finish);
 }
 
-export async function sendAnswer(request: FastifyRequest, reply: FastifyReply, context: SharingTableContext & { readonly responder?: TableResponder }, answer: SharingAnswer): Promise<FastifyReply> {
-  const { config } = context;
+export type SendContext = SharingTableContext & { readonly responder?: TableResponder; readonly oversized?: OversizedAnswers };
+
+export async function sendAnswer(request: FastifyRequest, reply: FastifyReply, context: SendContext, answer: SharingAnswer): Promise<FastifyReply> {
   if (answer.cacheKey !== undefined && context.responder !== undefined) {
     // The page tokens in an answer are signed with this reader's key: readers with another key must not share it through L2.
     const canonical = JSON.stringify(['delta-sharing', context.pageTokens.keyId, ...answer.cacheKey]);
-    return context.responder.answer(request, reply, answer.resolved, { route: 'delta-sharing', canonical }, () => inSnapshot(context.pool, async (client) => {
-      const built = await answer.build(client);
-      const encoded = await encodeLines(withoutNewlines(built.lines), config.compressMinBytes, {
-        maxBytes: config.streamAboveBytes,
-        refusal: () => new SharingError('INTERNAL_ERROR', `the answer is larger than DELTAMETA_READER_STREAM_ABOVE_BYTES (${config.streamAboveBytes}) though its file count was within ${cachedAnswerMaxFiles}`),
-      });
-      const headers = { 'delta-sharing-capabilities': responseCapabilities(built.format, answer.endStream) };
-      return { response: { version: answer.resolved.version, contentType: ndjson, ...encoded, headers }, level: built.level, source: 'delta sharing' };
-    }));
+    const oversizedKey = `${answer.resolved.table.tableId} ${answer.resolved.version} ${canonical}`;
+    if (answer.narrowed !== true || context.oversized?.has(oversizedKey) !== true) {
+      const kept = await keptAnswer(request, reply, context, context.responder, answer, canonical);
+      if (kept) return reply;
+      context.oversized?.add(oversizedKey);
+    }
   }
+  return streamAnswer(request, reply, context, answer);
+}
+
+/** The answer through the cache levels: true once sent; false when it is narrowed and found too big to keep (nothing sent). */
+async function keptAnswer(request: FastifyRequest, reply: FastifyReply, context: SendContext, responder: TableResponder, answer: SharingAnswer, canonical: string): Promise<boolean> {
+  const { config } = context;
+  const bound = {
+    maxBytes: config.streamAboveBytes,
+    refusal: () => new SharingError('INTERNAL_ERROR', `the answer is larger than DELTAMETA_READER_STREAM_ABOVE_BYTES (${config.streamAboveBytes}) though its file count was within ${config.sharingKeepMaxFiles}`),
+  };
+  // (a FastifyReply is thenable: awaited, it settles when the reply is sent)
+  return responder.answer(request, reply, answer.resolved, { route: 'delta-sharing', canonical }, () => inSnapshot(context.pool, async (client) => {
+    const built = await answer.build(client);
+    const lines = answer.narrowed === true ? atMostChars(built.lines, config.sharingKeepMaxFiles * keptLineBytes) : built.lines;
+    const encoded = await encodeLines(withoutNewlines(lines), config.compressMinBytes, bound);
+    const headers = { 'delta-sharing-capabilities': responseCapabilities(built.format, answer.endStream) };
+    return { response: { version: answer.resolved.version, contentType: ndjson, ...encoded, headers }, level: built.level, source: 'delta sharing' };
+  })).then(() => true, (error: unknown) => {
+    if (error instanceof TooBigToKeep) return false;
+    throw error;
+  });
+}
+
+/** The answer streamed from a snapshot on the stream pool, gzipped when accepted, its send time bounded. */
+async function streamAnswer(request: FastifyRequest, reply: FastifyReply, context: SendContext, answer: SharingAnswer): Promise<FastifyReply> {
+  const { config } = context;
   const startedMs = performance.now();
   const { stream, format, level } = await inStreamSnapshot(context.streamPool, async ({ client, finish }) => {
     const built = await answer.build(client);

@@ -17,6 +17,7 @@ import type { Logger } from '../../../shared/logging/index.ts';
 import type { PageTokens } from '../page-token.ts';
 import type { TableResponder } from '../table-responder.ts';
 import type { VersionResolver } from '../version-resolution.ts';
+import { OversizedAnswers } from './answers.ts';
 import { SharingConfigCache } from './config-cache.ts';
 import { sharingErrorFor } from './errors.ts';
 import { sharingFileRoute } from './file-route.ts';
@@ -69,6 +70,7 @@ export function sharingPlugin(app: FastifyInstance, options: SharingPluginOption
   const urlKey = sharingUrlKey({ DELTAMETA_READER_SHARING_URL_KEY: options.config.sharingUrlKey });
   registerSharingTableRoutes(app, {
     pool: options.pool, streamPool: options.streamPool, configs, versions: options.versions, pageTokens: options.pageTokens, config: options.config, urlKey,
+    oversized: new OversizedAnswers(),
     ...(options.signer ? { signer: options.signer } : {}),
     ...(options.responder ? { responder: options.responder } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),

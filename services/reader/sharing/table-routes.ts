@@ -16,10 +16,10 @@ import type { PoolClient } from '../../../shared/db/index.ts';
 import { tableHeader } from '../../../shared/log-store/index.ts';
 import { physicalFiltersAt } from '../column-filters.ts';
 import type { PageBinding } from '../page-token.ts';
+import { encodeLines } from '../response-body.ts';
 import { inSnapshot, planInSnapshot } from '../snapshot-scope.ts';
-import type { TableResponder } from '../table-responder.ts';
 import type { ResolvedVersion } from '../version-resolution.ts';
-import { bucketedExpiry, cachedAnswerMaxFiles, rangeActionCount, sendAnswer, watermarkFileCount } from './answers.ts';
+import { bucketedExpiry, rangeActionCount, sendAnswer, watermarkFileCount, type SendContext } from './answers.ts';
 import { checkChangeDataFeed, versionAtOrAfter } from './changes-source.ts';
 import { invalidParameter } from './errors.ts';
 import { parseJsonPredicate } from './predicate-hints.ts';
@@ -58,20 +58,25 @@ async function* answerLines(header: readonly string[], body: AsyncGenerator<stri
   if (end !== undefined) yield end;
 }
 
-export type SharingTableRoutesContext = SharingTableContext & { readonly responder?: TableResponder };
+export type SharingTableRoutesContext = SendContext;
 
 export function registerSharingTableRoutes(app: FastifyInstance, context: SharingTableRoutesContext): void {
   const config = sharingRouteConfig as FastifyContextConfig;
   const schema = { hide: true };
   const base = '/shares/:share/schemas/:schema/tables/:table';
+  const keepMaxFiles = context.config.sharingKeepMaxFiles;
 
   const version = async (request: TableRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const startedMs = performance.now();
     const { table } = await sharedTableOf(context, request);
     const startingTimestamp = request.method === 'GET' ? parseVersionQuery(request.query) : undefined;
     const resolved = await resolveShared(context, table, undefined);
     const found = startingTimestamp === undefined ? resolved.version
       : await inSnapshot(context.pool, (client) => versionAtOrAfter(client, table.tableId, resolved.table.logStartVersion, startingTimestamp, 'startingTimestamp'));
-    return reply.header('delta-table-version', String(found)).code(200).send();
+    // The latest is the head the reader tracks (confirmed by PostgreSQL); a timestamp is looked up in the log (l4).
+    const source = startingTimestamp === undefined ? 'head' : 'l4';
+    return reply.header('delta-table-version', String(found))
+      .header('server-timing', `${source};dur=${(performance.now() - startedMs).toFixed(3)};desc="delta sharing version"`).code(200).send();
   };
   app.get<{ Params: TableParams }>(`${base}/version`, { config, schema }, version);
   // The protocol's deprecated form of the same question.
@@ -82,13 +87,23 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
     const at = parseMetadataQuery(request.query);
     const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
     const resolved = await resolveShared(context, table, at);
-    const { format, lines } = await inSnapshot(context.pool, async (client) => {
+    const made = (): Promise<{ format: ResponseFormat; lines: string[] }> => inSnapshot(context.pool, async (client) => {
       const header = await tableHeader(client, resolved.table.tableId, resolved.version);
       if (!header.metadata || !header.protocol) throw invalidParameter(`version ${resolved.version} of the table has no metadata or protocol`);
       const chosen = chooseFormat(capabilities, header.protocol, header.metadata);
       const facts = at === undefined ? {} : { version: resolved.version };
       return { format: chosen, lines: [protocolLine(chosen, header.protocol), metadataLine(chosen, header.metadata, facts)] };
     });
+    if (context.responder !== undefined) {
+      // Through the cache levels, like /v1's answers: what shapes the bytes is the version, whether it was asked, and the capabilities.
+      const canonical = JSON.stringify(['delta-sharing metadata', at === undefined ? null : resolved.version, capabilities.responseFormats, [...capabilities.readerFeatures ?? []].sort()]);
+      return context.responder.answer(request, reply, resolved, { route: 'delta-sharing', canonical }, async () => {
+        const { format, lines } = await made();
+        const headers = { 'delta-sharing-capabilities': responseCapabilities(format, false) };
+        return { response: { version: resolved.version, contentType: ndjson, ...(await encodeLines(lines.map((line) => line.slice(0, -1)), context.config.compressMinBytes)), headers }, level: 'l4', source: 'delta sharing metadata' };
+      });
+    }
+    const { format, lines } = await made();
     return reply.header('content-type', ndjson).header('delta-table-version', String(resolved.version))
       .header('delta-sharing-capabilities', responseCapabilities(format, false)).send(lines.join(''));
   });
@@ -105,7 +120,9 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
       const resolved = await resolveShared(context, table, token ? { version: token.version } : query.mode.at);
       const after = token ? { path: token.position.p, dvId: token.position.d } : undefined;
       const timeTravel = query.mode.at !== undefined;
-      const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : ((await watermarkFileCount(context.pool, table.tableId)) ?? Infinity) <= cachedAnswerMaxFiles;
+      const small = maxFiles !== undefined ? maxFiles <= keepMaxFiles : ((await watermarkFileCount(context.pool, table.tableId)) ?? Infinity) <= keepMaxFiles;
+      // A big table's answer cut by a limit or pruned by hints may be small: tried through the cache levels, streamed if not.
+      const narrowed = !small && maxFiles === undefined && (query.limitHint !== undefined || query.jsonPredicateHints !== undefined);
       const endLine = (): string | undefined => {
         if (!endStream) return undefined;
         const next = end.next !== undefined && 'path' in end.next ? end.next : undefined;
@@ -113,7 +130,7 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
         return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
       };
       return sendAnswer(request, reply, context, {
-        resolved, endStream, cacheKey: cacheKey(small, after ?? null),
+        resolved, endStream, cacheKey: cacheKey(small || narrowed, after ?? null), narrowed,
         build: async (client) => {
           const { format, lines } = await headerAt(client, resolved, capabilities);
           const plan = await planInSnapshot(client, resolved.table, resolved.version, context.config.l3Enabled, context.config.maxTailActions);
@@ -134,7 +151,7 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
     const to = token?.version ?? query.mode.endingVersion ?? latest.version;
     checkRange(from, to, latest);
     const after = token ? { version: token.position.v, ordinal: token.position.o } : undefined;
-    const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : (await rangeActionCount(context.pool, table.tableId, from, to)) <= cachedAnswerMaxFiles;
+    const small = maxFiles !== undefined ? maxFiles <= keepMaxFiles : (await rangeActionCount(context.pool, table.tableId, from, to)) <= keepMaxFiles;
     const endLine = changesEndLine(context, binding, endStream, end, from, to, expiresAtMs);
     return sendAnswer(request, reply, context, {
       resolved: { table: latest.table, version: from }, endStream, cacheKey: cacheKey(small, from, to, after ?? null),
@@ -162,7 +179,7 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
     });
     checkRange(range.from, range.to, latest);
     const after = token ? { version: token.position.v, ordinal: token.position.o } : undefined;
-    const small = maxFiles !== undefined ? maxFiles <= cachedAnswerMaxFiles : (await rangeActionCount(context.pool, table.tableId, range.from, range.to)) <= cachedAnswerMaxFiles;
+    const small = maxFiles !== undefined ? maxFiles <= keepMaxFiles : (await rangeActionCount(context.pool, table.tableId, range.from, range.to)) <= keepMaxFiles;
     const end: PageEnd = { next: undefined };
     const endLine = changesEndLine(context, binding, endStream, end, range.from, range.to, expiresAtMs);
     return sendAnswer(request, reply, context, {
