@@ -8,6 +8,7 @@
 import { DeltametaError, ForbiddenError, UnauthorizedError } from '../../shared/errors/index.ts';
 import { NotMaterializedError } from '../../shared/materialized/index.ts';
 import { postgresUnavailableReason, retryAfterSeconds } from '../../shared/service/index.ts';
+import { RequestAbandoned } from './snapshot-scope.ts';
 
 export { ForbiddenError, UnauthorizedError };
 
@@ -63,6 +64,8 @@ export function problemFor(error: unknown): Problem {
       default: break;
     }
   }
+  // nginx's 499: nobody reads it, and it is no fault of the reader's (not logged as one)
+  if (error instanceof RequestAbandoned) return problem(499, 'abandoned', 'Client Closed Request', error.message);
   const unavailable = unavailableReason(error);
   if (unavailable !== undefined) return problem(503, 'unavailable', 'Service Unavailable', `${unavailable}; retry later`);
   const clientStatus = clientStatusOf(error);

@@ -137,18 +137,48 @@ export async function cancelBackendQuery(pool: Pool, client: PoolClient): Promis
   }
 }
 
-/** Cancels the client's query when `signal` aborts; returns the function that stops watching. */
+/** How often an abandoned request's backend is cancelled again while its work goes on. */
+const recancelEveryMs = 200;
+
+/**
+ * Cancels the client's query when `signal` aborts, and again every
+ * recancelEveryMs until watching stops: one cancel lands only on the query
+ * running when it arrives, and work between two queries (or a query sent
+ * just after the abort) would otherwise block on a lock for as long as the
+ * lock is held. Returns the function that stops watching.
+ */
 export function cancelOnAbort(pool: Pool, client: PoolClient, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
-  const cancel = (): void => void cancelBackendQuery(pool, client);
+  let watching = true;
+  let timer: NodeJS.Timeout | undefined;
+  const cancel = (): void => {
+    if (!watching) return;
+    void cancelBackendQuery(pool, client).finally(() => {
+      if (watching) timer = setTimeout(cancel, recancelEveryMs);
+    });
+  };
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel, { once: true });
-  return () => signal.removeEventListener('abort', cancel);
+  return () => {
+    watching = false;
+    clearTimeout(timer);
+    signal.removeEventListener('abort', cancel);
+  };
+}
+
+/** The work of a request its client has gone from: not started. */
+export class RequestAbandoned extends Error {
+  constructor() {
+    super('the client went away before the answer was made');
+    this.name = 'RequestAbandoned';
+  }
 }
 
 export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
   const watch = requestAbandonment.getStore();
+  // Nobody will read it: no connection taken (a request abandoned while it waited for one starts nothing).
+  if (abandoned(watch)) throw new RequestAbandoned();
+  const client = await pool.connect();
   const stopWatching = cancelOnAbort(pool, client, watch?.signal);
   let reusable = false;
   try {
@@ -161,8 +191,12 @@ export async function inSnapshot<T>(pool: Pool, work: (client: PoolClient) => Pr
     stopWatching();
     if (!reusable) reusable = await client.query('ROLLBACK').then(() => true, () => false);
     // A cancel sent for an abandoned request may still be on its way: it must not land on the next user of this connection.
-    client.release(reusable && watch?.signal.aborted !== true ? undefined : true);
+    client.release(reusable && !abandoned(watch) ? undefined : true);
   }
+}
+
+function abandoned(watch: RequestWatch | undefined): boolean {
+  return watch?.signal.aborted === true;
 }
 
 /** serves: delta_commit primary key (table_id, version): the versions of the tail, their action counts */
