@@ -19,7 +19,7 @@ export { L2WriteBudget } from './l2-write-budget.ts';
 // Which level answers a version, for the tail-bound test (test/integration/reader-limits.test.ts).
 export { cancelOnAbort, inSnapshot, planInSnapshot, RequestAbandoned, requestAbandonment, RequestWatch, type Plan } from './snapshot-scope.ts';
 // Delta Sharing's pure pieces, for their tests (test/unit/sharing-*.test.ts, test/integration/sharing-file-route.test.ts).
-export { FileTokenError, fileTokenOfUrl, HmacFileUrlSigner, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey, type FileUrlSigner } from './sharing/file-urls.ts';
+export { FileTokenError, fileTokenOfUrl, HmacFileUrlSigner, HmacSha256, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey, type FileUrlSigner } from './sharing/file-urls.ts';
 export { sharingFileRoute } from './sharing/file-route.ts';
 export * from './sharing/responses.ts';
 export { fileMayMatch, parseJsonPredicate, type PredicateNode, type PrunableFile } from './sharing/predicate-hints.ts';

@@ -6,7 +6,8 @@
  */
 import { expect } from 'chai';
 import { ConfigError } from '../../shared/errors/index.ts';
-import { FileTokenError, fileTokenOfUrl, HmacFileUrlSigner, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey } from '../../services/reader/index.ts';
+import { createHmac, randomBytes } from 'node:crypto';
+import { FileTokenError, fileTokenOfUrl, HmacFileUrlSigner, HmacSha256, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey } from '../../services/reader/index.ts';
 
 const key = Buffer.from('k'.repeat(32));
 const now = 1_800_000_000_000;
@@ -30,6 +31,16 @@ describe('sharing: signed file URL tokens', () => {
     expect(url).to.match(/\/files\/[A-Za-z0-9_-]+\?X-Databricks-Signature=[A-Za-z0-9_-]{43}$/);
     const token = fileTokenOfUrl(url);
     expect(openFileToken(key, token, now)).to.deep.equal({ tableId: 't1', path: 'p=a b/part-0.parquet', expiresAtMs: now + 1000 });
+  });
+
+  it('HmacSha256 gives the bytes of createHmac for keys shorter than, equal to and longer than a block, and any message', () => {
+    for (const keyBytes of [1, 32, 63, 64, 65, 200]) {
+      const someKey = randomBytes(keyBytes);
+      const keyed = new HmacSha256(someKey);
+      for (const message of ['', 'a', 'x'.repeat(1000), '\u00fc\u0000\ud83d\ude00', randomBytes(50).toString('base64url')]) {
+        expect(keyed.digest(message).equals(createHmac('sha256', someKey).update(message, 'utf8').digest()), `${keyBytes}-byte key, ${JSON.stringify(message).slice(0, 20)}`).to.equal(true);
+      }
+    }
   });
 
   it('an absolute file: URI inside the location is made relative; outside it, or another scheme, is refused', async () => {

@@ -116,6 +116,15 @@ describe('sharing: response lines and format negotiation', () => {
     expect(parsed(endStreamLine({ refreshToken: 'r' }))).to.deep.equal({ endStreamAction: { refreshToken: 'r' } });
   });
 
+  it('a parquet file line is the JSON of its object byte for byte (it is written out by hand, for speed)', () => {
+    const tricky = { ...add, path: 'date=x/\u00fc "q".parquet', partitionValues: { date: null, 'we"ird': 'a\\b\n' }, stats: '{"numRecords":1,"minValues":{"s":"\u00fc\\u0000\\""}}' };
+    const url = 'https://r/files/p?X-Databricks-Signature=m';
+    const full = { file: { url, id: fileId(tricky), partitionValues: tricky.partitionValues, size: 573, stats: tricky.stats, version: 3, timestamp: 1000, expirationTimestamp: 99 } };
+    expect(fileLine('parquet', { add: tricky, url, expirationTimestamp: 99, version: 3, timestamp: 1000 })).to.equal(`${JSON.stringify(full)}\n`);
+    const bare = { file: { url, id: fileId(tricky), partitionValues: tricky.partitionValues, size: 573, expirationTimestamp: 99 } };
+    expect(fileLine('parquet', { add: { ...tricky, stats: undefined }, url, expirationTimestamp: 99 })).to.equal(`${JSON.stringify(bare)}\n`);
+  });
+
   it('delta lines: deltaProtocol, deltaMetadata, file.deltaSingleAction with the signed URL as path', () => {
     expect(parsed(protocolLine('delta', dv))).to.deep.equal({ protocol: { deltaProtocol: dv } });
     expect(parsed(metadataLine('delta', metadata, { version: 4, size: 1, numFiles: 2 }))).to.deep.equal({

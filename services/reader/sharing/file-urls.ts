@@ -25,7 +25,7 @@
  * balancer: a URL issued by one would be refused (403) by the others, so
  * they must all be given the same key.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -104,10 +104,11 @@ export function locationDirectory(location: string): string {
  * segment, no NUL, no backslash (a Windows separator). Returns it
  * normalised to `/` separators; FileTokenError('path') otherwise.
  */
+/** An empty, `.` or `..` segment anywhere (a leading or trailing `/`, `//`, `/./`, `/../`). */
+const badSegment = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 export function checkedRelativePath(relative: string): string {
-  const segments = relative.split('/');
-  const bad = relative === '' || relative.startsWith('/') || relative.includes('\0') || relative.includes('\\')
-    || segments.some((segment) => segment === '' || segment === '.' || segment === '..');
+  const bad = relative.includes('\0') || relative.includes('\\') || badSegment.test(relative);
   if (bad) throw new FileTokenError('path', `file path ${JSON.stringify(relative)} is not inside the table location`);
   return relative;
 }
@@ -140,14 +141,55 @@ export function relativeFilePath(tableLocation: string, actionPath: string): str
 const tokenVersion = 'f1';
 const claimsSchema = z.tuple([z.literal(tokenVersion), z.string().min(1), z.string().min(1), z.number().int()]);
 
-function mac(key: Buffer, payload: string): Buffer {
-  return createHmac('sha256', key).update(payload, 'utf8').digest();
+/**
+ * HMAC-SHA256 (RFC 2104) over one-shot `crypto.hash` calls with the padded
+ * keys made once: createHmac builds a native object per call, ~3 µs, which
+ * was half the signing time of a million-file list; this is ~1.7 µs. The
+ * same bytes as createHmac('sha256', key) (test/unit/sharing-file-urls).
+ */
+export class HmacSha256 {
+  private readonly inner: Buffer;
+  private readonly outer: Buffer;
+
+  constructor(key: Buffer) {
+    const blockBytes = 64;
+    const block = key.length > blockBytes ? hash('sha256', key, 'buffer') : key;
+    this.inner = Buffer.alloc(blockBytes, 0x36);
+    this.outer = Buffer.alloc(blockBytes, 0x5c);
+    for (let index = 0; index < block.length; index++) {
+      this.inner[index] = (this.inner[index] as number) ^ (block[index] as number);
+      this.outer[index] = (this.outer[index] as number) ^ (block[index] as number);
+    }
+  }
+
+  digest(message: string): Buffer {
+    const inner = hash('sha256', Buffer.concat([this.inner, Buffer.from(message, 'utf8')]), 'buffer');
+    return hash('sha256', Buffer.concat([this.outer, inner]), 'buffer');
+  }
 }
 
-/** `<payload>.<mac>`, both base64url; the payload is `["f1", tableId, path, expiresAtMs]` as JSON. */
-export function issueFileToken(key: Buffer, claims: FileClaims): string {
+/** One HmacSha256 per key buffer (keys live as long as the reader). */
+const macs = new WeakMap<Buffer, HmacSha256>();
+
+function mac(key: Buffer, payload: string): Buffer {
+  let keyed = macs.get(key);
+  if (keyed === undefined) {
+    keyed = new HmacSha256(key);
+    macs.set(key, keyed);
+  }
+  return keyed.digest(payload);
+}
+
+/** A token's payload and MAC, base64url; the payload is `["f1", tableId, path, expiresAtMs]` as JSON. */
+function signedClaims(key: Buffer, claims: FileClaims): { payload: string; mac: string } {
   const payload = Buffer.from(JSON.stringify([tokenVersion, claims.tableId, claims.path, claims.expiresAtMs]), 'utf8').toString('base64url');
-  return `${payload}.${mac(key, payload).toString('base64url')}`;
+  return { payload, mac: mac(key, payload).toString('base64url') };
+}
+
+/** `<payload>.<mac>` (signedClaims). */
+export function issueFileToken(key: Buffer, claims: FileClaims): string {
+  const signed = signedClaims(key, claims);
+  return `${signed.payload}.${signed.mac}`;
 }
 
 /**
@@ -225,6 +267,7 @@ export interface HmacFileUrlSignerOptions {
 export class HmacFileUrlSigner implements FileUrlSigner {
   private readonly baseUrl: string;
   private readonly key: Buffer;
+  private checkedLocation: string | undefined;
   readonly cacheKey: string;
 
   constructor(options: HmacFileUrlSignerOptions) {
@@ -244,8 +287,13 @@ export class HmacFileUrlSigner implements FileUrlSigner {
 
   /** The same, synchronously: a list of a million files signs without a promise per file. */
   signNow(file: SignableFile, expiresAtMs: number): string {
-    locationDirectory(file.tableLocation);
+    // One check per location, not per file: a list's files share theirs.
+    if (file.tableLocation !== this.checkedLocation) {
+      locationDirectory(file.tableLocation);
+      this.checkedLocation = file.tableLocation;
+    }
     const relative = relativeFilePath(file.tableLocation, file.path);
-    return fileTokenUrl(this.baseUrl, issueFileToken(this.key, { tableId: file.tableId, path: relative, expiresAtMs }));
+    const signed = signedClaims(this.key, { tableId: file.tableId, path: relative, expiresAtMs });
+    return `${this.baseUrl}/files/${signed.payload}?${fileSignatureParam}=${signed.mac}`;
   }
 }

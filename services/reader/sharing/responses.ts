@@ -22,7 +22,7 @@
  * (timestampNtz, v2Checkpoint, vacuumProtocolCheck are: they concern the log
  * or a type parquet already carries).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { fileKey, type AddAction, type CdcAction, type DeletionVectorDescriptor, type MetadataAction, type ProtocolAction, type RemoveAction } from '../../../shared/delta/index.ts';
 
 export type ResponseFormat = 'parquet' | 'delta';
@@ -99,12 +99,12 @@ export function chooseFormat(capabilities: Capabilities, protocol: ProtocolActio
 
 /** A stable id of a file in its table: a hash of its path (and deletion vector, which makes a different logical file). */
 export function fileId(action: { path: string; deletionVector?: DeletionVectorDescriptor | null }): string {
-  return createHash('sha256').update(fileKey(action), 'utf8').digest('hex').slice(0, 32);
+  return hash('sha256', fileKey(action), 'hex').slice(0, 32);
 }
 
 /** A stable id of a deletion vector's file (delta format's deletionVectorFileId). */
 export function deletionVectorFileId(dv: DeletionVectorDescriptor): string {
-  return createHash('sha256').update(`dv\u0000${dv.storageType}${dv.pathOrInlineDv}`, 'utf8').digest('hex').slice(0, 32);
+  return hash('sha256', `dv\u0000${dv.storageType}${dv.pathOrInlineDv}`, 'hex').slice(0, 32);
 }
 
 /** One NDJSON line. */
@@ -191,16 +191,12 @@ function deltaFileLine(
 export function fileLine(format: ResponseFormat, file: SignedAdd): string {
   const { add } = file;
   if (format === 'delta') return deltaFileLine('add', add, add, file);
-  return line({
-    file: {
-      url: file.url,
-      id: fileId(add),
-      partitionValues: add.partitionValues,
-      size: add.size,
-      ...present({ stats: add.stats, version: file.version, timestamp: file.timestamp }),
-      expirationTimestamp: file.expirationTimestamp,
-    },
-  });
+  // Written out rather than JSON.stringify of an object: the line of every file of a big list (the same JSON, key for key).
+  let text = `{"file":{"url":${JSON.stringify(file.url)},"id":"${fileId(add)}","partitionValues":${JSON.stringify(add.partitionValues)},"size":${JSON.stringify(add.size)}`;
+  if (add.stats !== undefined && add.stats !== null) text += `,"stats":${JSON.stringify(add.stats)}`;
+  if (file.version !== undefined && file.version !== null) text += `,"version":${JSON.stringify(file.version)}`;
+  if (file.timestamp !== undefined && file.timestamp !== null) text += `,"timestamp":${JSON.stringify(file.timestamp)}`;
+  return `${text},"expirationTimestamp":${JSON.stringify(file.expirationTimestamp)}}}\n`;
 }
 
 /** A change of a version: what the log's add, remove or cdc action says, signed. */
