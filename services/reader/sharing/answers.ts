@@ -12,12 +12,12 @@
  *   key: within a bucket every request gets the same bytes, and no answer is
  *   served from a cache after its bucket — a URL always has at least
  *   DELTAMETA_READER_SHARING_URL_TTL_MS to live when handed out.
- * - Bigger ones are streamed from a snapshot (a narrowed answer found too
- *   big is made again, streamed; the reader remembers which were, per
- *   version, and streams them at once after that) on the reader's stream pool (a
+ * - Bigger ones are streamed from a snapshot on the reader's stream pool (a
  *   few connections of their own, so slow clients cannot take the ones
  *   cached answers are made from), gzipped for a client that accepts it,
  *   and cut off when not sent within DELTAMETA_READER_STREAM_SEND_TIMEOUT_MS.
+ *   A narrowed answer found too big is made again, streamed; the reader
+ *   remembers which were (OversizedAnswers) and streams them at once after.
  */
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';

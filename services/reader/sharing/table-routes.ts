@@ -96,7 +96,7 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
     });
     if (context.responder !== undefined) {
       // Through the cache levels, like /v1's answers: what shapes the bytes is the version, whether it was asked, and the capabilities.
-      const canonical = JSON.stringify(['delta-sharing metadata', at === undefined ? null : resolved.version, capabilities.responseFormats, [...capabilities.readerFeatures ?? []].sort()]);
+      const canonical = JSON.stringify(['delta-sharing metadata', at === undefined ? null : resolved.version, capabilities.responseFormats, capabilities.readerFeatures === undefined ? null : [...capabilities.readerFeatures].sort()]);
       return context.responder.answer(request, reply, resolved, { route: 'delta-sharing', canonical }, async () => {
         const { format, lines } = await made();
         const headers = { 'delta-sharing-capabilities': responseCapabilities(format, false) };
