@@ -38,6 +38,7 @@ export function statusFigures(status: PipelineStatus): Map<string, Figure> {
     figures.set('deltameta:kafka_consumer_lag_messages:max', status.consumers.map((entry) => ({ labels: `group="${entry.group}"`, value: entry.lagMessages })));
   }
   figures.set('deltameta:queue_oldest_waiting_age_seconds:max', status.refreshQueue.oldestWaitingAgeSeconds);
+  figures.set('max(deltameta_refresh_quarantined_tables)', status.refreshQueue.quarantined);
   figures.set('deltameta:mv_staleness_versions:max', max(status.tables.map((table) => table.head - (table.materialized ?? -1))));
   figures.set('deltameta:file_pages_behind_versions:max', max(status.tables.map((table) => (table.pages === null ? 0 : table.head - table.pages))));
   figures.set('deltameta:publish_lag_versions:max', max(status.tables.map((table) => table.publish?.lagVersions ?? 0)));

@@ -16,7 +16,13 @@ export interface PipelineStatus {
   consumer: { group: string; lagMessages: number | null };
   /** every group with offsets on the commits topic (the invalidator's, the publisher's, subscribers'); empty when Kafka did not answer */
   consumers: Array<{ group: string; lagMessages: number }>;
-  refreshQueue: { name: string; waiting: number; active: number; failed: number; oldestWaitingAgeSeconds: number };
+  refreshQueue: {
+    name: string; waiting: number; active: number; failed: number; oldestWaitingAgeSeconds: number;
+    /** tables whose refresh failed and waits for its backoff (quarantined; services/refresher/quarantine.ts) */
+    quarantined: number;
+    /** the first 20 of them, oldest first */
+    retrying: Array<{ table: string; attempts: number; error: string | null; retryInSeconds: number }>;
+  };
   tables: TableStatus[];
 }
 
@@ -61,6 +67,8 @@ const tableVersionsSql = `
 
 type ShadowRecord = Record<string, string>;
 
+const maxRetryingShown = 20;
+
 function tableStatus(row: TableVersions, visible: number | null, shadow: ShadowRecord): TableStatus {
   return {
     table: row.name, kind: row.kind, location: row.location, head: row.head, visible, materialized: row.materialized, pages: row.pages, segments: row.segments,
@@ -94,6 +102,8 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
       // Kafka down: the lag is unknown ('?'), not 0.
     }
     const depth = await queueDepth(queue);
+    // A refresh job waits delayed only for a retry after a failure: the quarantined tables, oldest first.
+    const delayed = await queue.getJobs(['delayed'], 0, maxRetryingShown - 1, true);
     // Before `migrate` there are no tables to report.
     const { rows: tables } = await pool.query<TableVersions>(tableVersionsSql).catch(() => ({ rows: [] as TableVersions[] }));
     const heads = new HeadPointers(redis, config.pipeline.redisPrefix);
@@ -106,6 +116,11 @@ export async function pipelineStatus(config: Config): Promise<PipelineStatus> {
       refreshQueue: {
         name: config.pipeline.refreshQueue, waiting: depth.counts.waiting, active: depth.counts.active, failed: depth.counts.failed,
         oldestWaitingAgeSeconds: depth.oldestWaitingAgeSeconds,
+        quarantined: depth.counts.delayed,
+        retrying: delayed.map((job) => ({
+          table: job.data.table, attempts: job.attemptsMade, error: job.failedReason || null,
+          retryInSeconds: Math.max(0, job.timestamp + job.delay - Date.now()) / 1000,
+        })),
       },
       tables: tableRows,
     };
@@ -123,6 +138,7 @@ export function formatPipelineStatus(status: PipelineStatus): string {
     `consumer group ${status.consumer.group}: lag ${status.consumer.lagMessages ?? '?'} messages`,
     ...status.consumers.filter((entry) => entry.group !== status.consumer.group).map((entry) => `consumer group ${entry.group} (subscriber): lag ${entry.lagMessages} messages`),
     `refresh queue ${status.refreshQueue.name}: ${status.refreshQueue.waiting} waiting (oldest ${status.refreshQueue.oldestWaitingAgeSeconds.toFixed(1)} s), ${status.refreshQueue.active} active, ${status.refreshQueue.failed} failed`,
+    ...status.refreshQueue.retrying.map((entry) => `${entry.table}: refresh failing (quarantined), ${entry.attempts} attempts, next in ${entry.retryInSeconds.toFixed(1)} s: ${entry.error ?? 'no reason recorded'}`),
   ];
   const staleVisible = status.tables.filter((table) => table.visible !== table.head).length;
   const staleMaterialized = status.tables.filter((table) => table.materialized !== table.head).length;

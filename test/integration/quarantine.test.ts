@@ -19,6 +19,7 @@ import type { Pool } from '../../shared/db/index.ts';
 import type { Action } from '../../shared/delta/index.ts';
 import { commit } from '../../shared/log-store/index.ts';
 import { createRegistry, queueMetrics, refresherMetrics, type Registry } from '../../shared/metrics/index.ts';
+import { alertChecks, formatPipelineStatus, pipelineStatus } from '../../services/cli/index.ts';
 import { RefreshWorker } from '../../services/refresher/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { suitePipelineConfig } from '../support/pipeline.ts';
@@ -128,11 +129,19 @@ describeWithEnv('refresh quarantine', (env) => {
     }
     expect(await gauge('deltameta_refresh_quarantined_tables')).to.equal(1);
     expect(await mvVersion('bad_t')).to.equal(0);
+    // `deltameta status` names it, with its error, and as a probe says the alert would fire.
+    const status = await pipelineStatus(config);
+    expect(status.refreshQueue.quarantined).to.equal(1);
+    expect(status.refreshQueue.retrying.map((entry) => entry.table)).to.deep.equal(['bad_t']);
+    expect(status.refreshQueue.retrying[0]?.error).to.match(/check constraint/);
+    expect(formatPipelineStatus(status)).to.match(/bad_t: refresh failing \(quarantined\), \d+ attempts/);
+    expect(alertChecks(status).find((check) => check.alert === 'DeltametaRefreshQuarantinedTables')?.fires).to.equal(true);
 
     // The cause removed: the next retry (exponential backoff) succeeds.
     await pool.query(`DELETE FROM deltameta.file_index WHERE path = 'poison.parquet' AND added_version = 5`);
     await eventually('bad_t recovered', async () => (await mvVersion('bad_t')) === 1, 30_000);
     await eventually('the gauge back at 0', async () => (await gauge('deltameta_refresh_quarantined_tables')) === 0, 5_000);
+    expect((await pipelineStatus(config)).refreshQueue.retrying).to.deep.equal([]);
     expect(logLines.some((line) => line.table === 'bad_t' && /recovered/.test(line.msg))).to.equal(true);
   });
 });

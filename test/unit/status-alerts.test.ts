@@ -15,7 +15,7 @@ const emptyStatus = {
   slot: { name: 's', exists: true, active: true, lagBytes: 0 },
   consumer: { group: 'g', lagMessages: 0 },
   consumers: [{ group: 'g', lagMessages: 0 }],
-  refreshQueue: { name: 'q', waiting: 0, active: 0, failed: 0, oldestWaitingAgeSeconds: 0 },
+  refreshQueue: { name: 'q', waiting: 0, active: 0, failed: 0, oldestWaitingAgeSeconds: 0, quarantined: 0, retrying: [] },
   tables: [],
 };
 
@@ -35,7 +35,7 @@ describe('status: the alerts it checks', () => {
       expect(at?.fires, `${check.alert} at ${check.threshold}`).to.equal(false);
       expect(above?.fires, `${check.alert} above ${check.threshold}`).to.equal(true);
     }
-    expect(checked.map((check) => check.alert)).to.include.members(['DeltametaRefreshQueueStuck', 'DeltametaMaterializedStale', 'DeltametaPublishStopped', 'DeltametaSlotWalNearLimit']);
+    expect(checked.map((check) => check.alert)).to.include.members(['DeltametaRefreshQueueStuck', 'DeltametaRefreshQuarantinedTables', 'DeltametaMaterializedStale', 'DeltametaPublishStopped', 'DeltametaSlotWalNearLimit']);
   });
 
   it('checks the consumer lag of every group on the topic and names the one behind', () => {
