@@ -7,9 +7,10 @@
  * issues URLs served by the reader itself (file-route.ts):
  * `<baseUrl>/files/<payload>?X-Databricks-Signature=<mac>`, where the
  * payload carries the table id, the file's path relative to the table
- * location and the expiry, and the MAC is an HMAC-SHA256 over it. The reader looks the location up again when the URL
- * is fetched, so a token names no filesystem path the reader has not
- * been told about, and a table moved or dropped stops serving its URLs.
+ * location and the expiry, and the MAC is an HMAC-SHA256 over it. The
+ * reader looks the location up again when the URL is fetched, so a token
+ * names no filesystem path the reader has not been told about, and a table
+ * moved or dropped stops serving its URLs.
  *
  * An object-store signer implements the same interface without the reader
  * in the data path: an S3 presigner would turn `tableLocation`
@@ -99,14 +100,14 @@ export function locationDirectory(location: string): string {
   return location;
 }
 
+/** An empty, `.` or `..` segment anywhere (a leading or trailing `/`, `//`, `/./`, `/../`). */
+const badSegment = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /**
  * Checks a decoded relative path: not empty, not absolute, no `.`/`..`/empty
  * segment, no NUL, no backslash (a Windows separator). Returns it
  * normalised to `/` separators; FileTokenError('path') otherwise.
  */
-/** An empty, `.` or `..` segment anywhere (a leading or trailing `/`, `//`, `/./`, `/../`). */
-const badSegment = /(?:^|\/)\.{0,2}(?:\/|$)/;
-
 export function checkedRelativePath(relative: string): string {
   const bad = relative.includes('\0') || relative.includes('\\') || badSegment.test(relative);
   if (bad) throw new FileTokenError('path', `file path ${JSON.stringify(relative)} is not inside the table location`);
@@ -232,12 +233,6 @@ export function openFileToken(key: Buffer, token: string, nowMs: number): FileCl
  * claims no cloud object store. Clients treat the URL as opaque.
  */
 export const fileSignatureParam = 'X-Databricks-Signature';
-
-/** The URL of a token under `baseUrl` (no trailing slash): the payload in the path, the MAC in fileSignatureParam. */
-export function fileTokenUrl(baseUrl: string, token: string): string {
-  const dot = token.indexOf('.');
-  return `${baseUrl}/files/${token.slice(0, dot)}?${fileSignatureParam}=${token.slice(dot + 1)}`;
-}
 
 /**
  * The token of a file URL's path tail and MAC parameter: `<payload>` with the
