@@ -14,11 +14,21 @@
  * filesystem ("Object at location /delta-sharing/files/<token> not found" before the parameter).
  */
 import { expect } from 'chai';
+import { cpSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../shared/config/index.ts';
 import { ensureDeltaSharingVenv, runSharingConnector } from '../support/delta-sharing.ts';
 import { describeWithEnv } from '../support/env.ts';
 import { filesOf, startSharingSuite, type SharingSuite } from '../support/sharing-suite.ts';
 import { deltaRsChanges, deltaRsRows, writeSharingTable } from '../support/sharing-tables.ts';
 import { TempDirs } from '../support/tables.ts';
+
+/** Written by Spark (test/reference/spark_tables.py), with the rows Spark read back at each version. */
+const sparkFixture = path.join(projectRoot, 'test', 'fixtures', 'spark', 'dv-column-mapping');
+
+function sparkExpected(): { history: string[]; versions: Record<string, { count: number; rows: Array<Record<string, unknown>> }> } {
+  return JSON.parse(readFileSync(`${sparkFixture}.expected.json`, 'utf8')) as ReturnType<typeof sparkExpected>;
+}
 
 const kernelCapabilities = 'responseformat=delta;readerfeatures=deletionvectors,columnmapping';
 
@@ -32,8 +42,10 @@ describeWithEnv('delta sharing: the official connector reads the delta response 
     this.timeout(180_000);
     events = dirs.make('sd-events');
     changes = dirs.make('sd-changes');
+    const spark = dirs.make('sd-spark');
+    cpSync(sparkFixture, spark, { recursive: true });
     await Promise.all([writeSharingTable('partitioned', events), writeSharingTable('cdf', changes), ensureDeltaSharingVenv()]);
-    suite = await startSharingSuite(env, dirs.make('sd-profiles'), { sd_events: events, sd_changes: changes }, 'sd_events');
+    suite = await startSharingSuite(env, dirs.make('sd-profiles'), { sd_events: events, sd_changes: changes, sd_spark: spark }, 'sd_events');
   });
 
   after(async function () {
@@ -79,6 +91,48 @@ describeWithEnv('delta sharing: the official connector reads the delta response 
       // PROTOCOL.md, Metadata (both formats): `version` is "returned when querying table data with a
       // version or timestamp parameter, or cdf query with includeHistoricalMetadata set to true".
       expect(metadata.map((line) => line['version']), capabilities).to.deep.equal([1]);
+    }
+  });
+
+  it('a table Spark wrote with deletion vectors and a renamed column (column mapping): the delta format reads Spark\'s rows at every version', async function () {
+    this.timeout(120_000);
+    const expected = sparkExpected();
+    const versions = Object.keys(expected.versions).map(Number).sort((a, b) => a - b);
+    expect(versions).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    const answers = await Promise.all([
+      runSharingConnector(['load', suite.url('alice', 'sd_spark'), '--delta']),
+      ...versions.map((version) => runSharingConnector(['load', suite.url('alice', 'sd_spark'), '--delta', '--version', String(version)])),
+    ]);
+    const [latest, ...atVersions] = answers;
+    expect(latest?.error, latest?.message).to.equal(undefined);
+    expect(latest?.rows).to.deep.equal(expected.versions['6']?.rows);
+    versions.forEach((version, index) => {
+      const answer = atVersions[index];
+      expect(answer?.error, `version ${version}: ${answer?.message ?? ''}`).to.equal(undefined);
+      expect(answer?.rows, `version ${version} (${expected.history[version] ?? ''})`).to.deep.equal(expected.versions[String(version)]?.rows);
+    });
+    // Deleted rows really are skipped through the vectors: v2 keeps every file of v1 and drops 20 rows.
+    expect(expected.versions['1']?.count).to.equal(200);
+    expect(expected.versions['2']?.count).to.equal(180);
+  });
+
+  it('the parquet format refuses that table by name of what it cannot express; the deletion vectors are signed URLs in delta', async function () {
+    this.timeout(30_000);
+    const refused = await suite.query('sd_spark', {});
+    expect(refused.status, refused.text).to.equal(400);
+    const refusal = JSON.parse(refused.text) as { errorCode: string; message: string };
+    expect(refusal.errorCode).to.equal('UNSUPPORTED_OPERATION');
+    expect(refusal.message).to.match(/deletionvectors/i).and.match(/columnmapping/i);
+    const answer = await suite.query('sd_spark', {}, { capabilities: kernelCapabilities });
+    const vectors = filesOf(answer).map((file) => (file['deltaSingleAction'] as { add: { deletionVector?: { storageType: string; pathOrInlineDv: string; offset?: number; sizeInBytes: number } } }).add.deletionVector).filter((dv) => dv !== undefined);
+    expect(vectors.length).to.be.above(0);
+    for (const dv of vectors) {
+      expect(dv.storageType).to.equal('p');
+      expect(dv.pathOrInlineDv.startsWith(`${suite.endpoint}/files/`), dv.pathOrInlineDv).to.equal(true);
+      // the vector's bytes are where its offset says, in the file the URL serves
+      const range = await fetch(dv.pathOrInlineDv, { headers: { range: `bytes=${dv.offset ?? 0}-${(dv.offset ?? 0) + 3}` } });
+      expect(range.status).to.equal(206);
+      expect((await range.arrayBuffer()).byteLength).to.equal(4);
     }
   });
 
