@@ -41,9 +41,9 @@ const keptLineBytes = 1024;
 class TooBigToKeep extends Error {}
 
 /**
- * The narrowed answers (canonical key, table, version) found too big to
- * keep: streamed at once the next time instead of made twice. Bounded (an
- * LRU of 1,024 entries); a new version is tried again.
+ * The narrowed answers (table, version, request) found too big to keep:
+ * streamed at once the next time instead of made twice. Bounded (an LRU of
+ * 1,024 entries); a new version is tried again.
  */
 export class OversizedAnswers {
   private readonly seen = new LRUCache<string, true>({ max: 1024 });
@@ -97,8 +97,13 @@ export interface SharingAnswer {
   readonly resolved: ResolvedVersion;
   /** what shapes the bytes besides the table and version; undefined: stream it */
   readonly cacheKey: unknown[] | undefined;
-  /** a big table's answer that limitHint or predicate hints may make small: kept only if it is (sharingKeepMaxFiles KiB) */
-  readonly narrowed?: boolean;
+  /**
+   * Set for a big table's answer that limitHint or predicate hints may make
+   * small: kept only if it is (sharingKeepMaxFiles KiB). The text names the
+   * request without what changes from one answer to the next (the URLs'
+   * expiry): a request found too big is remembered under it.
+   */
+  readonly narrowed?: string;
   readonly endStream: boolean;
   readonly build: (client: PoolClient) => Promise<BuiltAnswer>;
 }
@@ -143,8 +148,8 @@ export async function sendAnswer(request: FastifyRequest, reply: FastifyReply, c
   if (answer.cacheKey !== undefined && context.responder !== undefined) {
     // The page tokens in an answer are signed with this reader's key: readers with another key must not share it through L2.
     const canonical = JSON.stringify(['delta-sharing', context.pageTokens.keyId, ...answer.cacheKey]);
-    const oversizedKey = `${answer.resolved.table.tableId} ${answer.resolved.version} ${canonical}`;
-    if (answer.narrowed !== true || context.oversized?.has(oversizedKey) !== true) {
+    const oversizedKey = `${answer.resolved.table.tableId} ${answer.resolved.version} ${answer.narrowed ?? ''}`;
+    if (answer.narrowed === undefined || context.oversized?.has(oversizedKey) !== true) {
       const kept = await keptAnswer(request, reply, context, context.responder, answer, canonical);
       if (kept) return reply;
       context.oversized?.add(oversizedKey);
@@ -163,7 +168,7 @@ async function keptAnswer(request: FastifyRequest, reply: FastifyReply, context:
   // (a FastifyReply is thenable: awaited, it settles when the reply is sent)
   return responder.answer(request, reply, answer.resolved, { route: 'delta-sharing', canonical }, () => inSnapshot(context.pool, async (client) => {
     const built = await answer.build(client);
-    const lines = answer.narrowed === true ? atMostChars(built.lines, config.sharingKeepMaxFiles * keptLineBytes) : built.lines;
+    const lines = answer.narrowed !== undefined ? atMostChars(built.lines, config.sharingKeepMaxFiles * keptLineBytes) : built.lines;
     const encoded = await encodeLines(withoutNewlines(lines), config.compressMinBytes, bound);
     const headers = { 'delta-sharing-capabilities': responseCapabilities(built.format, answer.endStream) };
     return { response: { version: answer.resolved.version, contentType: ndjson, ...encoded, headers }, level: built.level, source: 'delta sharing' };

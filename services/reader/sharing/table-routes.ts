@@ -122,7 +122,8 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
       const timeTravel = query.mode.at !== undefined;
       const small = maxFiles !== undefined ? maxFiles <= keepMaxFiles : ((await watermarkFileCount(context.pool, table.tableId)) ?? Infinity) <= keepMaxFiles;
       // A big table's answer cut by a limit or pruned by hints may be small: tried through the cache levels, streamed if not.
-      const narrowed = !small && maxFiles === undefined && (query.limitHint !== undefined || query.jsonPredicateHints !== undefined);
+      const narrowed = !small && maxFiles === undefined && (query.limitHint !== undefined || query.jsonPredicateHints !== undefined)
+        ? JSON.stringify([shape, after ?? null]) : undefined;
       const endLine = (): string | undefined => {
         if (!endStream) return undefined;
         const next = end.next !== undefined && 'path' in end.next ? end.next : undefined;
@@ -130,7 +131,7 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
         return endStreamLine({ ...(nextPageToken ? { nextPageToken } : {}), minUrlExpirationTimestamp: expiresAtMs });
       };
       return sendAnswer(request, reply, context, {
-        resolved, endStream, cacheKey: cacheKey(small || narrowed, after ?? null), narrowed,
+        resolved, endStream, cacheKey: cacheKey(small || narrowed !== undefined, after ?? null), ...(narrowed === undefined ? {} : { narrowed }),
         build: async (client) => {
           const { format, lines } = await headerAt(client, resolved, capabilities);
           const plan = await planInSnapshot(client, resolved.table, resolved.version, context.config.l3Enabled, context.config.maxTailActions);
