@@ -6,9 +6,9 @@
  * and distinct.
  */
 import { expect } from 'chai';
-import type { AddAction, MetadataAction, ProtocolAction } from '../../shared/delta/index.ts';
+import type { AddAction, DeletionVectorDescriptor, MetadataAction, ProtocolAction } from '../../shared/delta/index.ts';
 import {
-  changeLine, chooseFormat, endStreamLine, fileId, fileLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, SharingResponseError, wantsEndStream,
+  changeLine, chooseFormat, deletionVectorFileId, endStreamLine, fileId, fileLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, SharingResponseError, wantsEndStream,
 } from '../../services/reader/index.ts';
 
 const metadata: MetadataAction = {
@@ -123,6 +123,33 @@ describe('sharing: response lines and format negotiation', () => {
     expect(fileLine('parquet', { add: tricky, url, expirationTimestamp: 99, version: 3, timestamp: 1000 })).to.equal(`${JSON.stringify(full)}\n`);
     const bare = { file: { url, id: fileId(tricky), partitionValues: tricky.partitionValues, size: 573, expirationTimestamp: 99 } };
     expect(fileLine('parquet', { add: { ...tricky, stats: undefined }, url, expirationTimestamp: 99 })).to.equal(`${JSON.stringify(bare)}\n`);
+  });
+
+  it('a delta file line is the JSON of its object byte for byte (written out by hand, for speed)', () => {
+    const vector = { storageType: 'u' as const, pathOrInlineDv: 'ab^-aqEH.-t@S}K{vb[*k^', offset: 4, sizeInBytes: 40, cardinality: 6 };
+    const withDv = { ...add, path: 'x/\u00fc "q".parquet', deletionVector: vector, baseRowId: 7, defaultRowCommitVersion: 2, tags: { a: 'b' } };
+    const url = 'https://r/files/p?X-Databricks-Signature=m';
+    const dvUrl = 'https://r/files/dv?X-Databricks-Signature=n';
+    const expected = (action: string, body: Record<string, unknown>, facts: Record<string, unknown>, file: { path: string; deletionVector?: DeletionVectorDescriptor | null }): string => {
+      const present = (object: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined && value !== null));
+      const dv = file.deletionVector ? { ...file.deletionVector, storageType: 'p', pathOrInlineDv: dvUrl } : undefined;
+      return `${JSON.stringify({
+        file: present({
+          id: fileId(file), deletionVectorFileId: file.deletionVector ? deletionVectorFileId(file.deletionVector) : undefined, ...facts,
+          deltaSingleAction: { [action]: present({ ...body, path: url, deletionVector: dv }) },
+        }),
+      })}\n`;
+    };
+    expect(fileLine('delta', { add: withDv, url, deletionVectorUrl: dvUrl, expirationTimestamp: 9, version: 4, timestamp: 8 }))
+      .to.equal(expected('add', withDv, { version: 4, timestamp: 8, expirationTimestamp: 9 }, withDv));
+    const plainAdd = { ...add, stats: null };
+    expect(fileLine('delta', { add: plainAdd, url, expirationTimestamp: 9 })).to.equal(expected('add', plainAdd, { expirationTimestamp: 9 }, plainAdd));
+    const remove = { path: 'r.parquet', dataChange: true, deletionTimestamp: 7, partitionValues: {}, size: 5, deletionVector: vector };
+    expect(changeLine('delta', { kind: 'remove', action: remove }, { url, deletionVectorUrl: dvUrl, expirationTimestamp: 5, version: 2, timestamp: 7 }))
+      .to.equal(expected('remove', remove, { version: 2, timestamp: 7, expirationTimestamp: 5 }, remove));
+    const cdc = { path: '_change_data/c.parquet', partitionValues: {}, size: 10, dataChange: false };
+    expect(changeLine('delta', { kind: 'cdc', action: cdc }, { url, expirationTimestamp: 5, version: 2, timestamp: 7 }))
+      .to.equal(expected('cdc', cdc, { version: 2, timestamp: 7, expirationTimestamp: 5 }, cdc));
   });
 
   it('delta lines: deltaProtocol, deltaMetadata, file.deltaSingleAction with the signed URL as path', () => {

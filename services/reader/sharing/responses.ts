@@ -175,16 +175,24 @@ function deltaFileLine(
   signed: { url: string; expirationTimestamp: number; deletionVectorUrl?: string; version?: number; timestamp?: number },
 ): string {
   const dv = signedDeletionVector(file.deletionVector, signed.deletionVectorUrl);
-  return line({
-    file: present({
-      id: fileId(file),
-      deletionVectorFileId: file.deletionVector && file.deletionVector.storageType !== 'i' ? deletionVectorFileId(file.deletionVector) : undefined,
-      version: signed.version,
-      timestamp: signed.timestamp,
-      expirationTimestamp: signed.expirationTimestamp,
-      deltaSingleAction: { [action]: present({ ...body, path: signed.url, deletionVector: dv }) },
-    }),
-  });
+  // Written out, as the parquet line is (every file of a big list): the JSON of
+  // {file: {id, deletionVectorFileId?, version?, timestamp?, expirationTimestamp,
+  // deltaSingleAction: {[action]: {...body, path: url, deletionVector: dv}}}}, nulls dropped.
+  let text = `{"file":{"id":"${fileId(file)}"`;
+  if (file.deletionVector && file.deletionVector.storageType !== 'i') text += `,"deletionVectorFileId":"${deletionVectorFileId(file.deletionVector)}"`;
+  if (signed.version !== undefined && signed.version !== null) text += `,"version":${JSON.stringify(signed.version)}`;
+  if (signed.timestamp !== undefined && signed.timestamp !== null) text += `,"timestamp":${JSON.stringify(signed.timestamp)}`;
+  text += `,"expirationTimestamp":${JSON.stringify(signed.expirationTimestamp)},"deltaSingleAction":{"${action}":{`;
+  let fields = 0;
+  const field = (name: string, value: unknown): void => {
+    if (value === undefined || value === null) return;
+    text += `${fields++ === 0 ? '' : ','}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+  };
+  // the action's own fields in their order, the path and the vector replaced where they stand (appended when absent)
+  for (const name of Object.keys(body)) field(name, name === 'path' ? signed.url : name === 'deletionVector' ? dv : body[name]);
+  if (!('path' in body)) field('path', signed.url);
+  if (!('deletionVector' in body)) field('deletionVector', dv);
+  return `${text}}}}}\n`;
 }
 
 /** A `file` line of a snapshot query. */
