@@ -17,7 +17,7 @@ export { versionSelectorOf } from './version-resolution.ts';
 // The L2 budget's bookkeeping, driven with a fake clock by test/integration/reader-flood.test.ts.
 export { L2WriteBudget } from './l2-write-budget.ts';
 // Which level answers a version, for the tail-bound test (test/integration/reader-limits.test.ts).
-export { cancelOnAbort, inSnapshot, planInSnapshot, RequestAbandoned, requestAbandonment, RequestWatch, type Plan } from './snapshot-scope.ts';
+export { cancelOnAbort, endLingeringWatches, inSnapshot, planInSnapshot, RequestAbandoned, requestAbandonment, RequestWatch, watchedUntilClosed, type Plan } from './snapshot-scope.ts';
 // Delta Sharing's pure pieces, for their tests (test/unit/sharing-*.test.ts, test/integration/sharing-file-route.test.ts).
 export { FileTokenError, fileTokenOfUrl, HmacFileUrlSigner, HmacSha256, issueFileToken, openFileToken, relativeFilePath, sharingUrlKey, type FileUrlSigner } from './sharing/file-urls.ts';
 export { sharingFileRoute } from './sharing/file-route.ts';

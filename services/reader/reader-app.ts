@@ -96,7 +96,8 @@ export function buildReaderApp(deps: ReaderDeps): FastifyInstance {
       return;
     }
     if (request.is404 || routesWatchedByTheResponder.has(request.routeOptions.url ?? '')) done();
-    else watchedUntilClosed(reply.raw, done);
+    // An abandoned request's work may run on until its queries are cancelled or time out: watched that long.
+    else watchedUntilClosed(reply.raw, done, deps.config.pgAcquireTimeoutMs + deps.config.pgStatementTimeoutMs);
   });
   const { tokensFile } = deps.access;
   if (tokensFile !== undefined) {

@@ -16,6 +16,7 @@ import { buildReaderApp } from './reader-app.ts';
 import { ResponseCache } from './response-cache.ts';
 import { checkReadOnlyRole } from './role-check.ts';
 import { ShadowVerifier, type ShadowOutcome } from './shadow.ts';
+import { endLingeringWatches } from './snapshot-scope.ts';
 
 /**
  * Every session of the reader's pool is read-only (default_transaction_read_only),
@@ -120,5 +121,7 @@ export class Reader {
     await this.heads.stop();
     await this.pool.end();
     await this.streamPool.end();
+    // Its requests' work is over with its pools: the watches kept for abandoned ones can end.
+    endLingeringWatches();
   }
 }

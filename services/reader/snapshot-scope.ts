@@ -102,11 +102,44 @@ export async function watchedWhile<T>(response: ServerResponse, work: () => Prom
   }
 }
 
-/** Runs `next` (a hook's continuation: the rest of the request) with `response`'s watch, kept until the response closes. */
-export function watchedUntilClosed(response: ServerResponse, next: () => void): void {
+/** Watches kept past their response's close, ended early by endLingeringWatches (a reader's stop). */
+const lingering = new Set<NodeJS.Timeout>();
+
+/**
+ * Runs `next` (a hook's continuation: the rest of the request) with
+ * `response`'s watch, kept until the response closes — and, when its client
+ * went away before the answer was sent, `abandonedGraceMs` longer: the
+ * request's work may still be running then (a query it starts after the
+ * close, for another table of a list, must still find the watch, see it
+ * aborted and not start). Ending the last watch disables the store for
+ * every context at once (Node's AsyncLocalStorage.disable), so a watch
+ * ended at the close left that work unwatched: its late query then waited
+ * on a lock for as long as the lock was held (CI, reader-abandonment).
+ */
+export function watchedUntilClosed(response: ServerResponse, next: () => void, abandonedGraceMs = 0): void {
   watchesInFlight += 1;
-  response.once('close', endWatch);
+  response.once('close', () => {
+    if (response.writableFinished || abandonedGraceMs <= 0) {
+      endWatch();
+      return;
+    }
+    const timer = setTimeout(() => {
+      lingering.delete(timer);
+      endWatch();
+    }, abandonedGraceMs);
+    timer.unref();
+    lingering.add(timer);
+  });
   requestAbandonment.run(new RequestWatch(response), next);
+}
+
+/** Ends the watches kept for abandoned requests now (a reader stopping: its requests' work is over). */
+export function endLingeringWatches(): void {
+  for (const timer of lingering) {
+    clearTimeout(timer);
+    endWatch();
+  }
+  lingering.clear();
 }
 
 /** pg keeps the backend's pid from BackendKeyData on the client; its types leave it out. */

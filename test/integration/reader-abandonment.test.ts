@@ -23,7 +23,10 @@ describeWithEnv('reader: abandoned requests', (env) => {
     await request;
     // The lock is still held: only a cancel frees the backend before it is released.
     await eventually(`no reader backend busy after ${route} was abandoned`, async () => (await fixture.busyReaderBackends()).length === 0, 5000);
-    await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000);
+    await eventually('the connection back in the pool', () => reader.pool.totalCount === reader.pool.idleCount, 5000).catch(async (error: unknown) => {
+      const { rows } = await fixture.pool.query<{ state: string; query: string }>(`SELECT state, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'deltameta-reader%'`);
+      throw new Error(`${String(error)}; pool total ${reader.pool.totalCount}, idle ${reader.pool.idleCount}; reader backends: ${JSON.stringify(rows)}`);
+    });
   }
 
   it('cancels abandoned queries again and again, between answers from L1 that run without the watch', async function () {

@@ -7,8 +7,9 @@
  * never starts. Real PostgreSQL, a table locked by another session.
  */
 import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { cancelOnAbort, inSnapshot, RequestAbandoned, requestAbandonment, RequestWatch } from '../../services/reader/index.ts';
+import { cancelOnAbort, endLingeringWatches, inSnapshot, RequestAbandoned, requestAbandonment, RequestWatch, watchedUntilClosed } from '../../services/reader/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import { describeWithEnv } from '../support/env.ts';
 
@@ -67,5 +68,23 @@ describeWithEnv('reader: cancels of abandoned work', (env) => {
     expect(outcome).to.be.instanceOf(RequestAbandoned);
     expect(ran).to.equal(false);
     expect(pool.idleCount).to.equal(idleBefore);
+  });
+
+  it('an abandoned request\'s watch outlives its response\'s close: work still running then finds it, aborted', async () => {
+    // A stand-in response (the watch reads closed and writableFinished, and listens for 'close').
+    const response = Object.assign(new EventEmitter(), { closed: false, writableFinished: false });
+    const seen = await new Promise<boolean | undefined>((resolve) => {
+      watchedUntilClosed(response as unknown as ServerResponse, () => {
+        void (async () => {
+          response.closed = true;
+          response.emit('close');
+          // the rest of the request's work, after its client went away (another table of a list, say)
+          await new Promise((resume) => setTimeout(resume, 20));
+          resolve(requestAbandonment.getStore()?.signal.aborted);
+        })();
+      }, 10_000);
+    });
+    endLingeringWatches();
+    expect(seen, 'the watch, aborted (undefined: the store was disabled at the close)').to.equal(true);
   });
 });
