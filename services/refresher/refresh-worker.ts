@@ -14,13 +14,13 @@
  * own. File pages follow outside the job, coalesced per table
  * (pages-scheduler.ts).
  */
-import { Worker, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config/index.ts';
 import type { Pool } from '../../shared/db/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { QueueMetrics, RefresherMetrics } from '../../shared/metrics/index.ts';
-import { bullOptions, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshRetryDelayMs, type RefreshJobData } from '../../shared/contracts/index.ts';
+import { bullOptions, maintenanceJobs, queueDepth, redisKeys, refreshBackoffStrategy, refreshJobName, refreshJobOptions, refreshRetryDelayMs, type RefreshJobData } from '../../shared/contracts/index.ts';
 import { applyRetention, mvStaleness, refreshArrowSegments, refreshFilePages, refreshMaterializedViews } from '../../shared/materialized/index.ts';
 import { warmTableSummary } from '../../shared/summary/index.ts';
 import { NotFoundError } from '../../shared/errors/index.ts';
@@ -119,8 +119,9 @@ export class RefreshWorker {
 
   private async refresh(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
     const { table, version } = job.data;
+    const state = { released: false };
     try {
-      const result = await this.refreshOnce(job);
+      const result = await this.refreshOnce(job, state);
       this.quarantine.release(table, result.toVersion);
       return result;
     } catch (error) {
@@ -133,6 +134,13 @@ export class RefreshWorker {
       // A refresh aims at the log's head, not its job's version (a deduplicated job may be older): only reaching the head releases it.
       const aimed = Math.max(version, await this.logHead(table).catch(() => version));
       this.quarantine.failed({ table, version: aimed, attempt: job.attemptsMade + 1, retryInMs: retryDelayMs(job), error });
+      if (state.released) {
+        // Failed after giving up the table's deduplication key: retried as it is, it would be a second job retrying the
+        // same table beside the one an event or a catch-up enqueues meanwhile. It ends here instead, and one job
+        // (deduplicated: none if another holds the key) carries the retries.
+        await this.queue.add(refreshJobName, job.data, refreshJobOptions(table));
+        throw new UnrecoverableError(`refresh of ${table} failed after its deduplication key was released; its retries go on in one deduplicated job: ${error instanceof Error ? error.message : String(error)}`);
+      }
       throw error;
     }
   }
@@ -143,7 +151,7 @@ export class RefreshWorker {
     return rows[0]?.head ?? -1;
   }
 
-  private async refreshOnce(job: Job<RefreshJobData>): Promise<{ toVersion: number; versionsApplied: number }> {
+  private async refreshOnce(job: Job<RefreshJobData>, state: { released: boolean }): Promise<{ toVersion: number; versionsApplied: number }> {
     const { tableId, table } = job.data;
     let applied = 0;
     let newestTimestampMs: number | undefined;
@@ -159,6 +167,7 @@ export class RefreshWorker {
     };
     await pass();
     await job.removeDeduplicationKey();
+    state.released = true;
     // Released: a commit from now on enqueues a job of its own; one before it
     // may have lost its event to the key. The second pass shares a
     // transaction with other tables' asks, and finds nothing to do in most.
