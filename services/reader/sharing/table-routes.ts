@@ -3,8 +3,8 @@
  * `GET …/version` (and the deprecated `HEAD` of the table), `GET …/metadata`,
  * `POST …/query` and `GET …/changes`. Versions are resolved as /v1 resolves
  * them (table-context.ts); the answer's lines are read in one REPEATABLE
- * READ snapshot: version and metadata on the main pool, query and changes
- * through the cache levels when small, else streamed (answers.ts). The
+ * READ snapshot: metadata, and query and changes answers when small, through
+ * the cache levels; bigger ones streamed (answers.ts). The
  * response format (parquet or delta) follows
  * the `delta-sharing-capabilities` header (responses.ts); `maxFiles` pages
  * with a signed `nextPageToken` in the endStreamAction, bound to the
@@ -16,7 +16,6 @@ import type { PoolClient } from '../../../shared/db/index.ts';
 import { tableHeader } from '../../../shared/log-store/index.ts';
 import { physicalFiltersAt } from '../column-filters.ts';
 import type { PageBinding } from '../page-token.ts';
-import { encodeLines } from '../response-body.ts';
 import { inSnapshot, planInSnapshot } from '../snapshot-scope.ts';
 import type { ResolvedVersion } from '../version-resolution.ts';
 import { bucketedExpiry, rangeActionCount, sendAnswer, watermarkFileCount, type SendContext } from './answers.ts';
@@ -25,7 +24,7 @@ import { invalidParameter } from './errors.ts';
 import { parseJsonPredicate } from './predicate-hints.ts';
 import { partitionEqualities } from './predicate-pushdown.ts';
 import {
-  chooseFormat, endStreamLine, metadataLine, parseCapabilities, protocolLine, responseCapabilities, wantsEndStream, type Capabilities, type ResponseFormat,
+  chooseFormat, endStreamLine, metadataLine, parseCapabilities, protocolLine, wantsEndStream, type Capabilities, type ResponseFormat,
 } from './responses.ts';
 import { sharingRouteConfig } from './routes.ts';
 import { resolveShared, sharedTableOf, signerFor, type SharingTableContext, type TableParams } from './table-context.ts';
@@ -35,7 +34,6 @@ import type { SharedTable } from './tables.ts';
 
 type TableRequest = FastifyRequest<{ Params: TableParams }>;
 
-const ndjson = 'application/x-ndjson; charset=utf-8';
 const snapshotPosition = z.object({ p: z.string(), d: z.string() });
 const changesPosition = z.object({ f: z.number().int(), v: z.number().int(), o: z.number().int() });
 
@@ -48,6 +46,10 @@ async function headerAt(client: PoolClient, resolved: ResolvedVersion, capabilit
 
 function bindingOf(recipientId: string, table: SharedTable, request: unknown): PageBinding {
   return { route: 'files', table: `delta-sharing ${recipientId} ${table.id}`, filters: JSON.stringify(request) };
+}
+
+async function* noLines(): AsyncGenerator<string> {
+  // an answer of header lines only (metadata)
 }
 
 /** The header lines, the body lines, then the endStreamAction when there is one (it says where the page ended). */
@@ -87,25 +89,16 @@ export function registerSharingTableRoutes(app: FastifyInstance, context: Sharin
     const at = parseMetadataQuery(request.query);
     const capabilities = parseCapabilities(request.headers['delta-sharing-capabilities']);
     const resolved = await resolveShared(context, table, at);
-    const made = (): Promise<{ format: ResponseFormat; lines: string[] }> => inSnapshot(context.pool, async (client) => {
-      const header = await tableHeader(client, resolved.table.tableId, resolved.version);
-      if (!header.metadata || !header.protocol) throw invalidParameter(`version ${resolved.version} of the table has no metadata or protocol`);
-      const chosen = chooseFormat(capabilities, header.protocol, header.metadata);
-      const facts = at === undefined ? {} : { version: resolved.version };
-      return { format: chosen, lines: [protocolLine(chosen, header.protocol), metadataLine(chosen, header.metadata, facts)] };
+    // Through the cache levels as query answers go: what shapes the bytes is the version (when asked) and the capabilities.
+    const cacheKey = ['metadata', at === undefined ? null : resolved.version, capabilities.responseFormats, capabilities.readerFeatures === undefined ? null : [...capabilities.readerFeatures].sort()];
+    return sendAnswer(request, reply, context, {
+      resolved, endStream: false, cacheKey,
+      build: async (client) => {
+        const { format, lines } = await headerAt(client, resolved, capabilities);
+        const header = at === undefined ? lines : [lines[0] as string, metadataAtVersion(lines[1] as string, resolved.version)];
+        return { format, level: 'l4', lines: answerLines(header, noLines(), () => undefined) };
+      },
     });
-    if (context.responder !== undefined) {
-      // Through the cache levels, like /v1's answers: what shapes the bytes is the version, whether it was asked, and the capabilities.
-      const canonical = JSON.stringify(['delta-sharing metadata', at === undefined ? null : resolved.version, capabilities.responseFormats, capabilities.readerFeatures === undefined ? null : [...capabilities.readerFeatures].sort()]);
-      return context.responder.answer(request, reply, resolved, { route: 'delta-sharing', canonical }, async () => {
-        const { format, lines } = await made();
-        const headers = { 'delta-sharing-capabilities': responseCapabilities(format, false) };
-        return { response: { version: resolved.version, contentType: ndjson, ...(await encodeLines(lines.map((line) => line.slice(0, -1)), context.config.compressMinBytes)), headers }, level: 'l4', source: 'delta sharing metadata' };
-      });
-    }
-    const { format, lines } = await made();
-    return reply.header('content-type', ndjson).header('delta-table-version', String(resolved.version))
-      .header('delta-sharing-capabilities', responseCapabilities(format, false)).send(lines.join(''));
   });
 
   app.post<{ Params: TableParams }>(`${base}/query`, { config, schema }, async (request, reply) => {
